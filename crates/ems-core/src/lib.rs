@@ -1,0 +1,45 @@
+//! The sans-I/O core of EMS, the post-quantum Ephemeral Message System for the QRL network.
+//!
+//! EMS messages are small, expire at their TTL, pay for their size and lifetime with proof of
+//! work, and are bound to the chain by a recent block-hash prefix. This crate holds what every
+//! implementation must agree on: the wire frame and its digest, the node policy, the rules that
+//! decide whether a relay accepts a frame, and the chain questions those rules ask. It does no
+//! I/O: callers hand it bytes, the time and a [`ChainView`], so node software and apps embed it
+//! and its tests are exact.
+//!
+//! # Layout
+//! - [`message`]: the wire frame v1 (`ID | PAYLOAD | TTL | BLOCKHASH | POW`), codec and digest.
+//! - [`policy`]: the QIP node parameters, loadable from TOML, with documented defaults.
+//! - [`chain`]: [`ChainView`], what validation asks of the chain.
+//! - [`validator`]: [`Validator`], accept or a typed [`Reject`] reason.
+//!
+//! # Example
+//! ```
+//! use ems_core::{Message, Policy, Validator, Context, chain::StaticChain};
+//! use ems_pow::Algorithm;
+//!
+//! let now = 1_800_000_000;
+//! let chain = StaticChain::new(100, [0xaa, 0xbb, 0xcc, 0xdd], now - 10);
+//! let policy = Policy::default();
+//! let mut msg = Message::new([1; 64], b"hello".to_vec(), now + 60, [0xaa, 0xbb, 0xcc, 0xdd]).unwrap();
+//! msg.mine(&policy, Algorithm::Sha256, now);
+//! let bytes = msg.encode();
+//! let validator = Validator::new(policy);
+//! let accepted = validator.validate_bytes(&bytes, &chain, now, Context::Live).unwrap();
+//! assert_eq!(accepted.digest(), msg.digest());
+//! ```
+//!
+//! The public interface is: [`Message`], [`DecodeError`], [`Policy`], [`PolicyError`],
+//! [`ChainView`], [`BlockRef`], [`ChainError`], [`Validator`], [`Context`] and [`Reject`].
+
+#![forbid(unsafe_code)]
+
+pub mod chain;
+pub mod message;
+pub mod policy;
+pub mod validator;
+
+pub use chain::{BlockRef, ChainError, ChainView};
+pub use message::{DecodeError, Message};
+pub use policy::{Policy, PolicyError};
+pub use validator::{Context, Reject, Validator};

@@ -1,0 +1,499 @@
+//! The EMS wire frame, v1.
+//!
+//! ```text
+//! ID (64) | PAYLOAD LENGTH (u16) | PAYLOAD (≤ 8192) | TTL (u32) | BLOCKHASH (4) | POW ALG (1) | PROOF (40)
+//! ```
+//!
+//! Integers are big-endian. `ID0` is bytes 0..32 of the ID (a routing tag), `ID1` bytes 32..64
+//! (a unique random nonce). The digest, the message's identity, is
+//! `SHA2-256(ID ‖ PAYLOAD ‖ TTL ‖ BLOCKHASH)` with the payload bytes taken without their length
+//! prefix. `docs/wire-format.md` is the byte-exact specification.
+
+use crate::policy::Policy;
+use ems_pow::{Algorithm, Proof, PROOF_LEN};
+use sha2::{Digest, Sha256};
+
+/// Length of the ID field.
+pub const ID_LEN: usize = 64;
+/// Largest payload a frame may carry.
+pub const MAX_PAYLOAD: usize = 8192;
+/// Length of the BLOCKHASH field.
+pub const BLOCKHASH_LEN: usize = 4;
+/// Bytes a frame has besides its payload: ID, payload length, TTL, BLOCKHASH, POW.
+pub const OVERHEAD: usize = ID_LEN + 2 + 4 + BLOCKHASH_LEN + 1 + PROOF_LEN;
+/// Smallest valid frame (empty payload).
+pub const MIN_FRAME: usize = OVERHEAD;
+/// Largest valid frame: anything longer is refused unread.
+pub const MAX_FRAME: usize = OVERHEAD + MAX_PAYLOAD;
+
+/// A 32-byte message digest, the message's identity.
+pub type Digest32 = [u8; 32];
+
+/// One field of the frame, named in decode errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// The 64-byte ID.
+    Id,
+    /// The u16 payload length.
+    PayloadLength,
+    /// The payload bytes.
+    Payload,
+    /// The u32 TTL.
+    Ttl,
+    /// The 4-byte block-hash prefix.
+    Blockhash,
+    /// The proof-of-work algorithm byte.
+    PowAlgorithm,
+    /// The proof-of-work proof.
+    PowProof,
+}
+
+impl Field {
+    /// The field's name as the wire-format document and test vectors spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Id => "id",
+            Field::PayloadLength => "payload_length",
+            Field::Payload => "payload",
+            Field::Ttl => "ttl",
+            Field::Blockhash => "blockhash",
+            Field::PowAlgorithm => "pow_algorithm",
+            Field::PowProof => "pow_proof",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why bytes are not a v1 frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame is longer than any valid frame; it was not read.
+    #[error("frame of {len} bytes exceeds the {MAX_FRAME}-byte maximum")]
+    FrameTooLarge {
+        /// The length offered.
+        len: usize,
+    },
+    /// The frame ends inside a field.
+    #[error("frame ends inside the {field} field: {needed} bytes needed, {available} left")]
+    Truncated {
+        /// The field that is cut short.
+        field: Field,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes that were left.
+        available: usize,
+    },
+    /// The payload length field exceeds the protocol maximum.
+    #[error("payload length {len} exceeds the {MAX_PAYLOAD}-byte maximum")]
+    PayloadTooLarge {
+        /// The declared payload length.
+        len: usize,
+    },
+    /// Bytes follow the proof.
+    #[error("{extra} unexpected bytes after the pow_proof field")]
+    TrailingBytes {
+        /// How many bytes follow the frame.
+        extra: usize,
+    },
+}
+
+impl DecodeError {
+    /// A stable snake_case name for the error kind (used by the test vectors).
+    pub fn kind(&self) -> String {
+        match self {
+            DecodeError::FrameTooLarge { .. } => "frame_too_large".into(),
+            DecodeError::Truncated { field, .. } => format!("truncated:{field}"),
+            DecodeError::PayloadTooLarge { .. } => "payload_too_large".into(),
+            DecodeError::TrailingBytes { .. } => "trailing_bytes".into(),
+        }
+    }
+}
+
+/// The proof-of-work field: the algorithm byte and its proof.
+///
+/// The byte is kept as sent so that a frame naming an algorithm this node does not know still
+/// decodes, and validation can refuse it as unsupported with the id in hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PowField {
+    /// The algorithm id byte.
+    pub algorithm: u8,
+    /// The proof (nonce and hash).
+    pub proof: Proof,
+}
+
+/// An EMS message: one v1 frame, decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Message {
+    id: [u8; ID_LEN],
+    payload: Vec<u8>,
+    ttl: u32,
+    blockhash: [u8; BLOCKHASH_LEN],
+    pow: PowField,
+}
+
+impl Message {
+    /// A message with an empty proof (algorithm `0x00`), ready to be mined.
+    pub fn new(
+        id: [u8; ID_LEN],
+        payload: Vec<u8>,
+        ttl: u32,
+        blockhash: [u8; BLOCKHASH_LEN],
+    ) -> Result<Self, DecodeError> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(DecodeError::PayloadTooLarge { len: payload.len() });
+        }
+        Ok(Message {
+            id,
+            payload,
+            ttl,
+            blockhash,
+            pow: PowField {
+                algorithm: 0,
+                proof: Proof {
+                    nonce: 0,
+                    hash: [0; 32],
+                },
+            },
+        })
+    }
+
+    /// The full 64-byte ID.
+    pub fn id(&self) -> &[u8; ID_LEN] {
+        &self.id
+    }
+
+    /// `ID0`, the routing tag recipients look for (ID bytes 0..32).
+    pub fn id0(&self) -> &[u8; 32] {
+        self.id[..32].try_into().expect("ID is 64 bytes")
+    }
+
+    /// `ID1`, the unique random nonce (ID bytes 32..64).
+    pub fn id1(&self) -> &[u8; 32] {
+        self.id[32..].try_into().expect("ID is 64 bytes")
+    }
+
+    /// The payload, opaque to relays.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Unix seconds at which the network drops the message.
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
+    /// First four bytes of the header hash of the block the message is bound to.
+    pub fn blockhash(&self) -> [u8; BLOCKHASH_LEN] {
+        self.blockhash
+    }
+
+    /// The proof-of-work field.
+    pub fn pow(&self) -> &PowField {
+        &self.pow
+    }
+
+    /// Replaces the proof of work.
+    pub fn set_pow(&mut self, algorithm: Algorithm, proof: Proof) {
+        self.pow = PowField {
+            algorithm: algorithm.id(),
+            proof,
+        };
+    }
+
+    /// Mines a proof with `algorithm` on the calling thread, for the work `policy` asks of this
+    /// frame's size and its lifetime as of `now` (unix seconds). For large work use
+    /// `ems_pow`'s multi-threaded solver with [`Policy::target`] instead.
+    pub fn mine(&mut self, policy: &Policy, algorithm: Algorithm, now: u64) {
+        let lifetime = u64::from(self.ttl).saturating_sub(now);
+        let target = policy.target(algorithm, self.encoded_len(), lifetime);
+        let proof = ems_pow::solve(algorithm, &self.digest(), target, 0);
+        self.set_pow(algorithm, proof);
+    }
+
+    /// `SHA2-256(ID ‖ PAYLOAD ‖ TTL ‖ BLOCKHASH)`.
+    pub fn digest(&self) -> Digest32 {
+        let mut h = Sha256::new();
+        h.update(self.id);
+        h.update(&self.payload);
+        h.update(self.ttl.to_be_bytes());
+        h.update(self.blockhash);
+        h.finalize().into()
+    }
+
+    /// Length of the encoded frame, the size the work function charges for.
+    pub fn encoded_len(&self) -> usize {
+        OVERHEAD + self.payload.len()
+    }
+
+    /// The AEAD associated data channels bind a sealed payload to: `ID ‖ TTL ‖ BLOCKHASH`.
+    pub fn aad(id: &[u8; ID_LEN], ttl: u32, blockhash: [u8; BLOCKHASH_LEN]) -> [u8; 72] {
+        let mut out = [0u8; 72];
+        out[..64].copy_from_slice(id);
+        out[64..68].copy_from_slice(&ttl.to_be_bytes());
+        out[68..].copy_from_slice(&blockhash);
+        out
+    }
+
+    /// The frame's wire bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(&self.id);
+        out.extend_from_slice(&(self.payload.len() as u16).to_be_bytes());
+        out.extend_from_slice(&self.payload);
+        out.extend_from_slice(&self.ttl.to_be_bytes());
+        out.extend_from_slice(&self.blockhash);
+        out.push(self.pow.algorithm);
+        out.extend_from_slice(&self.pow.proof.to_bytes());
+        out
+    }
+
+    /// Decodes one frame. Every length is checked before anything is allocated; a frame longer
+    /// than [`MAX_FRAME`] is refused without being read, and bytes after the proof are refused.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_FRAME {
+            return Err(DecodeError::FrameTooLarge { len: bytes.len() });
+        }
+        let mut r = Reader { bytes, pos: 0 };
+        let id: [u8; ID_LEN] = r.array(Field::Id)?;
+        let len = u16::from_be_bytes(r.array(Field::PayloadLength)?) as usize;
+        if len > MAX_PAYLOAD {
+            return Err(DecodeError::PayloadTooLarge { len });
+        }
+        let payload = r.take(Field::Payload, len)?.to_vec();
+        let ttl = u32::from_be_bytes(r.array(Field::Ttl)?);
+        let blockhash = r.array(Field::Blockhash)?;
+        let [algorithm] = r.array(Field::PowAlgorithm)?;
+        let proof = Proof::from_bytes(&r.array(Field::PowProof)?);
+        let extra = bytes.len() - r.pos;
+        if extra > 0 {
+            return Err(DecodeError::TrailingBytes { extra });
+        }
+        Ok(Message {
+            id,
+            payload,
+            ttl,
+            blockhash,
+            pow: PowField { algorithm, proof },
+        })
+    }
+}
+
+/// A cursor over the frame that names the field it is reading when bytes run out.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, field: Field, n: usize) -> Result<&'a [u8], DecodeError> {
+        let available = self.bytes.len() - self.pos;
+        if available < n {
+            return Err(DecodeError::Truncated {
+                field,
+                needed: n,
+                available,
+            });
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, field: Field) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(field, N)?);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(payload_len: usize) -> Message {
+        let mut m = Message::new(
+            [7; 64],
+            vec![0x5a; payload_len],
+            1_800_000_000,
+            [1, 2, 3, 4],
+        )
+        .unwrap();
+        m.set_pow(
+            Algorithm::Sha256,
+            Proof {
+                nonce: 99,
+                hash: [3; 32],
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn frame_sizes_are_as_documented() {
+        assert_eq!(MIN_FRAME, 115);
+        assert_eq!(MAX_FRAME, 8307);
+        assert_eq!(sample(0).encode().len(), MIN_FRAME);
+        assert_eq!(sample(MAX_PAYLOAD).encode().len(), MAX_FRAME);
+    }
+
+    #[test]
+    fn id_halves_are_the_tag_and_the_nonce() {
+        let mut id = [0u8; 64];
+        id[..32].fill(0xaa);
+        id[32..].fill(0xbb);
+        let m = Message::new(id, vec![], 1, [0; 4]).unwrap();
+        assert_eq!(m.id0(), &[0xaa; 32]);
+        assert_eq!(m.id1(), &[0xbb; 32]);
+    }
+
+    #[test]
+    fn digest_covers_id_payload_ttl_and_blockhash_but_not_the_proof() {
+        let m = sample(10);
+        let mut h = Sha256::new();
+        h.update([7u8; 64]);
+        h.update([0x5a; 10]);
+        h.update(1_800_000_000u32.to_be_bytes());
+        h.update([1, 2, 3, 4]);
+        let expected: [u8; 32] = h.finalize().into();
+        assert_eq!(m.digest(), expected);
+        let mut other = m.clone();
+        other.set_pow(
+            Algorithm::Sha256,
+            Proof {
+                nonce: 1,
+                hash: [0; 32],
+            },
+        );
+        assert_eq!(other.digest(), m.digest());
+    }
+
+    #[test]
+    fn oversized_payload_cannot_be_built() {
+        assert_eq!(
+            Message::new([0; 64], vec![0; MAX_PAYLOAD + 1], 1, [0; 4]),
+            Err(DecodeError::PayloadTooLarge {
+                len: MAX_PAYLOAD + 1
+            })
+        );
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_unread() {
+        let bytes = vec![0u8; MAX_FRAME + 1];
+        assert_eq!(
+            Message::decode(&bytes),
+            Err(DecodeError::FrameTooLarge { len: MAX_FRAME + 1 })
+        );
+    }
+
+    #[test]
+    fn payload_length_above_maximum_is_refused_before_reading_it() {
+        let mut bytes = sample(0).encode();
+        bytes[64..66].copy_from_slice(&(MAX_PAYLOAD as u16 + 1).to_be_bytes());
+        assert_eq!(
+            Message::decode(&bytes),
+            Err(DecodeError::PayloadTooLarge {
+                len: MAX_PAYLOAD + 1
+            })
+        );
+    }
+
+    #[test]
+    fn each_truncation_names_its_field() {
+        let bytes = sample(10).encode();
+        let cases = [
+            (0, Field::Id),
+            (63, Field::Id),
+            (65, Field::PayloadLength),
+            (66 + 9, Field::Payload),
+            (76 + 3, Field::Ttl),
+            (80 + 3, Field::Blockhash),
+            (84, Field::PowAlgorithm),
+            (85 + 39, Field::PowProof),
+        ];
+        for (cut, field) in cases {
+            match Message::decode(&bytes[..cut]) {
+                Err(DecodeError::Truncated { field: f, .. }) => assert_eq!(f, field, "cut {cut}"),
+                other => panic!("cut at {cut}: expected truncated {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut bytes = sample(10).encode();
+        bytes.push(0);
+        assert_eq!(
+            Message::decode(&bytes),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
+    }
+
+    #[test]
+    fn unknown_algorithm_byte_still_decodes() {
+        let mut bytes = sample(1).encode();
+        let alg_at = bytes.len() - PROOF_LEN - 1;
+        bytes[alg_at] = 0xee;
+        assert_eq!(Message::decode(&bytes).unwrap().pow().algorithm, 0xee);
+    }
+
+    #[test]
+    fn aad_is_id_ttl_blockhash() {
+        let aad = Message::aad(&[9; 64], 0x01020304, [5, 6, 7, 8]);
+        assert_eq!(&aad[..64], &[9; 64]);
+        assert_eq!(&aad[64..], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        (
+            prop::array::uniform32(any::<u8>()),
+            prop::array::uniform32(any::<u8>()),
+            prop::collection::vec(any::<u8>(), 0..=MAX_PAYLOAD),
+            any::<u32>(),
+            any::<[u8; 4]>(),
+            any::<u8>(),
+            any::<u64>(),
+            prop::array::uniform32(any::<u8>()),
+        )
+            .prop_map(|(id0, id1, payload, ttl, bh, alg, nonce, hash)| {
+                let mut id = [0u8; 64];
+                id[..32].copy_from_slice(&id0);
+                id[32..].copy_from_slice(&id1);
+                let mut m = Message::new(id, payload, ttl, bh).unwrap();
+                m.pow = PowField {
+                    algorithm: alg,
+                    proof: Proof { nonce, hash },
+                };
+                m
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(m in arb_message()) {
+            let bytes = m.encode();
+            prop_assert_eq!(bytes.len(), m.encoded_len());
+            prop_assert_eq!(Message::decode(&bytes), Ok(m));
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..9000)) {
+            let _ = Message::decode(&bytes);
+        }
+
+        #[test]
+        fn decoding_a_mutated_frame_never_panics(m in arb_message(), at in any::<prop::sample::Index>(), byte: u8, cut in any::<prop::sample::Index>()) {
+            let mut bytes = m.encode();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            let n = cut.index(bytes.len() + 1);
+            let _ = Message::decode(&bytes[..n]);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! `emsd`, the EMS relay daemon, and `ems`, the client (in progress).
