@@ -28,9 +28,13 @@ pub struct WorkParams {
 /// live must pay for. Never less than 1.
 pub fn required_work(params: &WorkParams, frame_len: usize, lifetime_secs: u64) -> u64 {
     let size = frame_len as u128;
-    let w = params.min_work as u128
-        + params.size_factor as u128 * size
-        + params.ttl_factor as u128 * size * lifetime_secs as u128 / SECONDS_PER_HOUR;
+    let by_lifetime = (params.ttl_factor as u128)
+        .saturating_mul(size)
+        .saturating_mul(lifetime_secs as u128)
+        / SECONDS_PER_HOUR;
+    let w = (params.min_work as u128)
+        .saturating_add(params.size_factor as u128 * size)
+        .saturating_add(by_lifetime);
     w.clamp(1, u64::MAX as u128) as u64
 }
 
