@@ -1,0 +1,138 @@
+//! The relay's libp2p behaviour: gossipsub, identify, ping, Kademlia and sync, composed.
+//!
+//! # Gossipsub
+//! Anonymous mode (`MessageAuthenticity::Anonymous`, `ValidationMode::Anonymous`): an EMS frame
+//! carries its own proof, and a `from` field or signature would tie a message to the node that
+//! first sent it. The message id is the EMS digest, so gossipsub's duplicate cache and the
+//! store agree on identity. Every message waits for the application's verdict
+//! (`validate_messages`) before it is forwarded.
+//!
+//! # Peer scoring
+//! Parameters, and why (see also `docs/relay.md`):
+//! - P4, invalid messages: weight −10 per topic, squared counter, decay 0.95 per second. An
+//!   honest relay forwards only what it validated, so invalid frames come from broken or
+//!   hostile peers; one costs −10 (the gossip threshold), three cost −90 (below the graylist
+//!   threshold of −80, so the peer's RPCs are ignored). A lone disagreement (a chain view a
+//!   block behind) is forgiven in about a minute.
+//! - P1, time in mesh: +0.01 per second, capped at +1, so a long-standing peer can absorb
+//!   less than one invalid message.
+//! - P2, first deliveries: +0.5 each, decay 0.9, cap +10: useful peers earn a little credit,
+//!   never enough to hide a pattern of invalid frames.
+//! - P3/P3b (mesh delivery deficit) off: EMS traffic is bursty and sparse; a quiet topic
+//!   would otherwise punish honest peers for messages nobody sent.
+//! - IP colocation: default (−5 above 10 peers per IP).
+//! - Thresholds: gossip −10, publish −50, graylist −80 (the libp2p defaults).
+
+use crate::config::Tuning;
+use crate::sync::{SyncCodec, PROTOCOL};
+use ems_core::message::MAX_FRAME;
+use ems_core::Message;
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
+    TopicScoreParams, ValidationMode,
+};
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{identify, kad, ping, request_response, StreamProtocol};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// Largest gossipsub RPC: control messages may take up to 16 KiB of one RPC (the gossipsub
+/// default), plus one largest frame.
+const MAX_RPC: usize = 32 * 1024;
+/// Largest message on the EMS topic: one largest frame plus protobuf framing.
+pub(crate) const MAX_TOPIC_MESSAGE: usize = MAX_FRAME + 512;
+/// Kademlia protocol of EMS relays (separate from the IPFS DHT).
+const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/kad/1");
+/// Identify protocol version.
+const IDENTIFY_VERSION: &str = "/qrl/ems/1";
+
+/// Everything a relay speaks.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) sync: request_response::Behaviour<SyncCodec>,
+}
+
+impl Behaviour {
+    pub(crate) fn new(key: &Keypair, topic: &IdentTopic, tuning: &Tuning) -> Result<Self, String> {
+        let peer_id = key.public().to_peer_id();
+        let config = gossipsub::ConfigBuilder::default()
+            .validation_mode(ValidationMode::Anonymous)
+            .validate_messages()
+            .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
+            .max_transmit_size(MAX_RPC)
+            .max_transmit_size_for_topic(MAX_TOPIC_MESSAGE, topic.hash())
+            .heartbeat_interval(tuning.heartbeat)
+            .build()
+            .map_err(|e| format!("gossipsub config: {e}"))?;
+        let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+            .map_err(|e| format!("gossipsub: {e}"))?;
+        gossipsub.with_peer_score(score_params(topic), PeerScoreThresholds::default())?;
+        gossipsub
+            .subscribe(topic)
+            .map_err(|e| format!("subscribing to {topic}: {e}"))?;
+
+        let identify =
+            identify::Behaviour::new(identify::Config::new(IDENTIFY_VERSION.into(), key.public()));
+        let mut kad = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(KAD_PROTOCOL),
+        );
+        // Relays answer DHT queries even when they have not confirmed a public address.
+        kad.set_mode(Some(kad::Mode::Server));
+        let sync = request_response::Behaviour::with_codec(
+            SyncCodec,
+            [(PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+        );
+        Ok(Behaviour {
+            gossipsub,
+            identify,
+            ping: ping::Behaviour::default(),
+            kad,
+            sync,
+        })
+    }
+}
+
+fn score_params(topic: &IdentTopic) -> PeerScoreParams {
+    let topic_params = TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 100.0,
+        first_message_deliveries_weight: 0.5,
+        first_message_deliveries_decay: 0.9,
+        first_message_deliveries_cap: 20.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.95,
+        ..TopicScoreParams::default()
+    };
+    let mut params = PeerScoreParams {
+        decay_interval: Duration::from_secs(1),
+        ..PeerScoreParams::default()
+    };
+    params.topics.insert(topic.hash(), topic_params);
+    params
+}
+
+/// The gossipsub message id: the EMS digest for a frame; for bytes that are not a frame (to be
+/// rejected, but they need an id to be reported), SHA2-256 of the bytes under a domain prefix.
+fn message_id(data: &[u8]) -> MessageId {
+    let id: [u8; 32] = match Message::decode(data) {
+        Ok(m) => m.digest(),
+        Err(_) => Sha256::new()
+            .chain_update(b"ems-undecodable")
+            .chain_update(data)
+            .finalize()
+            .into(),
+    };
+    MessageId::from(id.to_vec())
+}

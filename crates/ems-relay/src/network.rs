@@ -1,0 +1,376 @@
+//! The swarm task. It only moves events: what arrives goes to the ingest dispatcher, and the
+//! verdicts, publishes and sync answers that come back are handed to the swarm.
+
+use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::config::NodeConfig;
+use crate::error::RelayError;
+use crate::sync;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, kad, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Peers beyond which discovered peers are no longer dialled.
+const DISCOVERY_TARGET: usize = 12;
+/// How long `Node::start` waits for its listeners to bind.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the rest of the node asks of the swarm.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Gossip a validated, stored frame.
+    Publish(Vec<u8>),
+    /// The verdict on a gossip message.
+    Report {
+        id: MessageId,
+        peer: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    /// Send a sync request.
+    SyncRequest {
+        peer: PeerId,
+        request: sync::Request,
+    },
+    /// Answer a sync request.
+    SyncRespond {
+        channel: ResponseChannel<sync::Response>,
+        response: sync::Response,
+    },
+    /// A peer's gossipsub score.
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
+    /// Stop: close every connection and end the task.
+    Shutdown,
+}
+
+/// What the swarm hands to the ingest dispatcher.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A gossip message waiting for its verdict.
+    Gossip {
+        peer: PeerId,
+        id: MessageId,
+        data: Vec<u8>,
+    },
+    /// A first connection to a peer: time to sync with it.
+    Connected(PeerId),
+    /// A peer asks for history.
+    SyncRequest {
+        request: sync::Request,
+        channel: ResponseChannel<sync::Response>,
+    },
+    /// A peer answered our sync request.
+    SyncResponse {
+        peer: PeerId,
+        response: sync::Response,
+    },
+}
+
+/// Figures the swarm task keeps current for `Node::status` without a round trip.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) peers: AtomicUsize,
+    pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
+}
+
+/// The swarm, built and listening, not yet running.
+pub(crate) struct Network {
+    swarm: Swarm<Behaviour>,
+    topic: IdentTopic,
+    bootstrap: Vec<(Option<PeerId>, Multiaddr)>,
+    redial: Duration,
+    discovery: bool,
+    shared: Arc<Shared>,
+}
+
+impl Network {
+    /// Builds the swarm, binds every listen address (waiting until each reports its actual
+    /// address), and dials the bootstrap peers.
+    pub(crate) async fn start(
+        key: libp2p::identity::Keypair,
+        config: &NodeConfig,
+    ) -> Result<Network, RelayError> {
+        let topic = IdentTopic::new(config.topic());
+        let tuning = config.tuning.clone();
+        let net = |e: &dyn std::fmt::Display| RelayError::Network(e.to_string());
+        let behaviour_topic = topic.clone();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| net(&e))?
+            .with_behaviour(|key| {
+                Behaviour::new(key, &behaviour_topic, &tuning)
+                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
+            })
+            .map_err(|e| net(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+
+        let shared = Arc::new(Shared::default());
+        let mut pending = HashSet::new();
+        for addr in &config.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| RelayError::Network(format!("listening on {addr}: {e}")))?;
+            pending.insert(id);
+        }
+        let local = *swarm.local_peer_id();
+        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        while !pending.is_empty() {
+            let event = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut swarm))
+                .await
+                .map_err(|_| RelayError::Network("listeners did not bind within 10 s".into()))?;
+            match event {
+                Some(SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                }) => {
+                    pending.remove(&listener_id);
+                    lock(&shared.listen_addrs).push(address.with_p2p(local).unwrap_or_else(|a| a));
+                }
+                Some(SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                }) if pending.contains(&listener_id) => {
+                    return Err(RelayError::Network(format!("listener closed: {reason:?}")));
+                }
+                Some(SwarmEvent::ListenerError { error, .. }) => {
+                    return Err(RelayError::Network(format!("listener failed: {error}")));
+                }
+                Some(_) => {}
+                None => return Err(RelayError::Network("swarm ended".into())),
+            }
+        }
+
+        let mut bootstrap = Vec::new();
+        for addr in &config.bootstrap {
+            let peer = match addr.iter().last() {
+                Some(Protocol::P2p(peer)) => Some(peer),
+                _ => None,
+            };
+            if let Some(peer) = peer {
+                let mut bare = addr.clone();
+                bare.pop();
+                swarm.behaviour_mut().kad.add_address(&peer, bare);
+            }
+            bootstrap.push((peer, addr.clone()));
+        }
+        let mut network = Network {
+            swarm,
+            topic,
+            bootstrap,
+            redial: config.tuning.redial,
+            discovery: config.tuning.discovery,
+            shared,
+        };
+        network.dial_bootstrap();
+        Ok(network)
+    }
+
+    pub(crate) fn local_peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for (peer, addr) in &self.bootstrap {
+            if peer.is_some_and(|p| self.swarm.is_connected(&p)) {
+                continue;
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::debug!(%addr, error = %e, "bootstrap dial failed");
+            }
+        }
+    }
+
+    /// Runs until [`Command::Shutdown`] or until every command sender is gone.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) {
+        let mut redial = tokio::time::interval(self.redial);
+        redial.tick().await;
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(cmd) => self.command(cmd),
+                },
+                event = futures::StreamExt::next(&mut self.swarm) => match event {
+                    Some(event) => self.swarm_event(event, &events),
+                    None => break,
+                },
+                _ = redial.tick() => {
+                    if !self.bootstrap.is_empty() {
+                        self.dial_bootstrap();
+                    }
+                }
+            }
+        }
+        tracing::debug!("swarm task stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let behaviour = self.swarm.behaviour_mut();
+        match cmd {
+            Command::Publish(data) => {
+                if let Err(e) = behaviour.gossipsub.publish(self.topic.clone(), data) {
+                    // Stored already; peers that miss it get it through sync.
+                    tracing::debug!(error = %e, "gossip publish");
+                }
+            }
+            Command::Report {
+                id,
+                peer,
+                acceptance,
+            } => {
+                behaviour
+                    .gossipsub
+                    .report_message_validation_result(&id, &peer, acceptance);
+            }
+            Command::SyncRequest { peer, request } => {
+                behaviour.sync.send_request(&peer, request);
+            }
+            Command::SyncRespond { channel, response } => {
+                if behaviour.sync.send_response(channel, response).is_err() {
+                    tracing::debug!("sync response dropped: the peer went away");
+                }
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(behaviour.gossipsub.peer_score(&peer));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, events: &mpsc::Sender<Event>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let local = self.local_peer_id();
+                let mut addrs = lock(&self.shared.listen_addrs);
+                let full = address.with_p2p(local).unwrap_or_else(|a| a);
+                if !addrs.contains(&full) {
+                    addrs.push(full);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let local = self.local_peer_id();
+                let full = address.with_p2p(local).unwrap_or_else(|a| a);
+                lock(&self.shared.listen_addrs).retain(|a| *a != full);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                self.shared.peers.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %peer_id, "connected");
+                forward(events, Event::Connected(peer_id));
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.shared.peers.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(peer = %peer_id, "disconnected");
+            }
+            SwarmEvent::Behaviour(event) => self.behaviour_event(event, events),
+            _ => {}
+        }
+    }
+
+    fn behaviour_event(&mut self, event: BehaviourEvent, events: &mpsc::Sender<Event>) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let event = Event::Gossip {
+                    peer: propagation_source,
+                    id: message_id,
+                    data: message.data,
+                };
+                if let Err(mpsc::error::TrySendError::Full(Event::Gossip { peer, id, .. })) =
+                    events.try_send(event)
+                {
+                    // The pipeline is saturated: neither forward nor penalise.
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
+                    tracing::debug!("validation queue full; gossip message ignored");
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                for addr in info.listen_addrs {
+                    kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
+                let connected = self.shared.peers.load(Ordering::Relaxed);
+                if self.discovery
+                    && connected < DISCOVERY_TARGET
+                    && !self.swarm.is_connected(&peer)
+                    && peer != self.local_peer_id()
+                {
+                    if let Err(e) = self.swarm.dial(peer) {
+                        tracing::debug!(%peer, error = %e, "discovered peer dial failed");
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => forward(events, Event::SyncRequest { request, channel }),
+                    request_response::Message::Response { response, .. } => {
+                        forward(events, Event::SyncResponse { peer, response })
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer, error, ..
+            }) => {
+                tracing::debug!(%peer, %error, "sync request failed");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Hands an event to the dispatcher, dropping it if the queue is full (sync requests then
+/// time out at the asker; a missed connection event only delays sync to the next connection).
+fn forward(events: &mpsc::Sender<Event>, event: Event) {
+    if events.try_send(event).is_err() {
+        tracing::debug!("event queue full; event dropped");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads the listen addresses.
+pub(crate) fn listen_addrs(shared: &Shared) -> Vec<Multiaddr> {
+    lock(&shared.listen_addrs).clone()
+}
