@@ -16,12 +16,17 @@
 //! clock_skew = 60           # seconds of clock difference tolerated
 //!
 //! [pow]
-//! algorithms = ["sha256"]   # accepted proof-of-work algorithms
+//! algorithms = ["sha256"]   # accepted proof-of-work algorithms ("sha256", "argon2id")
 //!
 //! [pow.sha256]
 //! min_work = 65536          # tries every message pays
 //! size_factor = 256         # tries per byte of frame
 //! ttl_factor = 6400         # tries per byte per hour of remaining lifetime
+//!
+//! [pow.argon2id]            # one try costs thousands of sha256 tries (docs/pow.md)
+//! min_work = 24
+//! size_factor = 0
+//! ttl_factor = 1
 //! ```
 
 use ems_pow::{required_work, target_for_work, Algorithm, WorkParams};
@@ -104,6 +109,8 @@ pub struct PowPolicy {
     pub algorithms: Vec<String>,
     /// `pow.sha256.*`: work parameters of algorithm `0x01`.
     pub sha256: WorkParams,
+    /// `pow.argon2id.*`: work parameters of algorithm `0x02`.
+    pub argon2id: WorkParams,
 }
 
 impl Default for PowPolicy {
@@ -111,6 +118,7 @@ impl Default for PowPolicy {
         PowPolicy {
             algorithms: vec![Algorithm::Sha256.name().to_string()],
             sha256: Algorithm::Sha256.default_params(),
+            argon2id: Algorithm::Argon2id.default_params(),
         }
     }
 }
@@ -120,6 +128,7 @@ impl PowPolicy {
     pub fn params(&self, algorithm: Algorithm) -> &WorkParams {
         match algorithm {
             Algorithm::Sha256 => &self.sha256,
+            Algorithm::Argon2id => &self.argon2id,
         }
     }
 }
@@ -297,6 +306,9 @@ mod tests {
     fn only_listed_algorithms_are_accepted() {
         let mut p = Policy::default();
         assert!(p.accepts(Algorithm::Sha256));
+        assert!(!p.accepts(Algorithm::Argon2id));
+        p.pow.algorithms = vec!["argon2id".into()];
+        assert!(p.accepts(Algorithm::Argon2id) && !p.accepts(Algorithm::Sha256));
         p.pow.algorithms.clear();
         assert!(!p.accepts(Algorithm::Sha256));
     }

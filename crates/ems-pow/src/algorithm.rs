@@ -1,6 +1,7 @@
 //! The registry of proof-of-work algorithms, one byte each on the wire.
 
 use crate::difficulty::WorkParams;
+use crate::{argon2id, sha256};
 
 /// A proof-of-work algorithm this implementation can verify and solve.
 ///
@@ -10,11 +11,14 @@ use crate::difficulty::WorkParams;
 pub enum Algorithm {
     /// `0x01`: SHA2-256 hashcash, `SHA2-256(digest ‖ nonce)` below a target.
     Sha256 = 0x01,
+    /// `0x02`: memory-hard hashcash, `Argon2id(digest ‖ nonce)` below a target, with the fixed
+    /// costs of [`argon2id`](crate::argon2id).
+    Argon2id = 0x02,
 }
 
 impl Algorithm {
     /// Every algorithm in the registry, in id order.
-    pub const ALL: &'static [Algorithm] = &[Algorithm::Sha256];
+    pub const ALL: &'static [Algorithm] = &[Algorithm::Sha256, Algorithm::Argon2id];
 
     /// The algorithm with this wire id, or `None` if the id is not in the registry.
     pub fn from_id(id: u8) -> Option<Self> {
@@ -30,6 +34,7 @@ impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
+            Algorithm::Argon2id => "argon2id",
         }
     }
 
@@ -38,14 +43,27 @@ impl Algorithm {
         Self::ALL.iter().copied().find(|a| a.name() == name)
     }
 
+    /// The proof hash of `digest` and `nonce`: one try, by the reference implementation.
+    pub fn pow_hash(self, digest: &[u8; 32], nonce: u64) -> [u8; 32] {
+        match self {
+            Algorithm::Sha256 => sha256::pow_hash(digest, nonce),
+            Algorithm::Argon2id => argon2id::pow_hash(digest, nonce),
+        }
+    }
+
     /// The default work parameters, calibrated so that a 1 KiB message living one hour costs
-    /// about a third of a second on one core (see `docs/pow.md`).
+    /// about a third of a second on one core with either algorithm (see `docs/pow.md`).
     pub fn default_params(self) -> WorkParams {
         match self {
             Algorithm::Sha256 => WorkParams {
                 min_work: 1 << 16,
                 size_factor: 256,
                 ttl_factor: 6_400,
+            },
+            Algorithm::Argon2id => WorkParams {
+                min_work: 24,
+                size_factor: 0,
+                ttl_factor: 1,
             },
         }
     }
@@ -70,5 +88,14 @@ mod tests {
         assert_eq!(Algorithm::from_id(0x00), None);
         assert_eq!(Algorithm::from_id(0xff), None);
         assert_eq!(Algorithm::from_name("md5"), None);
+    }
+
+    #[test]
+    fn the_two_algorithms_hash_differently() {
+        let a = Algorithm::Sha256.pow_hash(&[1; 32], 5);
+        let b = Algorithm::Argon2id.pow_hash(&[1; 32], 5);
+        assert_ne!(a, b);
+        assert_eq!(a, Algorithm::Sha256.pow_hash(&[1; 32], 5));
+        assert_eq!(b, Algorithm::Argon2id.pow_hash(&[1; 32], 5));
     }
 }

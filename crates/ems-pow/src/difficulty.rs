@@ -43,6 +43,20 @@ pub fn target_for_work(work: u64) -> u64 {
     u64::MAX / work.max(1)
 }
 
+/// The expected number of tries to meet `target`: `2^64 / (target + 1)`, rounded to the
+/// nearest integer (so it gives back the `work` of [`target_for_work`]).
+pub fn expected_tries(target: u64) -> u64 {
+    let outcomes = u128::from(target) + 1;
+    (((1u128 << 64) + outcomes / 2) / outcomes).min(u128::from(u64::MAX)) as u64
+}
+
+/// The leading 64 bits of a proof hash, big-endian: the value compared with the target.
+pub fn leading_u64(hash: &[u8; 32]) -> u64 {
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(head)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +101,22 @@ mod tests {
         assert_eq!(target_for_work(0), u64::MAX);
         assert_eq!(target_for_work(2), u64::MAX / 2);
         assert!(target_for_work(1_000_000) < target_for_work(1_000));
+    }
+
+    #[test]
+    fn expected_tries_inverts_the_target() {
+        assert_eq!(expected_tries(u64::MAX), 1);
+        assert_eq!(expected_tries(u64::MAX / 2), 2);
+        assert_eq!(expected_tries(0), u64::MAX);
+        for work in [3, 1_000, 7_654_321, 1 << 40] {
+            assert_eq!(expected_tries(target_for_work(work)), work);
+        }
+    }
+
+    #[test]
+    fn leading_u64_reads_the_first_eight_bytes_big_endian() {
+        let mut hash = [0xff; 32];
+        hash[..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(leading_u64(&hash), 0x0102_0304_0506_0708);
     }
 }

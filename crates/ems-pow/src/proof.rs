@@ -1,7 +1,7 @@
 //! The proof carried in a frame's POW field, and verification.
 
 use crate::algorithm::Algorithm;
-use crate::sha256;
+use crate::difficulty::leading_u64;
 
 /// Length of a proof on the wire after the algorithm byte: nonce (8) + proof hash (32).
 /// Wire format v1 uses this layout for every algorithm, so a relay can parse frames of
@@ -61,33 +61,37 @@ pub enum PowError {
 /// Checks that `proof` is `algorithm`'s proof for `digest` meeting `target`.
 ///
 /// The target comparison runs first: a proof whose claimed hash already misses the target is
-/// refused without hashing.
+/// refused without hashing. Otherwise it costs one try of `algorithm`.
 pub fn verify(
     algorithm: Algorithm,
     digest: &[u8; 32],
     proof: &Proof,
     target: u64,
 ) -> Result<(), PowError> {
-    let value = sha256::leading_u64(&proof.hash);
+    let value = leading_u64(&proof.hash);
     if value > target {
         return Err(PowError::AboveTarget { value, target });
     }
-    let actual = match algorithm {
-        Algorithm::Sha256 => sha256::pow_hash(digest, proof.nonce),
-    };
-    if actual != proof.hash {
+    if algorithm.pow_hash(digest, proof.nonce) != proof.hash {
         return Err(PowError::HashMismatch { algorithm });
     }
     Ok(())
 }
 
-/// Finds a proof for `digest` meeting `target`, searching from `start_nonce` on the calling
-/// thread. Deterministic: the same inputs give the same proof.
+/// Finds a proof for `digest` meeting `target`: the first nonce from `start_nonce` upwards
+/// (wrapping) that does, tried one by one with the reference hash on the calling thread.
+///
+/// This is the plain reference solver: simple enough to check by eye, several times slower
+/// than [`Solver`](crate::Solver), which senders should use and which returns the same proof.
 pub fn solve(algorithm: Algorithm, digest: &[u8; 32], target: u64, start_nonce: u64) -> Proof {
-    let (nonce, hash) = match algorithm {
-        Algorithm::Sha256 => sha256::solve_single(digest, target, start_nonce),
-    };
-    Proof { nonce, hash }
+    let mut nonce = start_nonce;
+    loop {
+        let hash = algorithm.pow_hash(digest, nonce);
+        if leading_u64(&hash) <= target {
+            return Proof { nonce, hash };
+        }
+        nonce = nonce.wrapping_add(1);
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +121,7 @@ mod tests {
     #[test]
     fn proof_against_a_harder_target_fails() {
         let p = solve(Algorithm::Sha256, &[9; 32], TARGET, 0);
-        let value = sha256::leading_u64(&p.hash);
+        let value = leading_u64(&p.hash);
         let harder = value - 1;
         assert_eq!(
             verify(Algorithm::Sha256, &[9; 32], &p, harder),

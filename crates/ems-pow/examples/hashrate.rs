@@ -1,0 +1,99 @@
+//! Measures the `0x01` try rate, single-threaded and on every core, next to the ceiling: the
+//! rate at which OpenSSL compresses SHA-256 blocks on one core, measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p ems-pow --example hashrate [-- SECONDS]
+//! ```
+//!
+//! The ceiling is `openssl speed -seconds S -bytes 8192 sha256` bytes/s ÷ 64: one 64-byte
+//! compression per block of a long message, with no per-call overhead. The last line is
+//! `ratio: X.XX`, the single-thread rate over the ceiling.
+
+use std::error::Error;
+use std::process::Command;
+use std::time::Duration;
+
+use ems_pow::sha256::Backend;
+use ems_pow::{Algorithm, CancelToken, Solver};
+
+/// Tries per second of `solver` over about `seconds`, searching for a proof that never comes.
+fn rate(solver: Solver, seconds: f64) -> f64 {
+    let cancel = CancelToken::new();
+    let mut last = None;
+    let solver = solver
+        .cancel_token(cancel.clone())
+        .progress_every(Duration::from_millis(50));
+    let outcome = solver.solve_with_progress(Algorithm::Sha256, &[0x5a; 32], 0, |p| {
+        if p.elapsed.as_secs_f64() >= seconds {
+            cancel.cancel();
+        }
+        last = Some(*p);
+    });
+    debug_assert!(outcome.is_err(), "a target of 0 is never met");
+    last.map_or(0.0, |p| p.rate())
+}
+
+/// SHA-256 compressions per second on one core by OpenSSL.
+fn openssl_ceiling(seconds: f64) -> Result<f64, Box<dyn Error>> {
+    let out = Command::new("openssl")
+        .args(["speed", "-seconds"])
+        .arg(format!("{}", seconds.ceil() as u64))
+        .args(["-bytes", "8192", "sha256"])
+        .output()
+        .map_err(|e| format!("running `openssl speed`: {e} (is openssl installed?)"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`openssl speed` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    // The table's last line: `sha256   1769996.02k`, in thousands of bytes per second.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kilobytes = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("sha256"))
+        .and_then(|rest| rest.split_whitespace().last())
+        .and_then(|v| v.strip_suffix('k'))
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| format!("no `sha256 …k` line in `openssl speed` output:\n{text}"))?;
+    Ok(kilobytes * 1000.0 / 64.0)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let seconds: f64 = match std::env::args().nth(1) {
+        Some(s) => s.parse().map_err(|e| format!("SECONDS {s:?}: {e}"))?,
+        None => 3.0,
+    };
+    let all = Solver::new();
+    let threads = all.thread_count();
+    let backend = Backend::detect();
+    let ceiling = openssl_ceiling(seconds)?;
+    let portable = rate(Solver::new().threads(1).backend(Backend::Portable), seconds);
+    let single = rate(Solver::new().threads(1), seconds);
+    let multi = rate(all, seconds);
+    let m = |r: f64| r / 1e6;
+    println!("backend:                {backend:?}");
+    println!(
+        "ceiling (openssl, 1 core): {:7.2} M compressions/s",
+        m(ceiling)
+    );
+    println!(
+        "portable, 1 thread:     {:7.2} M tries/s  ({:.2}x ceiling)",
+        m(portable),
+        portable / ceiling
+    );
+    println!(
+        "fast, 1 thread:         {:7.2} M tries/s  ({:.2}x ceiling)",
+        m(single),
+        single / ceiling
+    );
+    println!(
+        "fast, {threads} threads:        {:7.2} M tries/s  ({:.2}x single)",
+        m(multi),
+        multi / single
+    );
+    println!("ratio: {:.2}", single / ceiling);
+    Ok(())
+}
