@@ -12,6 +12,10 @@
 //! - [`policy`]: the QIP node parameters, loadable from TOML, with documented defaults.
 //! - [`chain`]: [`ChainView`], what validation asks of the chain.
 //! - [`validator`]: [`Validator`], accept or a typed [`Reject`] reason.
+//! - [`suite`]: the cryptographic suite (ML-KEM-768, ML-DSA-65, HKDF/HMAC-SHA256, AES-256-GCM).
+//! - [`identity`]: [`Identity`], a user's secret keys; [`keyfile`]: their stored form.
+//! - [`bundle`]: [`Bundle`], the signed public keys, its [`Fingerprint`] and on-chain commitment.
+//! - [`channel`]: [`Channel`], end-to-end channels: open, recognise, accept, rekey, seal, unseal.
 //!
 //! # Example
 //! ```
@@ -30,16 +34,30 @@
 //! ```
 //!
 //! The public interface is: [`Message`], [`DecodeError`], [`Policy`], [`PolicyError`],
-//! [`ChainView`], [`BlockRef`], [`ChainError`], [`Validator`], [`Context`] and [`Reject`].
+//! [`ChainView`], [`BlockRef`], [`ChainError`], [`Validator`], [`Context`], [`Reject`],
+//! [`Identity`], [`IdentityError`], [`Protection`], [`KdfParams`], [`Bundle`], [`BundleBody`],
+//! [`BundleError`], [`Fingerprint`], [`QrlAddress`], [`Channel`], [`ChannelError`] and
+//! [`Received`], with the channel's free functions and constants in [`channel`].
 
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod chain;
+pub mod channel;
+mod cursor;
+pub mod identity;
+pub mod keyfile;
 pub mod message;
 pub mod policy;
+mod secret;
+pub mod suite;
 pub mod validator;
 
+pub use bundle::{Bundle, BundleBody, BundleError, Fingerprint, QrlAddress};
 pub use chain::{BlockRef, ChainError, ChainView};
+pub use channel::{Channel, ChannelError, Received};
+pub use identity::{Identity, IdentityError};
+pub use keyfile::{KdfParams, Protection};
 pub use message::{DecodeError, Message};
 pub use policy::{Policy, PolicyError};
 pub use validator::{Context, Reject, Validator};

@@ -1,0 +1,237 @@
+//! Sealing channel messages: the plaintext format, padding buckets and AES-256-GCM.
+//!
+//! ```text
+//! payload   = AES-256-GCM(key_i, nonce = ID1[0..12], aad = ID ‖ TTL ‖ BLOCKHASH, padded) ‖ tag (16)
+//! padded    = body ‖ zeros, so that the payload is one of PAYLOAD_BUCKETS bytes
+//! body      = 0x00 data | signed (1) | length (u16) | data | [ML-DSA signature (3309)]
+//!           | 0x01 rekey | target ratchet key (u32) | KEM ciphertext (1088) | new ratchet key (1184)
+//!                        | ML-DSA signature (3309)
+//! ```
+
+use super::error::ChannelError;
+use crate::cursor::Cursor;
+use crate::message::{Message, ID_LEN, MAX_PAYLOAD};
+use crate::suite::{
+    aead_open, aead_seal, Key, AEAD_NONCE_LEN, AEAD_TAG_LEN, DSA_SIGNATURE_LEN, KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN,
+};
+use zeroize::Zeroizing;
+
+/// Payload sizes a channel message is padded to: an observer learns only the bucket.
+pub const PAYLOAD_BUCKETS: [usize; 6] = [256, 512, 1024, 2048, 4096, MAX_PAYLOAD];
+const KIND_DATA: u8 = 0;
+const KIND_REKEY: u8 = 1;
+const DATA_HEADER: usize = 1 + 1 + 2;
+/// The largest plaintext one unsigned message carries.
+pub const MAX_PLAINTEXT: usize = MAX_PAYLOAD - AEAD_TAG_LEN - DATA_HEADER;
+/// The largest plaintext one signed message carries.
+pub const MAX_SIGNED_PLAINTEXT: usize = MAX_PLAINTEXT - DSA_SIGNATURE_LEN;
+
+/// A KEM ratchet step as it travels inside a sealed message.
+pub(crate) struct Rekey {
+    pub(crate) target: u32,
+    pub(crate) ct: Box<[u8; KEM_CIPHERTEXT_LEN]>,
+    pub(crate) new_key: Box<[u8; KEM_PUBLIC_KEY_LEN]>,
+    pub(crate) signature: Box<[u8; DSA_SIGNATURE_LEN]>,
+}
+
+/// An opened message body.
+pub(crate) enum Body {
+    Data {
+        data: Zeroizing<Vec<u8>>,
+        signature: Option<Box<[u8; DSA_SIGNATURE_LEN]>>,
+    },
+    Rekey(Rekey),
+}
+
+/// The padded plaintext of a data message; `data` must fit (checked by the caller).
+pub(crate) fn encode_data(
+    data: &[u8],
+    signature: Option<&[u8; DSA_SIGNATURE_LEN]>,
+) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(MAX_PAYLOAD));
+    out.push(KIND_DATA);
+    out.push(u8::from(signature.is_some()));
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
+    if let Some(signature) = signature {
+        out.extend_from_slice(signature);
+    }
+    pad(&mut out);
+    out
+}
+
+/// The padded plaintext of a rekey message.
+pub(crate) fn encode_rekey(rekey: &Rekey) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(MAX_PAYLOAD));
+    out.push(KIND_REKEY);
+    out.extend_from_slice(&rekey.target.to_be_bytes());
+    out.extend_from_slice(&rekey.ct[..]);
+    out.extend_from_slice(&rekey.new_key[..]);
+    out.extend_from_slice(&rekey.signature[..]);
+    pad(&mut out);
+    out
+}
+
+/// The payload size a body of `len` bytes is padded to.
+pub fn bucket(len: usize) -> Option<usize> {
+    PAYLOAD_BUCKETS
+        .into_iter()
+        .find(|&bucket| len + AEAD_TAG_LEN <= bucket)
+}
+
+fn pad(body: &mut Vec<u8>) {
+    let bucket = bucket(body.len()).expect("bodies are built within the largest bucket");
+    body.resize(bucket - AEAD_TAG_LEN, 0);
+}
+
+/// Decodes a padded plaintext, refusing anything not exactly as [`encode_data`] or
+/// [`encode_rekey`] would write it.
+pub(crate) fn decode(plaintext: &[u8]) -> Result<Body, ChannelError> {
+    if bucket(plaintext.len()) != Some(plaintext.len() + AEAD_TAG_LEN) {
+        return Err(ChannelError::Malformed(
+            "message: payload is not a padding bucket",
+        ));
+    }
+    let mut cursor = Cursor::new(plaintext);
+    let body = match cursor.u8() {
+        Some(KIND_DATA) => {
+            let signed = match cursor.u8() {
+                Some(0) => false,
+                Some(1) => true,
+                _ => return Err(ChannelError::Malformed("message: signed flag")),
+            };
+            let len = cursor
+                .array()
+                .map(u16::from_be_bytes)
+                .ok_or(ChannelError::Malformed("message: length"))?;
+            let data = cursor
+                .take(usize::from(len))
+                .ok_or(ChannelError::Malformed("message: length"))?;
+            let signature = if signed {
+                Some(Box::new(
+                    cursor
+                        .array()
+                        .ok_or(ChannelError::Malformed("message: signature"))?,
+                ))
+            } else {
+                None
+            };
+            Body::Data {
+                data: Zeroizing::new(data.to_vec()),
+                signature,
+            }
+        }
+        Some(KIND_REKEY) => {
+            let malformed = || ChannelError::Malformed("rekey: truncated");
+            Body::Rekey(Rekey {
+                target: cursor.u32().ok_or_else(malformed)?,
+                ct: Box::new(cursor.array().ok_or_else(malformed)?),
+                new_key: Box::new(cursor.array().ok_or_else(malformed)?),
+                signature: Box::new(cursor.array().ok_or_else(malformed)?),
+            })
+        }
+        _ => return Err(ChannelError::Malformed("message: unknown kind")),
+    };
+    let padding = cursor.take(cursor.remaining()).unwrap_or_default();
+    if padding.iter().any(|&byte| byte != 0) {
+        return Err(ChannelError::Malformed("message: non-zero padding"));
+    }
+    Ok(body)
+}
+
+/// The AEAD nonce of a message: the first 12 bytes of its random `ID1`. Message keys are unique
+/// per message already; the random nonce keeps a sender whose state was restored from a backup
+/// from reusing a key with the same nonce.
+pub(crate) fn nonce(id: &[u8; ID_LEN]) -> [u8; AEAD_NONCE_LEN] {
+    id[32..32 + AEAD_NONCE_LEN]
+        .try_into()
+        .expect("ID1 holds 12 bytes")
+}
+
+/// Encrypts `plaintext` into the payload for `id`, `ttl`, `blockhash`.
+pub(crate) fn seal(
+    key: &Key,
+    id: &[u8; ID_LEN],
+    ttl: u32,
+    blockhash: [u8; 4],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(plaintext.len() + AEAD_TAG_LEN);
+    payload.extend_from_slice(plaintext);
+    aead_seal(
+        key,
+        &nonce(id),
+        &Message::aad(id, ttl, blockhash),
+        &mut payload,
+    );
+    payload
+}
+
+/// Decrypts `sealed` (all or the end of `message`'s payload).
+pub(crate) fn open(
+    key: &Key,
+    message: &Message,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ChannelError> {
+    let mut plaintext = Zeroizing::new(sealed.to_vec());
+    let aad = Message::aad(message.id(), message.ttl(), message.blockhash());
+    aead_open(key, &nonce(message.id()), &aad, &mut plaintext)
+        .map_err(|_| ChannelError::Tampered)?;
+    Ok(plaintext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_body_pads_to_the_smallest_bucket_that_holds_it() {
+        assert_eq!(encode_data(b"", None).len() + AEAD_TAG_LEN, 256);
+        assert_eq!(encode_data(&[1; 236], None).len() + AEAD_TAG_LEN, 256);
+        assert_eq!(encode_data(&[1; 237], None).len() + AEAD_TAG_LEN, 512);
+        assert_eq!(encode_data(&[1; 1024], None).len() + AEAD_TAG_LEN, 2048);
+        assert_eq!(
+            encode_data(&[1; MAX_PLAINTEXT], None).len() + AEAD_TAG_LEN,
+            MAX_PAYLOAD
+        );
+        let signature = [9; DSA_SIGNATURE_LEN];
+        assert_eq!(
+            encode_data(&[1; MAX_SIGNED_PLAINTEXT], Some(&signature)).len() + AEAD_TAG_LEN,
+            MAX_PAYLOAD
+        );
+        assert_eq!(MAX_PLAINTEXT, 8172);
+        assert_eq!(MAX_SIGNED_PLAINTEXT, 4863);
+    }
+
+    #[test]
+    fn decode_reads_back_what_encode_wrote_and_refuses_altered_bodies() {
+        let body = encode_data(b"hello", None);
+        match decode(&body).unwrap() {
+            Body::Data { data, signature } => {
+                assert_eq!(&data[..], b"hello");
+                assert!(signature.is_none());
+            }
+            Body::Rekey(_) => panic!("decoded a data body as a rekey"),
+        }
+        let mut bad_padding = body.clone();
+        bad_padding[200] = 1;
+        assert!(matches!(
+            decode(&bad_padding),
+            Err(ChannelError::Malformed(_))
+        ));
+        let mut bad_kind = body.clone();
+        bad_kind[0] = 7;
+        assert!(matches!(decode(&bad_kind), Err(ChannelError::Malformed(_))));
+        let mut bad_length = body.clone();
+        bad_length[2..4].copy_from_slice(&1000u16.to_be_bytes());
+        assert!(matches!(
+            decode(&bad_length),
+            Err(ChannelError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode(&body[..100]),
+            Err(ChannelError::Malformed(_))
+        ));
+    }
+}

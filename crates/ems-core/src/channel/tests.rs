@@ -1,0 +1,96 @@
+//! Tests that look inside the state: what a used key leaves behind.
+
+use super::*;
+use crate::channel::schedule::message_key;
+use rand::SeedableRng;
+
+const NOW: u64 = 1_800_000_000;
+const TTL: u32 = 1_800_003_600;
+const BLOCKHASH: [u8; 4] = [1, 2, 3, 4];
+
+fn pair(rng: &mut rand::rngs::StdRng) -> (Identity, Identity, Channel, Channel) {
+    let alice = Identity::generate(rng, NOW, NOW + 1000, None).unwrap();
+    let bob = Identity::generate(rng, NOW, NOW + 1000, None).unwrap();
+    let (mut a, open) = Channel::open(&alice, bob.bundle(), NOW, TTL, BLOCKHASH, rng).unwrap();
+    let incoming = recognise(&bob, &open, NOW).unwrap().unwrap();
+    let (b, accept) = incoming.accept(&bob, TTL, BLOCKHASH, rng).unwrap();
+    assert_eq!(
+        a.unseal(&alice, &accept).unwrap(),
+        Received::Rekey { epoch: 1 }
+    );
+    (alice, bob, a, b)
+}
+
+#[test]
+fn a_used_message_key_cannot_be_recovered_from_either_state() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let (alice, bob, mut a, mut b) = pair(&mut rng);
+    // Bob's chain key before the message is what derives its key.
+    let key = message_key(&b.receiver.chain.key);
+    let chain_key = b.receiver.chain.key.clone();
+    let sealed = a
+        .seal(&alice, b"forward secret", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+    assert_eq!(
+        b.unseal(&bob, &sealed).unwrap(),
+        Received::Data {
+            plaintext: b"forward secret".to_vec(),
+            signature: None
+        }
+    );
+    for (side, state) in [
+        ("sender", serde_json::to_string(&a).unwrap()),
+        ("recipient", serde_json::to_string(&b).unwrap()),
+    ] {
+        assert!(
+            !state.contains(&hex::encode(key.bytes())),
+            "{side} state holds the used message key"
+        );
+        assert!(
+            !state.contains(&hex::encode(chain_key.bytes())),
+            "{side} state holds the chain key that made it"
+        );
+    }
+    assert!(!b.receiver.secrets().contains(key.bytes()));
+    // Restored from its serialised form, Bob's state refuses the message again.
+    let mut restored: Channel = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+    assert!(matches!(
+        restored.unseal(&bob, &sealed),
+        Err(ChannelError::Replay)
+    ));
+}
+
+#[test]
+fn a_skipped_key_is_erased_once_its_message_arrives() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let (alice, bob, mut a, mut b) = pair(&mut rng);
+    let first = a
+        .seal(&alice, b"one", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+    let key = message_key(&b.receiver.chain.key);
+    let second = a
+        .seal(&alice, b"two", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+    b.unseal(&bob, &second).unwrap();
+    assert!(
+        b.receiver.secrets().contains(key.bytes()),
+        "the skipped key is kept for the late message"
+    );
+    b.unseal(&bob, &first).unwrap();
+    assert!(
+        !b.receiver.secrets().contains(key.bytes()),
+        "the skipped key is gone once used"
+    );
+}
+
+#[test]
+fn state_of_another_version_is_refused() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (_, _, a, _) = pair(&mut rng);
+    let mut state: serde_json::Value = serde_json::to_value(&a).unwrap();
+    state["version"] = 2.into();
+    let error = serde_json::from_value::<Channel>(state)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("channel state version 2"), "{error}");
+}

@@ -1,0 +1,521 @@
+//! End-to-end channel behaviour between real identities: open, recognise, accept, seal, unseal,
+//! rekey, and every way a message must fail.
+
+use ems_core::channel::{
+    self, Channel, ChannelError, Received, MAX_PLAINTEXT, MAX_SIGNED_PLAINTEXT, WINDOW,
+};
+use ems_core::{BundleError, Identity, Message};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+const NOW: u64 = 1_800_000_000;
+const YEAR: u64 = 365 * 86_400;
+const TTL: u32 = 1_800_003_600;
+const BLOCKHASH: [u8; 4] = [0xaa, 0xbb, 0xcc, 0xdd];
+
+struct Pair {
+    rng: StdRng,
+    alice: Identity,
+    bob: Identity,
+    a: Channel,
+    b: Channel,
+}
+
+impl Pair {
+    /// Alice opens to Bob, Bob recognises and accepts; the accept is not yet delivered.
+    fn opened(seed: u64) -> (Pair, Message) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let alice = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+        let bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+        let (a, open) = Channel::open(&alice, bob.bundle(), NOW, TTL, BLOCKHASH, &mut rng).unwrap();
+        let incoming = channel::recognise(&bob, &open, NOW)
+            .unwrap()
+            .expect("Bob recognises the open");
+        assert_eq!(incoming.sender_fingerprint(), alice.fingerprint());
+        let (b, accept) = incoming.accept(&bob, TTL, BLOCKHASH, &mut rng).unwrap();
+        (
+            Pair {
+                rng,
+                alice,
+                bob,
+                a,
+                b,
+            },
+            accept,
+        )
+    }
+
+    /// [`Pair::opened`] with the accept delivered.
+    fn accepted(seed: u64) -> Pair {
+        let (mut pair, accept) = Pair::opened(seed);
+        assert_eq!(
+            pair.a.unseal(&pair.alice, &accept).unwrap(),
+            Received::Rekey { epoch: 1 }
+        );
+        pair
+    }
+
+    fn a_to_b(&mut self, text: &[u8], sign: bool) -> Message {
+        self.a
+            .seal(&self.alice, text, TTL, BLOCKHASH, sign, &mut self.rng)
+            .unwrap()
+    }
+
+    fn b_to_a(&mut self, text: &[u8], sign: bool) -> Message {
+        self.b
+            .seal(&self.bob, text, TTL, BLOCKHASH, sign, &mut self.rng)
+            .unwrap()
+    }
+}
+
+fn data(received: Received) -> (Vec<u8>, bool) {
+    match received {
+        Received::Data {
+            plaintext,
+            signature,
+        } => (plaintext, signature.is_some()),
+        Received::Rekey { epoch } => panic!("expected data, got a rekey to epoch {epoch}"),
+    }
+}
+
+#[test]
+fn alice_and_bob_talk_both_ways_after_the_open_and_after_the_accept() {
+    let (mut p, accept) = Pair::opened(1);
+    assert_eq!(p.a.id(), p.b.id());
+    // Before the accept reaches her, Alice's messages already reach Bob.
+    let early = p.a_to_b(b"sent right after the open", false);
+    assert_eq!(
+        data(p.b.unseal(&p.bob, &early).unwrap()),
+        (b"sent right after the open".to_vec(), false)
+    );
+    // Bob's replies follow the accept; Alice reads both once it arrives.
+    let reply = p.b_to_a(b"reply after accept", true);
+    assert_eq!(
+        p.a.unseal(&p.alice, &accept).unwrap(),
+        Received::Rekey { epoch: 1 }
+    );
+    assert_eq!(
+        data(p.a.unseal(&p.alice, &reply).unwrap()),
+        (b"reply after accept".to_vec(), true)
+    );
+    for round in 0..3u8 {
+        let m = p.a_to_b(&[round; 300], round % 2 == 0);
+        assert_eq!(
+            data(p.b.unseal(&p.bob, &m).unwrap()),
+            (vec![round; 300], round % 2 == 0)
+        );
+        let m = p.b_to_a(&[round; 5], false);
+        assert_eq!(data(p.a.unseal(&p.alice, &m).unwrap()).0, vec![round; 5]);
+    }
+    assert_eq!(p.a.peer_fingerprint(), p.bob.fingerprint());
+    assert_eq!(p.b.peer_fingerprint(), p.alice.fingerprint());
+}
+
+#[test]
+fn the_largest_plaintexts_fit_and_one_byte_more_is_refused() {
+    let mut p = Pair::accepted(2);
+    for (len, sign) in [
+        (MAX_PLAINTEXT, false),
+        (MAX_SIGNED_PLAINTEXT, true),
+        (0, false),
+    ] {
+        let m = p.a_to_b(&vec![7; len], sign);
+        assert!(m.payload().len() <= ems_core::message::MAX_PAYLOAD);
+        assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()), (vec![7; len], sign));
+    }
+    for (len, sign) in [(MAX_PLAINTEXT + 1, false), (MAX_SIGNED_PLAINTEXT + 1, true)] {
+        let err =
+            p.a.seal(&p.alice, &vec![7; len], TTL, BLOCKHASH, sign, &mut p.rng)
+                .unwrap_err();
+        assert!(
+            matches!(err, ChannelError::PlaintextTooLarge { max, .. } if max == len - 1),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn payloads_come_in_padding_buckets() {
+    let mut p = Pair::accepted(3);
+    for (len, bucket) in [
+        (1, 256),
+        (236, 256),
+        (237, 512),
+        (1000, 1024),
+        (1024, 2048),
+        (5000, 8192),
+    ] {
+        assert_eq!(
+            p.a_to_b(&vec![1; len], false).payload().len(),
+            bucket,
+            "plaintext of {len} bytes"
+        );
+    }
+    assert_eq!(p.a_to_b(b"short but signed", true).payload().len(), 4096);
+}
+
+#[test]
+fn after_a_rekey_the_old_chain_no_longer_opens_new_messages() {
+    let mut p = Pair::accepted(4);
+    let stale_bob = serde_json::to_string(&p.b).unwrap();
+    let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    let after = p.a_to_b(b"new epoch", false);
+    // A Bob that never processed the rekey holds only the old chain: the new message is unknown.
+    let mut stale: Channel = serde_json::from_str(&stale_bob).unwrap();
+    assert!(matches!(
+        stale.unseal(&p.bob, &after),
+        Err(ChannelError::UnknownTag { epoch: 0, .. })
+    ));
+    assert!(!stale.watch_tags().contains(after.id0()));
+    // The real Bob processes the rekey and reads on.
+    assert_eq!(
+        p.b.unseal(&p.bob, &rekey).unwrap(),
+        Received::Rekey { epoch: 1 }
+    );
+    assert!(p.b.watch_tags().contains(after.id0()));
+    assert_eq!(data(p.b.unseal(&p.bob, &after).unwrap()).0, b"new epoch");
+    assert_eq!((p.a.send_epoch(), p.b.receive_epoch()), (1, 1));
+}
+
+#[test]
+fn many_rekeys_in_both_directions_including_crossing_ones_keep_the_channel_working() {
+    let mut p = Pair::accepted(5);
+    for round in 0..4u8 {
+        // Both sides rekey at once: each rekey targets the other's key from before the crossing.
+        let from_a = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+        let from_b = p.b.rekey(&p.bob, TTL, BLOCKHASH, &mut p.rng).unwrap();
+        assert!(matches!(
+            p.b.unseal(&p.bob, &from_a).unwrap(),
+            Received::Rekey { .. }
+        ));
+        assert!(matches!(
+            p.a.unseal(&p.alice, &from_b).unwrap(),
+            Received::Rekey { .. }
+        ));
+        let m = p.a_to_b(&[round], false);
+        assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, [round]);
+        let m = p.b_to_a(&[round], false);
+        assert_eq!(data(p.a.unseal(&p.alice, &m).unwrap()).0, [round]);
+    }
+    // Alice alone, several times in a row.
+    for _ in 0..3 {
+        let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+        p.b.unseal(&p.bob, &rekey).unwrap();
+    }
+    let m = p.a_to_b(b"still here", false);
+    assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, b"still here");
+}
+
+#[test]
+fn messages_sent_before_a_rekey_still_open_when_they_arrive_after_it() {
+    let mut p = Pair::accepted(6);
+    let before = p.a_to_b(b"before", false);
+    let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    p.b.unseal(&p.bob, &rekey).unwrap();
+    assert_eq!(data(p.b.unseal(&p.bob, &before).unwrap()).0, b"before");
+}
+
+#[test]
+fn tampering_with_any_byte_of_payload_id_ttl_or_blockhash_fails_and_changes_nothing() {
+    let mut p = Pair::accepted(7);
+    let m = p.a_to_b(b"integrity", false);
+    let rebuild = |id: [u8; 64], payload: Vec<u8>, ttl: u32, blockhash: [u8; 4]| {
+        Message::new(id, payload, ttl, blockhash).unwrap()
+    };
+    for at in 0..m.payload().len() {
+        let mut payload = m.payload().to_vec();
+        payload[at] ^= 0x01;
+        let err =
+            p.b.unseal(&p.bob, &rebuild(*m.id(), payload, m.ttl(), m.blockhash()))
+                .unwrap_err();
+        assert!(
+            matches!(err, ChannelError::Tampered),
+            "payload byte {at}: {err}"
+        );
+    }
+    for at in 0..64 {
+        let mut id = *m.id();
+        id[at] ^= 0x80;
+        let err =
+            p.b.unseal(
+                &p.bob,
+                &rebuild(id, m.payload().to_vec(), m.ttl(), m.blockhash()),
+            )
+            .unwrap_err();
+        match at {
+            0..32 => assert!(
+                matches!(err, ChannelError::UnknownTag { .. }),
+                "ID0 byte {at}: {err}"
+            ),
+            _ => assert!(
+                matches!(err, ChannelError::Tampered),
+                "ID1 byte {at}: {err}"
+            ),
+        }
+    }
+    for bit in 0..32 {
+        let err =
+            p.b.unseal(
+                &p.bob,
+                &rebuild(
+                    *m.id(),
+                    m.payload().to_vec(),
+                    m.ttl() ^ (1 << bit),
+                    m.blockhash(),
+                ),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, ChannelError::Tampered),
+            "TTL bit {bit}: {err}"
+        );
+    }
+    for at in 0..4 {
+        let mut blockhash = m.blockhash();
+        blockhash[at] ^= 0x01;
+        let err =
+            p.b.unseal(
+                &p.bob,
+                &rebuild(*m.id(), m.payload().to_vec(), m.ttl(), blockhash),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, ChannelError::Tampered),
+            "blockhash byte {at}: {err}"
+        );
+    }
+    let truncated = rebuild(
+        *m.id(),
+        m.payload()[..m.payload().len() - 1].to_vec(),
+        m.ttl(),
+        m.blockhash(),
+    );
+    assert!(matches!(
+        p.b.unseal(&p.bob, &truncated),
+        Err(ChannelError::Tampered)
+    ));
+    // None of that consumed the key: the genuine message still opens.
+    assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, b"integrity");
+}
+
+#[test]
+fn a_tampered_open_is_not_recognised() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let alice = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let (_, open) = Channel::open(&alice, bob.bundle(), NOW, TTL, BLOCKHASH, &mut rng).unwrap();
+    // One byte in the KEM ciphertext, one in the sealed body, one of ID1, TTL, blockhash.
+    for at in [0, 1087, 1088, 5000, open.payload().len() - 1] {
+        let mut payload = open.payload().to_vec();
+        payload[at] ^= 1;
+        let altered = Message::new(*open.id(), payload, open.ttl(), open.blockhash()).unwrap();
+        assert!(
+            channel::recognise(&bob, &altered, NOW).unwrap().is_none(),
+            "payload byte {at}"
+        );
+    }
+    let mut id = *open.id();
+    id[40] ^= 1;
+    let altered = Message::new(id, open.payload().to_vec(), open.ttl(), open.blockhash()).unwrap();
+    assert!(channel::recognise(&bob, &altered, NOW).unwrap().is_none());
+    let altered = Message::new(
+        *open.id(),
+        open.payload().to_vec(),
+        open.ttl() + 1,
+        open.blockhash(),
+    )
+    .unwrap();
+    assert!(channel::recognise(&bob, &altered, NOW).unwrap().is_none());
+    assert!(channel::recognise(&bob, &open, NOW).unwrap().is_some());
+}
+
+#[test]
+fn a_third_party_neither_recognises_the_open_nor_opens_the_messages() {
+    let (mut p, accept) = Pair::opened(9);
+    let carol = Identity::generate(&mut p.rng, NOW, NOW + YEAR, None).unwrap();
+    let (_, open) =
+        Channel::open(&p.alice, p.bob.bundle(), NOW, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    assert_eq!(open.id0(), &channel::open_tag());
+    assert!(channel::recognise(&carol, &open, NOW).unwrap().is_none());
+    // Carol's own channel with Alice holds different keys: Bob's messages are unknown to it.
+    let (mut c, _) =
+        Channel::open(&carol, p.alice.bundle(), NOW, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    let m = p.b_to_a(b"for Alice only", false);
+    assert!(matches!(
+        c.unseal(&carol, &accept),
+        Err(ChannelError::UnknownTag { .. })
+    ));
+    assert!(matches!(
+        c.unseal(&carol, &m),
+        Err(ChannelError::UnknownTag { .. })
+    ));
+    // An open to someone else is not Bob's either.
+    let (_, to_carol) =
+        Channel::open(&p.alice, carol.bundle(), NOW, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    assert!(channel::recognise(&p.bob, &to_carol, NOW)
+        .unwrap()
+        .is_none());
+    // Ordinary traffic is not an open.
+    assert!(channel::recognise(&p.bob, &m, NOW).unwrap().is_none());
+}
+
+#[test]
+fn replays_are_refused() {
+    let mut p = Pair::accepted(10);
+    let m = p.a_to_b(b"once", false);
+    assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, b"once");
+    let err = p.b.unseal(&p.bob, &m).unwrap_err();
+    assert!(matches!(err, ChannelError::Replay), "{err}");
+    assert!(err.to_string().contains("replay"));
+    let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    p.b.unseal(&p.bob, &rekey).unwrap();
+    assert!(matches!(
+        p.b.unseal(&p.bob, &rekey),
+        Err(ChannelError::Replay)
+    ));
+    // A replayed open names the same channel, so the caller can tell it is not a new one.
+    let (_, open) =
+        Channel::open(&p.alice, p.bob.bundle(), NOW, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    let first = channel::recognise(&p.bob, &open, NOW).unwrap().unwrap();
+    let again = channel::recognise(&p.bob, &open, NOW).unwrap().unwrap();
+    assert_eq!(first.channel_id(), again.channel_id());
+}
+
+#[test]
+fn out_of_order_delivery_opens_within_the_window_and_fails_clearly_beyond_it() {
+    let mut p = Pair::accepted(11);
+    let sent: Vec<Message> = (0..WINDOW + 2)
+        .map(|i| p.a_to_b(&i.to_be_bytes(), false))
+        .collect();
+    // Index WINDOW + 1 is beyond the window of a receiver still expecting index 0.
+    let err = p.b.unseal(&p.bob, &sent[WINDOW as usize + 1]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChannelError::UnknownTag {
+                next: 0,
+                window: WINDOW,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("beyond the out-of-order window"),
+        "{err}"
+    );
+    // The last index inside the window opens; the ones it skipped open afterwards, in any order.
+    let last = WINDOW as usize - 1;
+    assert_eq!(
+        data(p.b.unseal(&p.bob, &sent[last]).unwrap()).0,
+        (last as u64).to_be_bytes()
+    );
+    for i in (0..last).rev() {
+        assert_eq!(
+            data(p.b.unseal(&p.bob, &sent[i]).unwrap()).0,
+            (i as u64).to_be_bytes()
+        );
+    }
+    // Now the window has moved on and the rest open.
+    for i in [WINDOW as usize + 1, WINDOW as usize] {
+        assert_eq!(
+            data(p.b.unseal(&p.bob, &sent[i]).unwrap()).0,
+            (i as u64).to_be_bytes()
+        );
+    }
+}
+
+#[test]
+fn state_survives_serialisation_mid_conversation() {
+    let mut p = Pair::accepted(12);
+    let m1 = p.a_to_b(b"one", false);
+    let m2 = p.a_to_b(b"two", false);
+    p.b.unseal(&p.bob, &m2).unwrap();
+    let json = serde_json::to_string(&p.b).unwrap();
+    let mut b: Channel = serde_json::from_str(&json).unwrap();
+    assert_eq!(data(b.unseal(&p.bob, &m1).unwrap()).0, b"one");
+    let mut a: Channel = serde_json::from_str(&serde_json::to_string(&p.a).unwrap()).unwrap();
+    let m3 = a
+        .seal(&p.alice, b"three", TTL, BLOCKHASH, false, &mut p.rng)
+        .unwrap();
+    assert_eq!(data(b.unseal(&p.bob, &m3).unwrap()).0, b"three");
+    assert!(serde_json::from_str::<Channel>(&json[..json.len() / 2]).is_err());
+}
+
+#[test]
+fn opening_to_a_bad_bundle_is_refused() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let alice = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let bob = Identity::generate(&mut rng, NOW, NOW + 100, None).unwrap();
+    let open = |bundle: &ems_core::Bundle, now: u64, rng: &mut StdRng| {
+        Channel::open(&alice, bundle, now, TTL, BLOCKHASH, rng)
+            .map(|_| ())
+            .unwrap_err()
+    };
+    let err = open(bob.bundle(), NOW + 100, &mut rng);
+    assert!(
+        matches!(err, ChannelError::Bundle(BundleError::Expired { .. })),
+        "{err}"
+    );
+    let mut bytes = bob.bundle().encode();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let forged = ems_core::Bundle::decode(&bytes).unwrap();
+    let err = open(&forged, NOW, &mut rng);
+    assert!(
+        matches!(err, ChannelError::Bundle(BundleError::BadSignature)),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_open_from_an_expired_sender_is_refused() {
+    let mut rng = StdRng::seed_from_u64(14);
+    let alice = Identity::generate(&mut rng, NOW, NOW + 100, None).unwrap();
+    let bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let (_, open) = Channel::open(&alice, bob.bundle(), NOW, TTL, BLOCKHASH, &mut rng).unwrap();
+    let err = channel::recognise(&bob, &open, NOW + 100).unwrap_err();
+    assert!(
+        matches!(err, ChannelError::Bundle(BundleError::Expired { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn opens_to_a_rotated_away_kem_key_are_still_recognised() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let alice = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let mut bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let old_bundle = bob.bundle().clone();
+    bob.rotate_kem(&mut rng, NOW + 10, NOW + 2 * YEAR).unwrap();
+    let (mut a, open) =
+        Channel::open(&alice, &old_bundle, NOW + 20, TTL, BLOCKHASH, &mut rng).unwrap();
+    let incoming = channel::recognise(&bob, &open, NOW + 20)
+        .unwrap()
+        .expect("old key still held");
+    let (mut b, accept) = incoming.accept(&bob, TTL, BLOCKHASH, &mut rng).unwrap();
+    a.unseal(&alice, &accept).unwrap();
+    let m = b
+        .seal(&bob, b"rotated", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+    assert_eq!(data(a.unseal(&alice, &m).unwrap()).0, b"rotated");
+    assert_eq!(a.peer_fingerprint(), old_bundle.fingerprint());
+}
+
+#[test]
+fn an_open_fits_its_budget() {
+    let mut rng = StdRng::seed_from_u64(16);
+    let alice = Identity::generate(
+        &mut rng,
+        NOW,
+        NOW + YEAR,
+        Some(format!("Q{}", "ab".repeat(39)).parse().unwrap()),
+    )
+    .unwrap();
+    let bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let (_, open) = Channel::open(&alice, bob.bundle(), NOW, TTL, BLOCKHASH, &mut rng).unwrap();
+    assert_eq!(open.payload().len(), channel::OPEN_PAYLOAD_LEN);
+    assert_eq!(channel::OPEN_PAYLOAD_LEN, 7638);
+    let incoming = channel::recognise(&bob, &open, NOW).unwrap().unwrap();
+    assert_eq!(incoming.sender().address(), alice.bundle().body().address());
+}
