@@ -19,9 +19,9 @@
 //! algorithms = ["sha256"]   # accepted proof-of-work algorithms ("sha256", "argon2id")
 //!
 //! [pow.sha256]
-//! min_work = 65536          # tries every message pays
-//! size_factor = 256         # tries per byte of frame
-//! ttl_factor = 6400         # tries per byte per hour of remaining lifetime
+//! min_work = 131072         # tries every message pays
+//! size_factor = 600         # tries per byte of frame
+//! ttl_factor = 15000        # tries per byte per hour of remaining lifetime
 //!
 //! [pow.argon2id]            # one try costs thousands of sha256 tries (docs/pow.md)
 //! min_work = 24

@@ -56,9 +56,9 @@ impl Algorithm {
     pub fn default_params(self) -> WorkParams {
         match self {
             Algorithm::Sha256 => WorkParams {
-                min_work: 1 << 16,
-                size_factor: 256,
-                ttl_factor: 6_400,
+                min_work: 1 << 17,
+                size_factor: 600,
+                ttl_factor: 15_000,
             },
             Algorithm::Argon2id => WorkParams {
                 min_work: 24,

@@ -12,7 +12,7 @@ use crate::difficulty::leading_u64;
 use crate::proof::Proof;
 
 /// Memory per try, in KiB (Argon2's `m_cost`).
-pub const MEMORY_KIB: u32 = 256;
+pub const MEMORY_KIB: u32 = 768;
 
 /// Passes over the memory (Argon2's `t_cost`).
 pub const PASSES: u32 = 1;
@@ -101,7 +101,7 @@ mod tests {
         Argon2::new(
             argon2::Algorithm::Argon2id,
             Version::V0x13,
-            Params::new(256, 1, 1, Some(32)).unwrap(),
+            Params::new(768, 1, 1, Some(32)).unwrap(),
         )
         .hash_password_into(&password, b"QRL-EMS-PoW-0x02", &mut expected)
         .unwrap();
