@@ -5,13 +5,20 @@
 //!   default when no `qrl-node` is configured; every node with the same genesis computes the
 //!   same block hashes with no coordination.
 //! - [`fixed`]: a static chain of given blocks, for tests.
+//! - [`qrl`]: a real qrl-node over its public gRPC API: recent block headers cached and
+//!   refreshed in the background (reorgs, a grace period when the node fails), and the lattice
+//!   key store.
 //!
-//! The public interface is: [`DevnetChain`], [`DevnetConfig`] and [`StaticChain`].
+//! The public interface is: [`DevnetChain`], [`DevnetConfig`], [`StaticChain`], and [`QrlChain`]
+//! with [`QrlEndpoint`], [`QrlOptions`], [`QrlStatus`], [`QrlState`], [`LatticeEntry`] and
+//! [`QrlError`].
 
 #![forbid(unsafe_code)]
 
 pub mod devnet;
 pub mod fixed;
+pub mod qrl;
 
 pub use devnet::{DevnetChain, DevnetConfig};
 pub use fixed::StaticChain;
+pub use qrl::{LatticeEntry, QrlChain, QrlEndpoint, QrlError, QrlOptions, QrlState, QrlStatus};

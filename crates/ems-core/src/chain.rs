@@ -34,6 +34,13 @@ pub trait ChainView: Send + Sync {
     /// The newest known block whose header hash begins with `prefix`, among the blocks the
     /// backend keeps (at least those whose time is within `policy.max_ttl` of `now`).
     fn find(&self, prefix: [u8; 4], now: u64) -> Result<Option<BlockRef>, ChainError>;
+
+    /// Whether the source is healthy at `now`, for status and metrics. By default, whether it
+    /// can name a head; a backend that keeps serving cached blocks for a grace period after its
+    /// source fails says `false` during that period while `head` still answers.
+    fn healthy(&self, now: u64) -> bool {
+        self.head(now).is_ok()
+    }
 }
 
 impl<T: ChainView + ?Sized> ChainView for std::sync::Arc<T> {
@@ -45,5 +52,8 @@ impl<T: ChainView + ?Sized> ChainView for std::sync::Arc<T> {
     }
     fn find(&self, prefix: [u8; 4], now: u64) -> Result<Option<BlockRef>, ChainError> {
         (**self).find(prefix, now)
+    }
+    fn healthy(&self, now: u64) -> bool {
+        (**self).healthy(now)
     }
 }

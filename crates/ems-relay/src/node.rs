@@ -68,7 +68,8 @@ pub struct ChainStatus {
     pub height: Option<u64>,
     /// Hex of the head's 4-byte hash prefix, when the chain can answer.
     pub head_prefix: Option<String>,
-    /// Whether the chain can answer (if not, every message is refused).
+    /// Whether the chain source is healthy (see `ChainView::healthy`); when the chain cannot
+    /// answer at all, every message is refused.
     pub healthy: bool,
 }
 
@@ -282,12 +283,13 @@ impl Node {
 
     fn chain_status(&self) -> ChainStatus {
         let chain = &self.inner.chain;
-        match chain.head(unix_now()) {
+        let now = unix_now();
+        match chain.head(now) {
             Ok(head) => ChainStatus {
                 source: chain.source(),
                 height: Some(head.height),
                 head_prefix: Some(hex::encode(head.prefix)),
-                healthy: true,
+                healthy: chain.healthy(now),
             },
             Err(e) => {
                 tracing::debug!(error = %e, "chain unavailable");

@@ -1,0 +1,254 @@
+//! The `qrl` backend: block-hash freshness and the lattice key store from a real qrl-node over
+//! its public gRPC API.
+//!
+//! ```text
+//!  qrl-node PublicAPI ◄── GetLatestData (≤ 100 headers a call) ── refresh task (tokio)
+//!        ▲                                                           │ checks, links, splices
+//!        │                                                           ▼
+//!        └── GetLatticePKsByAddress ◄── lattice_entries()     Window + Health (in memory)
+//!                                                                    ▲
+//!                                         ChainView::head / find ────┘  (never waits on I/O)
+//! ```
+//!
+//! [`QrlChain::start`] returns at once and connects in the background. The refresh task keeps the
+//! header of every block of the last `window_secs` (prefix, time, full hashes for linking), polls
+//! at half the measured block interval, follows reorgs (a new header whose parent hash does not
+//! match what is cached makes it fetch back until the two agree), and reconnects with backoff.
+//! When the node fails or its head stops moving, cached blocks are served for `grace`, then
+//! `head`/`find` answer [`ChainError::Unavailable`] until a refresh succeeds again. Each change of
+//! state is logged once.
+
+mod client;
+mod endpoint;
+mod error;
+mod health;
+mod keys;
+pub mod proto;
+mod refresh;
+mod window;
+
+pub use endpoint::QrlEndpoint;
+pub use error::QrlError;
+pub use health::QrlState;
+pub use keys::{LatticeEntry, PK1_MAX, PK2_MAX, PK3_MAX};
+
+use client::Client;
+use ems_core::{BlockRef, BundleBody, ChainError, ChainView, QrlAddress};
+use health::Health;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use window::Window;
+
+/// How the backend keeps and trusts what it fetches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrlOptions {
+    /// Seconds of blocks kept for history validation: the policy's `max_ttl` plus `clock_skew`.
+    pub window_secs: u64,
+    /// How long cached blocks are still served once the node fails or stops producing blocks.
+    pub grace: Duration,
+    /// Bound on each call to the node, connecting included.
+    pub request_timeout: Duration,
+    /// No new block for this long counts as a stuck node; `None`: ten measured block intervals,
+    /// at least ten seconds.
+    pub stall_after: Option<Duration>,
+}
+
+impl Default for QrlOptions {
+    fn default() -> Self {
+        let limits = ems_core::policy::Limits::default();
+        QrlOptions {
+            window_secs: limits.max_ttl + limits.clock_skew,
+            grace: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(5),
+            stall_after: None,
+        }
+    }
+}
+
+/// What the backend reports for status pages and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrlStatus {
+    /// `qrl://HOST:PORT`.
+    pub source: String,
+    /// The cached head's height, once a block was fetched.
+    pub height: Option<u64>,
+    /// The cached head's 4-byte prefix.
+    pub head_prefix: Option<[u8; 4]>,
+    /// What the backend does with its source now.
+    pub state: QrlState,
+    /// True while the node answers and its head moves.
+    pub healthy: bool,
+    /// The current problem (a failed call, a garbage answer, a stuck head), if any.
+    pub problem: Option<String>,
+    /// Headers held in memory.
+    pub blocks_cached: usize,
+}
+
+/// A [`ChainView`] backed by a qrl-node, refreshed in the background, plus the node's lattice
+/// key store.
+#[derive(Debug)]
+pub struct QrlChain {
+    shared: Arc<Shared>,
+    refresh: tokio::task::AbortHandle,
+}
+
+/// What the handle and the refresh task share.
+#[derive(Debug)]
+struct Shared {
+    endpoint: QrlEndpoint,
+    options: QrlOptions,
+    state: RwLock<Cache>,
+    client: Mutex<Option<Client>>,
+}
+
+/// The blocks and the health record, behind one lock so answers are consistent.
+#[derive(Debug, Default)]
+struct Cache {
+    window: Window,
+    health: Health,
+}
+
+impl QrlChain {
+    /// Starts the backend for `endpoint`: returns at once, connects and fetches in a background
+    /// task that ends when the returned handle is dropped. Must be called inside a Tokio runtime.
+    pub fn start(endpoint: QrlEndpoint, options: QrlOptions) -> Arc<QrlChain> {
+        let shared = Arc::new(Shared {
+            endpoint,
+            options,
+            state: RwLock::default(),
+            client: Mutex::default(),
+        });
+        let refresh = tokio::spawn(refresh::run(shared.clone())).abort_handle();
+        Arc::new(QrlChain { shared, refresh })
+    }
+
+    /// The node's endpoint.
+    pub fn endpoint(&self) -> &QrlEndpoint {
+        &self.shared.endpoint
+    }
+
+    /// Height, head, health and the current problem at `now` (unix seconds).
+    pub fn status(&self, now: u64) -> QrlStatus {
+        let cache = self.shared.read();
+        let tip = cache.window.tip().map(window::Header::block_ref);
+        let state = self.shared.state_at(&cache, now);
+        QrlStatus {
+            source: self.shared.endpoint.to_string(),
+            height: tip.map(|b| b.height),
+            head_prefix: tip.map(|b| b.prefix),
+            state,
+            healthy: state == QrlState::Healthy,
+            problem: cache.health.problem().map(str::to_string),
+            blocks_cached: cache.window.len(),
+        }
+    }
+
+    /// Every lattice entry `address` published, newest first (asks the node; not cached).
+    pub async fn lattice_entries(
+        &self,
+        address: &QrlAddress,
+    ) -> Result<Vec<LatticeEntry>, QrlError> {
+        let mut client = self.shared.client()?;
+        keys::lattice_entries(&mut client, &address.0).await
+    }
+
+    /// The lattice entry by which `address` commits to `body` (its `pk3` holds the body's
+    /// commitment), or `None` if the address published no such entry.
+    pub async fn commitment(
+        &self,
+        address: &QrlAddress,
+        body: &BundleBody,
+    ) -> Result<Option<LatticeEntry>, QrlError> {
+        let entries = self.lattice_entries(address).await?;
+        Ok(entries
+            .into_iter()
+            .find(|e| body.matches_commitment(&e.pk3)))
+    }
+}
+
+impl Drop for QrlChain {
+    fn drop(&mut self) {
+        self.refresh.abort();
+    }
+}
+
+impl ChainView for QrlChain {
+    fn source(&self) -> String {
+        self.shared.endpoint.to_string()
+    }
+
+    fn head(&self, now: u64) -> Result<BlockRef, ChainError> {
+        let cache = self.shared.serving(now)?;
+        cache
+            .window
+            .tip()
+            .map(window::Header::block_ref)
+            .ok_or_else(|| self.shared.unavailable("no block fetched yet"))
+    }
+
+    fn find(&self, prefix: [u8; 4], now: u64) -> Result<Option<BlockRef>, ChainError> {
+        Ok(self.shared.serving(now)?.window.find(prefix))
+    }
+
+    fn healthy(&self, now: u64) -> bool {
+        self.shared.state_at(&self.shared.read(), now) == QrlState::Healthy
+    }
+}
+
+impl Shared {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state_at(&self, cache: &Cache, now: u64) -> QrlState {
+        cache.health.state(
+            now,
+            cache.window.tip().is_some(),
+            self.options.grace.as_secs(),
+        )
+    }
+
+    /// The cache, if it may be served at `now`.
+    fn serving(&self, now: u64) -> Result<std::sync::RwLockReadGuard<'_, Cache>, ChainError> {
+        let cache = self.read();
+        match self.state_at(&cache, now) {
+            QrlState::Healthy | QrlState::Degraded => Ok(cache),
+            QrlState::Connecting => Err(self.unavailable("no block fetched yet")),
+            QrlState::Unavailable => {
+                let why = cache.health.problem().unwrap_or("no healthy refresh");
+                Err(self.unavailable(why))
+            }
+        }
+    }
+
+    fn unavailable(&self, why: &str) -> ChainError {
+        ChainError::Unavailable(format!("{}: {why}", self.endpoint))
+    }
+
+    /// The current client, created (connecting lazily) if there is none.
+    fn client(&self) -> Result<Client, QrlError> {
+        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = Client::lazy(&self.endpoint, self.options.request_timeout)?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Forgets the client so the next call reconnects from scratch.
+    fn reset_client(&self) {
+        *self.client.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// Unix seconds now (0 if the clock is before 1970).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

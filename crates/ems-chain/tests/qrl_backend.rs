@@ -1,0 +1,541 @@
+//! The qrl backend against an in-process `PublicAPI` server that pages like qrl-node 4.0.12 and
+//! can be made to misbehave in ways the real node will not: garbage hashes, empty answers,
+//! error statuses, answers that never come.
+
+use ems_chain::qrl::proto::public_api_server::{PublicApi, PublicApiServer};
+use ems_chain::qrl::proto::{
+    BlockHeader, BlockHeaderExtended, GetLatestDataReq, GetLatestDataResp,
+    GetLatticePKsByAddressResp, GetTransactionsByAddressReq, LatticePKsDetail,
+};
+use ems_chain::{QrlChain, QrlEndpoint, QrlOptions, QrlState};
+use ems_core::{ChainError, ChainView, QrlAddress};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tonic::{Request, Response, Status};
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// How the fake node answers `GetLatestData`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Honest,
+    /// Header hashes of 31 bytes.
+    ShortHashes,
+    /// No headers at all.
+    Empty,
+    /// An INTERNAL status.
+    Failing,
+    /// Never answers.
+    Hanging,
+}
+
+#[derive(Debug)]
+struct Chain {
+    /// Header hashes, by height.
+    hashes: Vec<[u8; 32]>,
+    /// Block times, by height.
+    times: Vec<u64>,
+    mode: Mode,
+    /// Lattice entries by address, oldest first (as the node stores them).
+    lattice: Vec<(Vec<u8>, LatticePKsDetail)>,
+    /// `(item_per_page, page_number)` of every lattice request.
+    lattice_requests: Vec<(u64, u64)>,
+    /// Every `(offset, quantity)` asked of `GetLatestData`.
+    latest_requests: Vec<(u32, u32)>,
+}
+
+impl Chain {
+    /// `blocks` blocks one second apart ending now, hashes derived from `fork` and the height.
+    fn new(blocks: u64) -> Self {
+        let mut chain = Chain {
+            hashes: vec![],
+            times: vec![],
+            mode: Mode::Honest,
+            lattice: vec![],
+            lattice_requests: vec![],
+            latest_requests: vec![],
+        };
+        let start = now() - blocks;
+        for h in 0..blocks {
+            chain.push(0, start + h);
+        }
+        chain
+    }
+
+    fn push(&mut self, fork: u8, time: u64) {
+        let height = self.hashes.len() as u64;
+        let mut hash = [fork; 32];
+        // Prefix: the height's low three bytes and the fork.
+        hash[..8].copy_from_slice(&height.to_le_bytes());
+        hash[3] = fork;
+        self.hashes.push(hash);
+        self.times.push(time);
+    }
+
+    /// Replaces the newest `depth` blocks with `depth + 1` blocks of fork `fork`.
+    fn reorg(&mut self, depth: usize, fork: u8) {
+        let keep = self.hashes.len() - depth;
+        self.hashes.truncate(keep);
+        self.times.truncate(keep);
+        for _ in 0..=depth {
+            self.push(fork, now());
+        }
+    }
+
+    fn header(&self, height: usize) -> BlockHeader {
+        BlockHeader {
+            hash_header: self.hashes[height].to_vec(),
+            block_number: height as u64,
+            timestamp_seconds: self.times[height],
+            hash_header_prev: if height == 0 {
+                vec![0; 32]
+            } else {
+                self.hashes[height - 1].to_vec()
+            },
+        }
+    }
+
+    fn prefix(&self, height: usize) -> [u8; 4] {
+        self.hashes[height][..4].try_into().unwrap()
+    }
+}
+
+#[derive(Clone)]
+struct FakeNode(Arc<Mutex<Chain>>);
+
+#[tonic::async_trait]
+impl PublicApi for FakeNode {
+    async fn get_latest_data(
+        &self,
+        request: Request<GetLatestDataReq>,
+    ) -> Result<Response<GetLatestDataResp>, Status> {
+        let req = request.into_inner();
+        let mode = {
+            let mut chain = self.0.lock().unwrap();
+            chain.latest_requests.push((req.offset, req.quantity));
+            chain.mode
+        };
+        if mode == Mode::Hanging {
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+        }
+        if mode == Mode::Failing {
+            return Err(Status::internal("the node fell over"));
+        }
+        let chain = self.0.lock().unwrap();
+        // qrl-node: end = height - offset, start = max(0, end - count + 1), oldest first.
+        let top = chain.hashes.len() as i64 - 1;
+        let end = top - i64::from(req.offset);
+        let start = (end - i64::from(req.quantity.min(100)) + 1).max(0);
+        let mut blockheaders: Vec<BlockHeaderExtended> = (start..=end)
+            .map(|h| BlockHeaderExtended {
+                header: Some(chain.header(h as usize)),
+            })
+            .collect();
+        match mode {
+            Mode::ShortHashes => {
+                for b in &mut blockheaders {
+                    b.header.as_mut().unwrap().hash_header.pop();
+                }
+            }
+            Mode::Empty => blockheaders.clear(),
+            _ => {}
+        }
+        Ok(Response::new(GetLatestDataResp { blockheaders }))
+    }
+
+    async fn get_lattice_p_ks_by_address(
+        &self,
+        request: Request<GetTransactionsByAddressReq>,
+    ) -> Result<Response<GetLatticePKsByAddressResp>, Status> {
+        let req = request.into_inner();
+        let mut chain = self.0.lock().unwrap();
+        chain
+            .lattice_requests
+            .push((req.item_per_page, req.page_number));
+        if req.item_per_page == 0 {
+            return Err(Status::internal("item_per_page must be positive"));
+        }
+        // qrl-node's paging: newest first; a page past the end repeats the oldest page.
+        let mine: Vec<&LatticePKsDetail> = chain
+            .lattice
+            .iter()
+            .filter(|(a, _)| *a == req.address)
+            .map(|(_, d)| d)
+            .collect();
+        let count = mine.len() as u64;
+        let per = req.item_per_page;
+        let start = count.saturating_sub(per * req.page_number);
+        let end = count.min(start + per);
+        let lattice_pks_detail = mine[start as usize..end as usize]
+            .iter()
+            .rev()
+            .map(|d| (*d).clone())
+            .collect();
+        Ok(Response::new(GetLatticePKsByAddressResp {
+            lattice_pks_detail,
+        }))
+    }
+}
+
+/// A fake node serving on a free loopback port for as long as the test's runtime lives.
+async fn serve(chain: Chain) -> (Arc<Mutex<Chain>>, QrlEndpoint) {
+    let chain = Arc::new(Mutex::new(chain));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let service = PublicApiServer::new(FakeNode(chain.clone()));
+    tokio::spawn(
+        tonic::transport::Server::builder().serve_with_incoming_shutdown(
+            service,
+            tonic::transport::server::TcpIncoming::from(listener),
+            std::future::pending(),
+        ),
+    );
+    let endpoint = format!("qrl://127.0.0.1:{port}").parse().unwrap();
+    (chain, endpoint)
+}
+
+fn options() -> QrlOptions {
+    QrlOptions {
+        window_secs: 3_600,
+        grace: Duration::from_secs(2),
+        request_timeout: Duration::from_millis(500),
+        stall_after: Some(Duration::from_secs(60)),
+    }
+}
+
+/// Polls `check` until it holds, failing after 20 s with `what`.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_backend_fills_its_window_and_follows_the_head() {
+    // 450 blocks: more than four pages of GetLatestData.
+    let (chain, endpoint) = serve(Chain::new(450)).await;
+    let qrl = QrlChain::start(endpoint.clone(), options());
+    until("all 450 blocks are cached", || {
+        qrl.status(now()).blocks_cached == 450
+    })
+    .await;
+    let status = qrl.status(now());
+    assert_eq!(status.height, Some(449));
+    assert_eq!(status.state, QrlState::Healthy);
+    assert!(status.healthy);
+    assert_eq!(status.source, endpoint.to_string());
+    let (genesis, prefix_200) = {
+        let c = chain.lock().unwrap();
+        assert_eq!(status.head_prefix, Some(c.prefix(449)));
+        (c.prefix(0), c.prefix(200))
+    };
+    assert_eq!(qrl.head(now()).unwrap().height, 449);
+    assert_eq!(qrl.find(genesis, now()).unwrap().unwrap().height, 0);
+    assert_eq!(qrl.find(prefix_200, now()).unwrap().unwrap().height, 200);
+    assert_eq!(qrl.find([0xee; 4], now()).unwrap(), None);
+    {
+        let c = chain.lock().unwrap();
+        assert!(c
+            .latest_requests
+            .iter()
+            .all(|&(_, q)| (1..=100).contains(&q)));
+    }
+
+    // 30 new blocks at once (more than one poll asks for): the backend pages back to link them.
+    {
+        let mut c = chain.lock().unwrap();
+        for _ in 0..30 {
+            c.push(0, now());
+        }
+    }
+    until("the head reaches 479", || {
+        qrl.status(now()).height == Some(479)
+    })
+    .await;
+    assert_eq!(qrl.status(now()).blocks_cached, 480);
+}
+
+#[tokio::test]
+async fn a_reorg_replaces_the_orphaned_blocks() {
+    let (chain, endpoint) = serve(Chain::new(100)).await;
+    let qrl = QrlChain::start(endpoint, options());
+    until("the head is cached", || {
+        qrl.status(now()).height == Some(99)
+    })
+    .await;
+    let orphan = chain.lock().unwrap().prefix(95);
+    assert_eq!(qrl.find(orphan, now()).unwrap().unwrap().height, 95);
+
+    // Deeper than one poll's ten headers, so the backend must fetch back to the common parent.
+    chain.lock().unwrap().reorg(25, 7);
+    until("the new fork's head is cached", || {
+        qrl.status(now()).height == Some(100)
+    })
+    .await;
+    let (replacement, kept) = {
+        let c = chain.lock().unwrap();
+        (c.prefix(95), c.prefix(74))
+    };
+    assert_ne!(replacement, orphan);
+    assert_eq!(qrl.find(orphan, now()).unwrap(), None);
+    assert_eq!(qrl.find(replacement, now()).unwrap().unwrap().height, 95);
+    assert_eq!(qrl.find(kept, now()).unwrap().unwrap().height, 74);
+    assert_eq!(qrl.status(now()).blocks_cached, 101);
+}
+
+#[tokio::test]
+async fn garbage_hashes_degrade_the_source_then_refuse_after_the_grace_period_then_heal() {
+    let (chain, endpoint) = serve(Chain::new(50)).await;
+    let qrl = QrlChain::start(endpoint.clone(), options());
+    until("healthy", || qrl.status(now()).healthy).await;
+
+    chain.lock().unwrap().mode = Mode::ShortHashes;
+    until("degraded", || qrl.status(now()).state == QrlState::Degraded).await;
+    let status = qrl.status(now());
+    assert!(!status.healthy);
+    let problem = status.problem.unwrap();
+    assert!(
+        problem.contains("GetLatestData returned block") && problem.contains("31 bytes, not 32"),
+        "{problem}"
+    );
+    // Within the grace period the cache still answers.
+    assert_eq!(qrl.head(now()).unwrap().height, 49);
+
+    until("unavailable", || {
+        qrl.status(now()).state == QrlState::Unavailable
+    })
+    .await;
+    let ChainError::Unavailable(why) = qrl.head(now()).unwrap_err();
+    assert!(
+        why.starts_with(&endpoint.to_string()) && why.contains("31 bytes"),
+        "{why}"
+    );
+    assert!(qrl.find([0; 4], now()).is_err());
+
+    {
+        let mut c = chain.lock().unwrap();
+        c.mode = Mode::Honest;
+        c.push(0, now());
+    }
+    until("healthy again", || qrl.status(now()).healthy).await;
+    assert_eq!(qrl.head(now()).unwrap().height, 50);
+    assert_eq!(qrl.status(now()).problem, None);
+}
+
+#[tokio::test]
+async fn an_empty_answer_is_refused_and_nothing_is_served() {
+    let mut c = Chain::new(10);
+    c.mode = Mode::Empty;
+    let (_chain, endpoint) = serve(c).await;
+    let qrl = QrlChain::start(endpoint, options());
+    until("unavailable", || {
+        qrl.status(now()).state == QrlState::Unavailable
+    })
+    .await;
+    let status = qrl.status(now());
+    assert_eq!(
+        status.problem.as_deref(),
+        Some("GetLatestData returned no block headers")
+    );
+    assert_eq!((status.height, status.blocks_cached), (None, 0));
+    assert!(qrl.head(now()).is_err());
+}
+
+#[tokio::test]
+async fn an_error_status_is_reported_with_its_code() {
+    let mut c = Chain::new(10);
+    c.mode = Mode::Failing;
+    let (_chain, endpoint) = serve(c).await;
+    let qrl = QrlChain::start(endpoint, options());
+    until("unavailable", || {
+        qrl.status(now()).state == QrlState::Unavailable
+    })
+    .await;
+    let problem = qrl.status(now()).problem.unwrap();
+    assert!(
+        problem.contains("GetLatestData failed: Internal: the node fell over"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_never_answers_times_out_and_the_backend_retries() {
+    let (chain, endpoint) = serve(Chain::new(20)).await;
+    let qrl = QrlChain::start(endpoint, options());
+    until("healthy", || qrl.status(now()).healthy).await;
+    let asked = chain.lock().unwrap().latest_requests.len();
+    chain.lock().unwrap().mode = Mode::Hanging;
+    until("degraded", || qrl.status(now()).state == QrlState::Degraded).await;
+    let problem = qrl.status(now()).problem.unwrap();
+    assert!(problem.starts_with("GetLatestData failed:"), "{problem}");
+    until("it has retried after the timeout", || {
+        chain.lock().unwrap().latest_requests.len() >= asked + 2
+    })
+    .await;
+    chain.lock().unwrap().mode = Mode::Honest;
+    until("healthy again", || qrl.status(now()).healthy).await;
+}
+
+#[tokio::test]
+async fn a_head_that_stops_moving_is_reported_stuck() {
+    let (_chain, endpoint) = serve(Chain::new(20)).await;
+    let qrl = QrlChain::start(
+        endpoint,
+        QrlOptions {
+            stall_after: Some(Duration::from_secs(1)),
+            ..options()
+        },
+    );
+    until("degraded", || qrl.status(now()).state == QrlState::Degraded).await;
+    let problem = qrl.status(now()).problem.unwrap();
+    assert!(problem.starts_with("no new block for"), "{problem}");
+    until("unavailable", || {
+        qrl.status(now()).state == QrlState::Unavailable
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_node_leaves_the_chain_unavailable() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint: QrlEndpoint = format!("qrl://127.0.0.1:{port}").parse().unwrap();
+    let qrl = QrlChain::start(endpoint.clone(), options());
+    assert_eq!(qrl.status(now()).state, QrlState::Connecting);
+    let ChainError::Unavailable(why) = qrl.head(now()).unwrap_err();
+    assert_eq!(why, format!("{endpoint}: no block fetched yet"));
+    until("unavailable", || {
+        qrl.status(now()).state == QrlState::Unavailable
+    })
+    .await;
+    let problem = qrl.status(now()).problem.unwrap();
+    assert!(
+        problem.contains("GetLatestData failed: Unavailable"),
+        "{problem}"
+    );
+}
+
+fn detail(n: u8) -> LatticePKsDetail {
+    LatticePKsDetail {
+        pk1: vec![n; 10],
+        pk2: vec![n; 20],
+        pk3: vec![n; 33],
+        tx_hash: vec![n; 32],
+    }
+}
+
+#[tokio::test]
+async fn lattice_entries_are_read_through_the_nodes_paging_newest_first() {
+    let address: QrlAddress = format!("Q{}", "01".repeat(39)).parse().unwrap();
+    let other: QrlAddress = format!("Q{}", "02".repeat(39)).parse().unwrap();
+    let mut c = Chain::new(5);
+    // 250 entries. qrl-node's page 3 is the oldest 100 (half of them seen on page 2) and page 4
+    // repeats it, which ends the reading.
+    for n in 0..250u32 {
+        let mut d = detail((n % 256) as u8);
+        d.tx_hash[..4].copy_from_slice(&n.to_be_bytes());
+        c.lattice.push((address.0.to_vec(), d));
+    }
+    c.lattice.push((other.0.to_vec(), detail(9)));
+    let (chain, endpoint) = serve(c).await;
+    let qrl = QrlChain::start(endpoint, options());
+
+    let entries = qrl.lattice_entries(&address).await.unwrap();
+    assert_eq!(entries.len(), 250);
+    let order: Vec<u32> = entries
+        .iter()
+        .map(|e| u32::from_be_bytes(e.tx_hash[..4].try_into().unwrap()))
+        .collect();
+    assert_eq!(order, (0..250).rev().collect::<Vec<_>>());
+    let requests = chain.lock().unwrap().lattice_requests.clone();
+    assert_eq!(requests, vec![(100, 1), (100, 2), (100, 3), (100, 4)]);
+
+    let theirs = qrl.lattice_entries(&other).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].pk3, vec![9; 33]);
+    let nobody: QrlAddress = format!("Q{}", "03".repeat(39)).parse().unwrap();
+    assert!(qrl.lattice_entries(&nobody).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn exactly_one_full_page_of_entries_needs_one_more_call_and_no_duplicates() {
+    let address: QrlAddress = format!("Q{}", "01".repeat(39)).parse().unwrap();
+    let mut c = Chain::new(5);
+    for n in 0..100u8 {
+        c.lattice.push((address.0.to_vec(), detail(n)));
+    }
+    let (chain, endpoint) = serve(c).await;
+    let qrl = QrlChain::start(endpoint, options());
+    assert_eq!(qrl.lattice_entries(&address).await.unwrap().len(), 100);
+    // Page 2 repeats page 1 (qrl-node's quirk): reading stops there.
+    assert_eq!(
+        chain.lock().unwrap().lattice_requests,
+        vec![(100, 1), (100, 2)]
+    );
+}
+
+#[tokio::test]
+async fn malformed_lattice_entries_are_refused() {
+    let address: QrlAddress = format!("Q{}", "01".repeat(39)).parse().unwrap();
+    let cases = [
+        (
+            LatticePKsDetail {
+                tx_hash: vec![1; 31],
+                ..detail(1)
+            },
+            "a tx_hash of 31 bytes, not 32",
+        ),
+        (
+            LatticePKsDetail {
+                pk3: vec![1; 66],
+                ..detail(1)
+            },
+            "a pk3 of 66 bytes (the limit is 65)",
+        ),
+        (
+            LatticePKsDetail {
+                pk1: vec![1; 1089],
+                ..detail(1)
+            },
+            "a pk1 of 1089 bytes (the limit is 1088)",
+        ),
+    ];
+    for (bad, why) in cases {
+        let mut c = Chain::new(5);
+        c.lattice.push((address.0.to_vec(), bad));
+        let (_chain, endpoint) = serve(c).await;
+        let qrl = QrlChain::start(endpoint, options());
+        let err = qrl.lattice_entries(&address).await.unwrap_err().to_string();
+        assert_eq!(err, format!("GetLatticePKsByAddress returned {why}"));
+    }
+}
+
+#[tokio::test]
+async fn a_lattice_lookup_on_an_unreachable_node_fails_with_the_call_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let qrl = QrlChain::start(
+        format!("qrl://127.0.0.1:{port}").parse().unwrap(),
+        options(),
+    );
+    let address: QrlAddress = format!("Q{}", "01".repeat(39)).parse().unwrap();
+    let err = qrl.lattice_entries(&address).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("GetLatticePKsByAddress failed: Unavailable"),
+        "{err}"
+    );
+}
