@@ -234,3 +234,115 @@ pub(crate) fn random_secret<const N: usize>(rng: &mut impl CryptoRng) -> Secret<
     rng.fill_bytes(&mut secret.0);
     secret
 }
+
+#[cfg(test)]
+mod tests {
+    //! Interoperability with `pqcrypto-mlkem` / `pqcrypto-mldsa`, independent C implementations
+    //! of the final FIPS 203 and FIPS 204: their keys, ciphertexts and signatures work with ours
+    //! and ours with theirs.
+    use super::*;
+    use pqcrypto_mldsa::mldsa65 as their_dsa;
+    use pqcrypto_mlkem::mlkem768 as their_kem;
+    use pqcrypto_traits::kem::{Ciphertext as _, PublicKey as _, SharedSecret as _};
+    use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _};
+    use rand::SeedableRng;
+
+    const CONTEXT: &[u8] = b"ems/v1/interop";
+
+    #[test]
+    fn sizes_match_the_standards_and_the_other_implementation() {
+        assert_eq!(their_kem::public_key_bytes(), KEM_PUBLIC_KEY_LEN);
+        assert_eq!(their_kem::ciphertext_bytes(), KEM_CIPHERTEXT_LEN);
+        assert_eq!(their_dsa::public_key_bytes(), DSA_PUBLIC_KEY_LEN);
+        assert_eq!(their_dsa::signature_bytes(), DSA_SIGNATURE_LEN);
+    }
+
+    #[test]
+    fn we_encapsulate_to_their_ml_kem_key_and_they_decapsulate() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let (their_public, their_secret) = their_kem::keypair();
+        let public = KemPublicKey::from_bytes(their_public.as_bytes().try_into().unwrap())
+            .expect("their key passes our input check");
+        let (ct, ours) = public.encapsulate(&mut rng);
+        let ct = their_kem::Ciphertext::from_bytes(&ct).unwrap();
+        let theirs = their_kem::decapsulate(&ct, &their_secret);
+        assert_eq!(theirs.as_bytes(), ours.bytes());
+    }
+
+    #[test]
+    fn they_encapsulate_to_our_ml_kem_key_and_we_decapsulate() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let pair = KemKeyPair::from_seed(&random_secret(&mut rng));
+        let their_view = their_kem::PublicKey::from_bytes(pair.public()).unwrap();
+        let (theirs, ct) = their_kem::encapsulate(&their_view);
+        let ours = pair.decapsulate(ct.as_bytes().try_into().unwrap());
+        assert_eq!(ours.bytes(), theirs.as_bytes());
+        // A ciphertext for another key gives an unrelated secret (implicit rejection).
+        let other = KemKeyPair::from_seed(&random_secret(&mut rng));
+        assert_ne!(
+            other.decapsulate(ct.as_bytes().try_into().unwrap()).bytes(),
+            theirs.as_bytes()
+        );
+    }
+
+    #[test]
+    fn we_verify_their_ml_dsa_signatures() {
+        let (their_public, their_secret) = their_dsa::keypair();
+        let signature = their_dsa::detached_sign_ctx(b"message", CONTEXT, &their_secret);
+        let public: &[u8; DSA_PUBLIC_KEY_LEN] = their_public.as_bytes().try_into().unwrap();
+        let signature: &[u8; DSA_SIGNATURE_LEN] = signature.as_bytes().try_into().unwrap();
+        assert!(verify(public, b"message", CONTEXT, signature));
+        assert!(!verify(public, b"massage", CONTEXT, signature));
+        assert!(!verify(public, b"message", b"ems/v1/other", signature));
+    }
+
+    #[test]
+    fn they_verify_our_ml_dsa_signatures() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let pair = DsaKeyPair::from_seed(&random_secret(&mut rng));
+        let signature = pair.sign(b"message", CONTEXT, &mut rng).unwrap();
+        let their_public = their_dsa::PublicKey::from_bytes(pair.public()).unwrap();
+        let their_signature = their_dsa::DetachedSignature::from_bytes(&signature).unwrap();
+        assert!(their_dsa::verify_detached_signature_ctx(
+            &their_signature,
+            b"message",
+            CONTEXT,
+            &their_public
+        )
+        .is_ok());
+        assert!(their_dsa::verify_detached_signature_ctx(
+            &their_signature,
+            b"massage",
+            CONTEXT,
+            &their_public
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn aead_refuses_a_changed_tag_nonce_or_associated_data_and_wipes_the_buffer() {
+        let key = Secret([9; KEY_LEN]);
+        let mut sealed = b"attack at dawn".to_vec();
+        aead_seal(&key, &[1; AEAD_NONCE_LEN], b"aad", &mut sealed);
+        assert_eq!(sealed.len(), 14 + AEAD_TAG_LEN);
+        let mut good = sealed.clone();
+        aead_open(&key, &[1; AEAD_NONCE_LEN], b"aad", &mut good).unwrap();
+        assert_eq!(good, b"attack at dawn");
+        for (nonce, aad, flip) in [
+            ([2; 12], &b"aad"[..], None),
+            ([1; 12], &b"aaD"[..], None),
+            ([1; 12], &b"aad"[..], Some(20)),
+        ] {
+            let mut buffer = sealed.clone();
+            if let Some(at) = flip {
+                buffer[at] ^= 1;
+            }
+            assert!(aead_open(&key, &nonce, aad, &mut buffer).is_err());
+            assert!(
+                buffer.iter().all(|&b| b == 0),
+                "a failed open leaves no plaintext behind"
+            );
+        }
+        assert!(aead_open(&key, &[1; 12], b"aad", &mut vec![0; AEAD_TAG_LEN - 1]).is_err());
+    }
+}
