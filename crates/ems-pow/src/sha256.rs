@@ -65,7 +65,7 @@ impl Backend {
         match self {
             Backend::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Backend::ShaNi => shani::Midstate::new(&[0; 32]).is_some(),
+            Backend::ShaNi => shani::supported(),
             #[cfg(not(target_arch = "x86_64"))]
             Backend::ShaNi => false,
         }
@@ -87,7 +87,7 @@ pub struct Search {
 #[derive(Clone, Debug)]
 enum Kernel {
     /// The padded block with a zero nonce.
-    Portable(Box<[u8; 64]>),
+    Portable([u8; 64]),
     #[cfg(target_arch = "x86_64")]
     ShaNi(shani::Midstate),
 }
@@ -101,7 +101,7 @@ impl Search {
             Backend::ShaNi => shani::Midstate::new(digest).map(Kernel::ShaNi),
             _ => None,
         }
-        .unwrap_or_else(|| Kernel::Portable(Box::new(padded_block(digest))));
+        .unwrap_or_else(|| Kernel::Portable(padded_block(digest)));
         Search {
             digest: *digest,
             kernel,

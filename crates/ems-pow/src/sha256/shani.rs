@@ -62,14 +62,18 @@ pub(super) struct Midstate {
     wk3: __m128i,
 }
 
+/// Whether this CPU has every feature the kernel is compiled for.
+pub(super) fn supported() -> bool {
+    std::is_x86_feature_detected!("sha")
+        && std::is_x86_feature_detected!("sse2")
+        && std::is_x86_feature_detected!("ssse3")
+        && std::is_x86_feature_detected!("sse4.1")
+}
+
 impl Midstate {
     /// The midstate for `digest`, or `None` if this CPU lacks the SHA extensions.
     pub(super) fn new(digest: &[u8; 32]) -> Option<Self> {
-        if std::is_x86_feature_detected!("sha")
-            && std::is_x86_feature_detected!("sse2")
-            && std::is_x86_feature_detected!("ssse3")
-            && std::is_x86_feature_detected!("sse4.1")
-        {
+        if supported() {
             // SAFETY: the features `midstate` is compiled for were detected just above.
             Some(unsafe { midstate(digest) })
         } else {
