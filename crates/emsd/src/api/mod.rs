@@ -1,0 +1,123 @@
+//! The HTTP API v1 (axum): submit and read messages, a live WebSocket stream, the chain head
+//! for senders, status and Prometheus metrics.
+//!
+//! Every request passes the [`guard`] first: the per-client-IP rate limit (429
+//! `rate_limited`), then, when the node has an API token, `Authorization: Bearer` (401
+//! `unauthorized`). Every failure is an [`ApiError`]: a status and
+//! `{"error": {"code", "message"}}`. `docs/api.md` lists the routes with examples.
+
+mod error;
+mod info;
+mod limit;
+mod messages;
+mod subscribe;
+
+pub use error::ApiError;
+pub use limit::RateLimiter;
+
+use crate::shutdown::ShutdownSignal;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ems_relay::Node;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    node: Node,
+    limiter: Arc<RateLimiter>,
+    token: Option<Arc<str>>,
+    shutdown: ShutdownSignal,
+}
+
+impl ApiState {
+    /// State for a node's API: its rate limiter, optional bearer token, and the shutdown
+    /// signal that closes live streams.
+    pub fn new(
+        node: Node,
+        limiter: RateLimiter,
+        token: Option<String>,
+        shutdown: ShutdownSignal,
+    ) -> Self {
+        ApiState {
+            node,
+            limiter: Arc::new(limiter),
+            token: token.map(Into::into),
+            shutdown,
+        }
+    }
+}
+
+/// The API's routes, guarded.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/status", get(info::status))
+        .route("/v1/chain/head", get(info::chain_head))
+        .route("/v1/messages", post(messages::submit).get(messages::query))
+        .route("/v1/messages/{digest}", get(messages::get_one))
+        .route("/v1/subscribe", get(subscribe::subscribe))
+        .route("/metrics", get(info::metrics))
+        .fallback(|| async { ApiError::not_found("no such path; see docs/api.md") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown`, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: ShutdownSignal,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.wait())
+        .await
+}
+
+/// Rate limit by client IP, then the bearer token.
+async fn guard(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !state.limiter.allow(client.ip(), Instant::now()) {
+        return ApiError::rate_limited().into_response();
+    }
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal how much of a
+/// guessed token is right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-token", b"secret-tokem"));
+        assert!(!constant_time_eq(b"secret", b"secret-token"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

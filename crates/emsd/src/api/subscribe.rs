@@ -1,0 +1,64 @@
+//! `GET /v1/subscribe?tag=HEX...`: a WebSocket carrying one binary frame per newly accepted
+//! message (every message when no tag is given).
+
+use super::messages::{pairs, push_tag};
+use super::{ApiError, ApiState};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use ems_relay::{Filter, Subscription};
+use futures::StreamExt;
+
+/// Checks the tags, subscribes before answering (so nothing accepted after the handshake is
+/// missed), then streams.
+pub(super) async fn subscribe(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let mut tags = Vec::new();
+    for (key, value) in pairs(raw.as_deref())? {
+        match key.as_str() {
+            "tag" => push_tag(&mut tags, &value)?,
+            other => {
+                return Err(ApiError::malformed(format!(
+                    "unknown parameter {other:?}; use tag"
+                )))
+            }
+        }
+    }
+    let upgrade = upgrade
+        .map_err(|e| ApiError::malformed(format!("/v1/subscribe is a WebSocket endpoint: {e}")))?;
+    let filter = if tags.is_empty() {
+        Filter::All
+    } else {
+        Filter::Tags(tags)
+    };
+    let subscription = state.node.subscribe(filter);
+    Ok(upgrade.on_upgrade(move |socket| stream(socket, subscription, state)))
+}
+
+async fn stream(mut socket: WebSocket, mut subscription: Subscription, state: ApiState) {
+    let stop = state.shutdown.clone().wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            next = subscription.next() => {
+                let Some(msg) = next else { break };
+                if socket.send(WsMessage::Binary(msg.encode().into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                // Pings are answered by the library; text or binary from the client is ignored.
+                Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = &mut stop => {
+                let _ = socket.send(WsMessage::Close(None)).await;
+                break;
+            }
+        }
+    }
+}

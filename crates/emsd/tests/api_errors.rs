@@ -1,0 +1,255 @@
+//! Every API error code in INTERFACES.md, produced by a bad request against a real `emsd`, with
+//! its status; and garbage never crashes the node.
+
+mod common;
+
+use common::*;
+use ems_core::message::MAX_FRAME;
+use ems_core::Message;
+use rand::RngExt as _;
+use std::time::Duration;
+
+fn node(dir: &tempfile::TempDir, name: &str, extra: &[&str]) -> Daemon {
+    let mut args: Vec<&str> = NO_RATE_LIMIT.to_vec();
+    args.extend_from_slice(extra);
+    Daemon::start(&dir.path().join(name), &args)
+}
+
+fn assert_error(response: (u16, Vec<u8>), status: u16, expected: &str) {
+    let (got, body) = response;
+    assert_eq!(got, status, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(code(&body), expected);
+}
+
+#[test]
+fn each_submission_error_has_its_status_and_code() {
+    let dir = temp();
+    let a = node(&dir, "a", &[]);
+    let submit = |bytes: &[u8]| post(&a.url("/v1/messages"), bytes, None);
+    let (blockhash, policy) = a.head();
+    let now = unix_now();
+
+    let good = frame([1; 32], b"fine", now + 600, blockhash, &policy);
+    let (status, body) = submit(&good.encode());
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = submit(&good.encode());
+    assert_eq!(status, 200, "a duplicate is 200");
+    assert_eq!(json(&body)["digest"], hex::encode(good.digest()));
+
+    assert_error(submit(b"not a frame"), 400, "malformed");
+    assert_error(submit(b""), 400, "malformed");
+    let mut trailing = good.encode();
+    trailing.push(0);
+    assert_error(submit(&trailing), 400, "malformed");
+    assert_error(submit(&vec![0u8; MAX_FRAME + 1]), 413, "too_large");
+    assert_error(submit(&vec![0u8; 1 << 20]), 413, "too_large");
+
+    let expired = frame([1; 32], b"late", now - 3_600, blockhash, &policy);
+    assert_error(submit(&expired.encode()), 422, "expired");
+    let far = frame(
+        [1; 32],
+        b"far",
+        now + policy.policy.max_ttl + 3_600,
+        blockhash,
+        &policy,
+    );
+    assert_error(submit(&far.encode()), 422, "ttl_too_far");
+    let stale = frame(
+        [1; 32],
+        b"stale",
+        now + 600,
+        [0xde, 0xad, 0xbe, 0xef],
+        &policy,
+    );
+    assert_error(submit(&stale.encode()), 422, "stale_blockhash");
+
+    let mut weak = Message::new(*good.id(), b"no work".to_vec(), good.ttl(), blockhash).unwrap();
+    weak.set_pow(ems_pow::Algorithm::Sha256, good.pow().proof);
+    assert_error(submit(&weak.encode()), 422, "insufficient_work");
+    let mut unknown = good.encode();
+    let alg_at = unknown.len() - ems_pow::PROOF_LEN - 1;
+    unknown[alg_at] = 0xee;
+    assert_error(submit(&unknown), 422, "unsupported_pow");
+
+    assert!(!a.log_text().contains("panicked"), "{}", a.log_text());
+}
+
+#[test]
+fn each_read_error_has_its_status_and_code() {
+    let dir = temp();
+    let a = node(&dir, "a", &[]);
+    assert_error(
+        get(&a.url(&format!("/v1/messages/{}", "ab".repeat(32))), None),
+        404,
+        "not_found",
+    );
+    assert_error(get(&a.url("/v1/messages/xyz"), None), 400, "malformed");
+    assert_error(get(&a.url("/v1/nothing-here"), None), 404, "not_found");
+    assert_error(get(&a.url("/v1/messages?tag=zz"), None), 400, "malformed");
+    assert_error(
+        get(
+            &a.url(&format!("/v1/messages?tag={}", "ab".repeat(31))),
+            None,
+        ),
+        400,
+        "malformed",
+    );
+    assert_error(
+        get(&a.url("/v1/messages?cursor=not-a-cursor"), None),
+        400,
+        "malformed",
+    );
+    assert_error(get(&a.url("/v1/messages?limit=0"), None), 400, "malformed");
+    assert_error(
+        get(&a.url("/v1/messages?since=yesterday"), None),
+        400,
+        "malformed",
+    );
+    assert_error(
+        get(&a.url("/v1/messages?colour=red"), None),
+        400,
+        "malformed",
+    );
+    let many: String = (0..65).map(|i| format!("tag={:064x}&", i)).collect();
+    assert_error(
+        get(&a.url(&format!("/v1/messages?{many}")), None),
+        400,
+        "malformed",
+    );
+    assert_error(get(&a.url("/v1/subscribe?tag=zz"), None), 400, "malformed");
+    assert_error(get(&a.url("/v1/subscribe"), None), 400, "malformed");
+    assert_error(
+        post(&a.url("/v1/status"), b"", None),
+        405,
+        "method_not_allowed",
+    );
+    let (status, body) = get(&a.url("/v1/messages?limit=5"), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn a_node_without_a_chain_answers_chain_unavailable() {
+    let dir = temp();
+    // A static chain with no blocks cannot answer, like a qrl-node that is down.
+    let a = node(&dir, "a", &["--chain", "static"]);
+    assert_error(
+        get(&a.url("/v1/chain/head"), None),
+        503,
+        "chain_unavailable",
+    );
+    let policy = ems_core::Policy::default();
+    let msg = frame([1; 32], b"x", unix_now() + 600, [1, 2, 3, 4], &policy);
+    assert_error(
+        post(&a.url("/v1/messages"), &msg.encode(), None),
+        503,
+        "chain_unavailable",
+    );
+    let status = json(&get(&a.url("/v1/status"), None).1);
+    assert_eq!(status["chain"]["healthy"], false, "{status}");
+}
+
+#[test]
+fn a_full_store_answers_store_full() {
+    let dir = temp();
+    // The smallest store allowed holds one largest frame.
+    let max_bytes = format!("store.max_bytes={MAX_FRAME}");
+    let mut args: Vec<&str> = CHEAP_POW.to_vec();
+    args.extend_from_slice(&["--set", &max_bytes]);
+    let a = node(&dir, "a", &args);
+    let (blockhash, policy) = a.head();
+    let mut statuses = Vec::new();
+    for i in 0..3u8 {
+        let msg = frame(
+            [i; 32],
+            &vec![i; 8_000],
+            unix_now() + 600,
+            blockhash,
+            &policy,
+        );
+        let (status, body) = post(&a.url("/v1/messages"), &msg.encode(), None);
+        statuses.push(status);
+        if status == 507 {
+            assert_eq!(code(&body), "store_full");
+        }
+    }
+    assert_eq!(statuses, [202, 507, 507]);
+}
+
+#[test]
+fn requests_over_the_rate_limit_answer_rate_limited() {
+    let dir = temp();
+    let a = Daemon::start(
+        &dir.path().join("a"),
+        &["--set", "api.rate_limit=1", "--set", "api.rate_burst=5"],
+    );
+    let statuses: Vec<u16> = (0..8).map(|_| get(&a.url("/v1/status"), None).0).collect();
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    // 5 pass at once; at most one more token can have come back while the loop ran.
+    assert!((2..=3).contains(&limited), "{statuses:?}");
+    assert_error(get(&a.url("/v1/status"), None), 429, "rate_limited");
+}
+
+#[test]
+fn a_thousand_garbage_bodies_get_4xx_and_the_node_stays_up() {
+    let dir = temp();
+    let a = node(&dir, "a", &[]);
+    let (blockhash, policy) = a.head();
+    let valid = frame([7; 32], b"seed", unix_now() + 600, blockhash, &policy).encode();
+    let mut rng = rand::rng();
+    for i in 0..1_000 {
+        let body: Vec<u8> = if i % 2 == 0 {
+            let len = rng.random_range(0..MAX_FRAME + 200);
+            (0..len).map(|_| rng.random()).collect()
+        } else {
+            // A valid frame with a few random bytes changed, or cut short.
+            let mut b = valid.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..b.len());
+                b[at] = rng.random();
+            }
+            let cut = rng.random_range(0..=b.len());
+            b.truncate(if rng.random_bool(0.5) { cut } else { b.len() });
+            b
+        };
+        let (status, response) = post(&a.url("/v1/messages"), &body, None);
+        // A mutation that only touched bytes outside the digest and proof can still be valid.
+        if status == 202 || status == 200 {
+            continue;
+        }
+        assert!(
+            (400..500).contains(&status),
+            "body {i}: {status} {}",
+            String::from_utf8_lossy(&response)
+        );
+        code(&response);
+    }
+    assert_eq!(
+        get(&a.url("/v1/status"), None).0,
+        200,
+        "the node is still up"
+    );
+    assert!(!a.log_text().contains("panicked"), "{}", a.log_text());
+}
+
+#[test]
+fn a_declared_length_over_the_limit_is_refused_before_the_body_is_read() {
+    use std::io::{Read, Write};
+    let dir = temp();
+    let a = node(&dir, "a", &[]);
+    let addr = a.info.api.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // Declare a gigabyte, send nothing: the answer must come without the body.
+    write!(
+        stream,
+        "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1073741824\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("too_large"), "{head}");
+}
