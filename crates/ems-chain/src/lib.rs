@@ -10,8 +10,8 @@
 //!   key store.
 //!
 //! The public interface is: [`DevnetChain`], [`DevnetConfig`], [`StaticChain`], and [`QrlChain`]
-//! with [`QrlEndpoint`], [`QrlOptions`], [`QrlStatus`], [`QrlState`], [`LatticeEntry`] and
-//! [`QrlError`].
+//! with [`QrlEndpoint`], [`QrlOptions`], [`QrlStatus`], [`QrlState`], [`QrlError`], and the
+//! lattice key store: [`KeyStore`], [`LatticeEntry`].
 
 #![forbid(unsafe_code)]
 
@@ -21,4 +21,6 @@ pub mod qrl;
 
 pub use devnet::{DevnetChain, DevnetConfig};
 pub use fixed::StaticChain;
-pub use qrl::{LatticeEntry, QrlChain, QrlEndpoint, QrlError, QrlOptions, QrlState, QrlStatus};
+pub use qrl::{
+    KeyStore, LatticeEntry, QrlChain, QrlEndpoint, QrlError, QrlOptions, QrlState, QrlStatus,
+};

@@ -93,7 +93,7 @@ impl Chain {
             block_number: height as u64,
             timestamp_seconds: self.times[height],
             hash_header_prev: if height == 0 {
-                vec![0; 32]
+                b"Final Testnet".to_vec()
             } else {
                 self.hashes[height - 1].to_vec()
             },

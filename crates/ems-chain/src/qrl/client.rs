@@ -72,11 +72,12 @@ impl Client {
                 .header
                 .ok_or_else(|| QrlError::garbage(LATEST, "an entry without a block header"))?;
             let hash = hash32(&header.hash_header, "hash_header", header.block_number)?;
-            let prev = hash32(
-                &header.hash_header_prev,
-                "hash_header_prev",
-                header.block_number,
-            )?;
+            // Genesis names no parent block: its `hash_header_prev` is the network's genesis
+            // string (e.g. "Final Testnet"), not a hash.
+            let prev = match header.block_number {
+                0 => [0; 32],
+                n => hash32(&header.hash_header_prev, "hash_header_prev", n)?,
+            };
             let header = Header {
                 height: header.block_number,
                 hash,

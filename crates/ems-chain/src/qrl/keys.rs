@@ -5,8 +5,10 @@
 //! reader stops at a short page or at a page that brings nothing new.
 
 use super::client::Client;
-use super::QrlError;
+use super::{QrlEndpoint, QrlError};
+use ems_core::{BundleBody, QrlAddress};
 use std::collections::HashSet;
+use std::time::Duration;
 
 /// Largest `pk1` qrl-node accepts in a lattice transaction.
 pub const PK1_MAX: usize = 1088;
@@ -42,6 +44,49 @@ impl std::fmt::Debug for LatticeEntry {
             .field("tx_hash", &hex::encode(self.tx_hash))
             .finish()
     }
+}
+
+/// A qrl-node's lattice key store, for callers that need no block cache (the `ems` client);
+/// [`super::QrlChain`] answers the same questions over its own connection.
+#[derive(Clone, Debug)]
+pub struct KeyStore {
+    endpoint: QrlEndpoint,
+    timeout: Duration,
+}
+
+impl KeyStore {
+    /// The key store of the node at `endpoint`, each call bounded by `timeout`.
+    pub fn new(endpoint: QrlEndpoint, timeout: Duration) -> Self {
+        KeyStore { endpoint, timeout }
+    }
+
+    /// Every lattice entry `address` published, newest first. Must be called inside a Tokio
+    /// runtime.
+    pub async fn lattice_entries(
+        &self,
+        address: &QrlAddress,
+    ) -> Result<Vec<LatticeEntry>, QrlError> {
+        let mut client = Client::lazy(&self.endpoint, self.timeout)?;
+        lattice_entries(&mut client, &address.0).await
+    }
+
+    /// The lattice entry by which `address` commits to `body`; see [`committed_by`].
+    pub async fn commitment(
+        &self,
+        address: &QrlAddress,
+        body: &BundleBody,
+    ) -> Result<Option<LatticeEntry>, QrlError> {
+        Ok(committed_by(self.lattice_entries(address).await?, body))
+    }
+}
+
+/// The entry whose `pk3` holds `body`'s commitment (`0x01 ‖ fingerprint`, see
+/// [`ems_core::bundle`]), if any: the lattice transaction, signed by the address's XMSS key, is
+/// what binds the bundle to the address.
+pub fn committed_by(entries: Vec<LatticeEntry>, body: &BundleBody) -> Option<LatticeEntry> {
+    entries
+        .into_iter()
+        .find(|e| body.matches_commitment(&e.pk3))
 }
 
 /// Every lattice entry `address` published, newest first, each transaction once.

@@ -30,7 +30,7 @@ mod window;
 pub use endpoint::QrlEndpoint;
 pub use error::QrlError;
 pub use health::QrlState;
-pub use keys::{LatticeEntry, PK1_MAX, PK2_MAX, PK3_MAX};
+pub use keys::{committed_by, KeyStore, LatticeEntry, PK1_MAX, PK2_MAX, PK3_MAX};
 
 use client::Client;
 use ems_core::{BlockRef, BundleBody, ChainError, ChainView, QrlAddress};
@@ -152,17 +152,13 @@ impl QrlChain {
         keys::lattice_entries(&mut client, &address.0).await
     }
 
-    /// The lattice entry by which `address` commits to `body` (its `pk3` holds the body's
-    /// commitment), or `None` if the address published no such entry.
+    /// The lattice entry by which `address` commits to `body`; see [`committed_by`].
     pub async fn commitment(
         &self,
         address: &QrlAddress,
         body: &BundleBody,
     ) -> Result<Option<LatticeEntry>, QrlError> {
-        let entries = self.lattice_entries(address).await?;
-        Ok(entries
-            .into_iter()
-            .find(|e| body.matches_commitment(&e.pk3)))
+        Ok(committed_by(self.lattice_entries(address).await?, body))
     }
 }
 
