@@ -1,4 +1,4 @@
-//! `emsd`, the EMS relay daemon node operators run beside `qrl-node`, and (to come) `ems`, its client.
+//! `emsd`, the EMS relay daemon node operators run beside `qrl-node`, and `ems`, its client.
 //!
 //! The daemon is glue: the protocol lives in `ems-core` (frames, validation), `ems-relay`
 //! (network, store, sync) and `ems-chain` (block hashes). This crate reads the configuration,
@@ -11,10 +11,12 @@
 //! - [`demo`]: `emsd demo`: a local network of real `emsd` processes, exercised end to end.
 //! - [`shutdown`]: the stop signal every task watches.
 //! - [`logging`]: `tracing` output, human or JSON.
+//! - [`client`]: the `ems` client (keys, channels, send, receive) behind `src/bin/ems.rs`.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod demo;
 pub mod logging;

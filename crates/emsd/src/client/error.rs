@@ -1,0 +1,142 @@
+//! What can go wrong in the client, each variant one line naming the problem.
+
+use ems_core::{BundleError, ChannelError, IdentityError};
+use std::path::PathBuf;
+
+/// Why an `ems` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node could not be reached at all.
+    #[error("node {url} is unreachable: {reason}")]
+    NodeDown {
+        /// The node's base URL.
+        url: String,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The node answered with an API error.
+    #[error("node refused {what} (HTTP {status} {code}): {message}")]
+    Refused {
+        /// What was asked.
+        what: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The API's snake_case error code.
+        code: String,
+        /// The API's sentence.
+        message: String,
+    },
+    /// The node answered something that is not what the API promises.
+    #[error("node answered {what} with something unexpected: {reason}")]
+    BadResponse {
+        /// What was asked.
+        what: &'static str,
+        /// What was wrong with the answer.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The key file exists and `--force` was not given.
+    #[error("{} already exists; pass --force to overwrite it", .0.display())]
+    KeyFileExists(PathBuf),
+    /// The key file could not be loaded (corrupt, wrong passphrase, no passphrase).
+    #[error("key file {}: {source}", path.display())]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// Why it could not be loaded.
+        source: IdentityError,
+    },
+    /// The environment variable `--passphrase-env` names is not set.
+    #[error("environment variable {0} (named by --passphrase-env) is not set")]
+    PassphraseEnv(String),
+    /// Stored channel state cannot be read.
+    #[error("channel state {}: {reason}", path.display())]
+    CorruptState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No channel has the given name.
+    #[error("no channel named {0:?} (see `ems channel list`)")]
+    UnknownChannel(String),
+    /// A channel name is taken.
+    #[error("a channel named {0:?} already exists; choose another --name")]
+    ChannelNameTaken(String),
+    /// The channel's keys have expired.
+    #[error("channel {name:?} expired at {at}; open a new channel")]
+    ChannelExpired {
+        /// The channel's name.
+        name: String,
+        /// When it expired (UTC).
+        at: String,
+    },
+    /// The message does not fit one channel message.
+    #[error("message of {len} bytes exceeds the {max}-byte maximum{}", if *.signed { " for a signed message" } else { "" })]
+    MessageTooLarge {
+        /// Bytes offered.
+        len: usize,
+        /// The largest that fits.
+        max: usize,
+        /// Whether a signature was asked for.
+        signed: bool,
+    },
+    /// A bundle was refused.
+    #[error("bundle refused: {0}")]
+    Bundle(#[from] BundleError),
+    /// No announced bundle was found for an address or fingerprint.
+    #[error("no valid key announcement for {0} on the node (ask them to run `ems keys announce`)")]
+    NotAnnounced(String),
+    /// The address has no EMS commitment on chain.
+    #[error("address {0} has published no EMS key commitment on chain")]
+    UnknownAddress(String),
+    /// Bundles are announced for the address, but none is committed on chain.
+    #[error(
+        "the bundle announced for {address} (fingerprint {fingerprint}) is not committed on chain"
+    )]
+    NotCommitted {
+        /// The address.
+        address: String,
+        /// The fingerprint of the newest announced bundle.
+        fingerprint: String,
+    },
+    /// The chain could not be asked.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// A channel operation failed.
+    #[error("channel: {0}")]
+    Channel(#[from] ChannelError),
+    /// A command-line value is not acceptable.
+    #[error("invalid {what}: {reason}")]
+    Input {
+        /// Which value.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ClientError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A bad command-line value.
+    pub fn input(what: &'static str, reason: impl Into<String>) -> Self {
+        ClientError::Input {
+            what,
+            reason: reason.into(),
+        }
+    }
+}

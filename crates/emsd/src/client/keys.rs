@@ -1,0 +1,164 @@
+//! Key files on disk and bundles from files or text.
+//!
+//! A key file is written with owner-only permissions (0600), never over an existing file unless
+//! asked, and atomically (a temporary file in the same directory, synced, then renamed). The
+//! public bundle goes beside it as `KEYFILE.bundle` for handing out.
+
+use super::error::ClientError;
+use ems_core::bundle::BUNDLE_LEN;
+use ems_core::keyfile::KEY_FILE_MAGIC;
+use ems_core::{Bundle, Identity, KdfParams, Protection};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Largest key file read (a full one is under 8 KiB): a hostile path cannot make us read more.
+const MAX_KEY_FILE: u64 = 64 * 1024;
+/// Largest bundle file or bundle text read.
+const MAX_BUNDLE_FILE: u64 = 16 * 1024;
+
+/// How the passphrase of a key file is given: the name of an environment variable, or none.
+#[derive(Clone, Debug, Default)]
+pub struct Passphrase(pub Option<String>);
+
+impl Passphrase {
+    /// The passphrase bytes, if a variable was named; an error if it is not set.
+    fn read(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, ClientError> {
+        match &self.0 {
+            None => Ok(None),
+            Some(var) => match std::env::var_os(var) {
+                Some(value) => Ok(Some(zeroize::Zeroizing::new(value.into_encoded_bytes()))),
+                None => Err(ClientError::PassphraseEnv(var.clone())),
+            },
+        }
+    }
+}
+
+/// Where the public bundle of `key_file` is written.
+pub fn bundle_path(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".bundle");
+    PathBuf::from(name)
+}
+
+/// Reads at most `max` bytes of `path`, refusing a longer file before reading it.
+pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, ClientError> {
+    let meta = fs::metadata(path).map_err(|e| ClientError::io(path, e))?;
+    if meta.len() > max {
+        return Err(ClientError::io(
+            path,
+            std::io::Error::other(format!(
+                "{} bytes is too long for {what} (at most {max})",
+                meta.len()
+            )),
+        ));
+    }
+    fs::read(path).map_err(|e| ClientError::io(path, e))
+}
+
+/// Loads the identity in `path`.
+pub fn load(path: &Path, passphrase: &Passphrase) -> Result<Identity, ClientError> {
+    let bytes = zeroize::Zeroizing::new(read_limited(path, MAX_KEY_FILE, "a key file")?);
+    let passphrase = passphrase.read()?;
+    Identity::from_key_file(&bytes, passphrase.as_deref().map(|p| &p[..])).map_err(|source| {
+        ClientError::KeyFile {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Writes `identity` to `path` (0600; refused if the file exists unless `force`), encrypted if
+/// a passphrase is given, and its public bundle to [`bundle_path`].
+pub fn save_new(
+    identity: &Identity,
+    path: &Path,
+    passphrase: &Passphrase,
+    force: bool,
+) -> Result<(), ClientError> {
+    if !force && fs::symlink_metadata(path).is_ok() {
+        return Err(ClientError::KeyFileExists(path.to_path_buf()));
+    }
+    let passphrase = passphrase.read()?;
+    let protection = match &passphrase {
+        Some(p) if p.is_empty() => {
+            return Err(ClientError::input("passphrase", "the variable is empty"))
+        }
+        Some(p) => Protection::Passphrase {
+            passphrase: p,
+            params: KdfParams::default(),
+        },
+        None => Protection::None,
+    };
+    let bytes = identity
+        .to_key_file(protection, &mut super::rng())
+        .map_err(|source| ClientError::KeyFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    write_atomic(path, &bytes, 0o600)?;
+    write_atomic(&bundle_path(path), &identity.bundle().encode(), 0o644)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename, with `mode`.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ClientError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| ClientError::io(path, e))
+}
+
+/// A bundle from a file (the binary `.bundle` or base64 text) or from base64 text itself.
+pub fn parse_bundle(text_or_path: &str) -> Result<Bundle, ClientError> {
+    let path = Path::new(text_or_path);
+    if text_or_path.len() < 4096 && path.is_file() {
+        let bytes = read_limited(path, MAX_BUNDLE_FILE, "a bundle file")?;
+        if bytes.starts_with(KEY_FILE_MAGIC) {
+            return Err(ClientError::input(
+                "bundle",
+                format!("{text_or_path} is a secret key file, not a bundle"),
+            ));
+        }
+        if bytes.len() == BUNDLE_LEN {
+            return Ok(Bundle::decode(&bytes)?);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            ClientError::input(
+                "bundle",
+                format!("{text_or_path} is neither a bundle file nor base64 text"),
+            )
+        })?;
+        return Ok(Bundle::from_base64(&text)?);
+    }
+    Ok(Bundle::from_base64(text_or_path)?)
+}
+
+/// The public bundle of a key file or bundle file: `path` may be either.
+pub fn show_bundle(path: &Path, passphrase: &Passphrase) -> Result<Bundle, ClientError> {
+    let head = read_limited(path, MAX_KEY_FILE, "a key or bundle file")?;
+    if head.starts_with(KEY_FILE_MAGIC) {
+        return Ok(load(path, passphrase)?.bundle().clone());
+    }
+    parse_bundle(&path.to_string_lossy())
+}

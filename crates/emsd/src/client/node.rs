@@ -1,0 +1,355 @@
+//! A blocking client of one `emsd` node's HTTP API v1 (request/response over `ureq`, the live
+//! stream over `tungstenite`).
+//!
+//! Everything the node answers is treated as hostile: bodies are read up to a limit, frames are
+//! decoded with [`Message::decode`] (which checks every length), and an answer that is not what
+//! the API promises is an error that says so.
+
+use super::error::ClientError;
+use base64::Engine;
+use ems_core::message::MAX_FRAME;
+use ems_core::{Message, Policy};
+use serde::Deserialize;
+use std::io::ErrorKind;
+use std::net::TcpStream;
+use std::time::Duration;
+use tungstenite::stream::MaybeTlsStream;
+
+/// The node the client talks to when `--node` is not given.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:19101";
+/// Largest JSON answer read from the node (a page of history is at most a few MiB).
+const MAX_JSON: u64 = 32 << 20;
+/// Tags per history request, which bounds the URL length.
+const TAGS_PER_REQUEST: usize = 64;
+/// Messages per history page.
+const PAGE: usize = 200;
+/// How long one request may take before the node counts as down.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a sender needs to build a message: the chain head and the node's policy.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// Chain height.
+    pub height: u64,
+    /// First four bytes of the head block's hash: the BLOCKHASH to bind a message to.
+    pub blockhash: [u8; 4],
+    /// The node's policy (PoW parameters, TTL limit).
+    pub policy: Policy,
+}
+
+/// What the node said about a submitted frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// The digest, hex.
+    pub digest: String,
+    /// The node already held it.
+    pub duplicate: bool,
+}
+
+#[derive(Deserialize)]
+struct HeadJson {
+    height: u64,
+    blockhash: String,
+    policy: Policy,
+}
+
+#[derive(Deserialize)]
+struct DigestJson {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct PageJson {
+    messages: Vec<StoredJson>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StoredJson {
+    wire: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorJson {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// One node's API.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl NodeClient {
+    /// A client of the node at `url` (`http://host:port`), sending `token` as a bearer token if
+    /// given.
+    pub fn new(url: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let base = url.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") || base.len() <= "http://".len() {
+            return Err(ClientError::input(
+                "--node",
+                format!("{url:?} is not an http://HOST:PORT URL"),
+            ));
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .build();
+        Ok(NodeClient {
+            base,
+            token,
+            agent: ureq::Agent::new_with_config(config),
+        })
+    }
+
+    /// The node's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn down(&self, error: impl std::fmt::Display) -> ClientError {
+        ClientError::NodeDown {
+            url: self.base.clone(),
+            reason: error.to_string(),
+        }
+    }
+
+    fn get(
+        &self,
+        what: &'static str,
+        path_and_query: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
+        let mut request = self.agent.get(format!("{}{path_and_query}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.call().map_err(|e| self.down(e))?;
+        check_status(what, response)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        path: &str,
+    ) -> Result<T, ClientError> {
+        let response = self.get(what, path)?;
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(MAX_JSON)
+            .read_to_vec()
+            .map_err(|e| bad(what, e))?;
+        serde_json::from_slice(&body).map_err(|e| bad(what, e))
+    }
+
+    /// `GET /v1/status`, as the node's JSON.
+    pub fn status(&self) -> Result<serde_json::Value, ClientError> {
+        self.get_json("the status request", "/v1/status")
+    }
+
+    /// `GET /v1/chain/head`.
+    pub fn head(&self) -> Result<Head, ClientError> {
+        let what = "the chain-head request";
+        let head: HeadJson = self.get_json(what, "/v1/chain/head")?;
+        let mut blockhash = [0u8; 4];
+        hex::decode_to_slice(&head.blockhash, &mut blockhash).map_err(|_| {
+            bad(
+                what,
+                format!("blockhash {:?} is not 4 hex bytes", head.blockhash),
+            )
+        })?;
+        Ok(Head {
+            height: head.height,
+            blockhash,
+            policy: head.policy,
+        })
+    }
+
+    /// `POST /v1/messages`: submits one frame.
+    pub fn submit(&self, message: &Message) -> Result<Submitted, ClientError> {
+        let what = "the message";
+        let mut request = self
+            .agent
+            .post(format!("{}/v1/messages", self.base))
+            .header("content-type", "application/octet-stream");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request
+            .send(&message.encode()[..])
+            .map_err(|e| self.down(e))?;
+        let duplicate = response.status().as_u16() == 200;
+        let response = check_status(what, response)?;
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(4096)
+            .read_to_vec()
+            .map_err(|e| bad(what, e))?;
+        let answer: DigestJson = serde_json::from_slice(&body).map_err(|e| bad(what, e))?;
+        let expected = hex::encode(message.digest());
+        if answer.digest != expected {
+            return Err(bad(
+                what,
+                format!(
+                    "digest {} for a frame whose digest is {expected}",
+                    answer.digest
+                ),
+            ));
+        }
+        Ok(Submitted {
+            digest: answer.digest,
+            duplicate,
+        })
+    }
+
+    /// `GET /v1/messages?tag=…`: every stored, unexpired message carrying one of `tags`, all
+    /// pages. Frames that do not decode are skipped (a faulty node cannot make the client fail
+    /// on them).
+    pub fn by_tags(&self, tags: &[[u8; 32]]) -> Result<Vec<Message>, ClientError> {
+        let what = "the history request";
+        let mut out = Vec::new();
+        for chunk in tags.chunks(TAGS_PER_REQUEST) {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for tag in chunk {
+                query.append_pair("tag", &hex::encode(tag));
+            }
+            query.append_pair("limit", &PAGE.to_string());
+            let base_query = query.finish();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/v1/messages?{base_query}");
+                if let Some(cursor) = &cursor {
+                    path.push_str("&cursor=");
+                    path.push_str(
+                        &form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>(),
+                    );
+                }
+                let page: PageJson = self.get_json(what, &path)?;
+                for stored in page.messages {
+                    if stored.wire.len() > MAX_FRAME.div_ceil(3) * 4 {
+                        continue;
+                    }
+                    let Ok(bytes) =
+                        base64::engine::general_purpose::STANDARD.decode(stored.wire.as_bytes())
+                    else {
+                        continue;
+                    };
+                    if let Ok(message) = Message::decode(&bytes) {
+                        out.push(message);
+                    }
+                }
+                match page.next_cursor {
+                    Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /v1/subscribe` (WebSocket), every newly accepted message: the client filters by tag
+    /// itself, so the node does not learn which tags it watches.
+    pub fn subscribe(&self) -> Result<Subscription, ClientError> {
+        use tungstenite::client::IntoClientRequest;
+        let url = format!("ws{}/v1/subscribe", &self.base["http".len()..]);
+        let mut request = url.into_client_request().map_err(|e| self.down(e))?;
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| ClientError::input("token", "not a header value"))?;
+            request.headers_mut().insert("authorization", value);
+        }
+        let (socket, _) = tungstenite::connect(request).map_err(|e| self.down(e))?;
+        Ok(Subscription { socket })
+    }
+}
+
+fn bad(what: &'static str, reason: impl std::fmt::Display) -> ClientError {
+    ClientError::BadResponse {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+/// Passes a 2xx response through; turns any other into [`ClientError::Refused`] with the API's
+/// error code and sentence.
+fn check_status(
+    what: &'static str,
+    response: ureq::http::Response<ureq::Body>,
+) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(response);
+    }
+    let body = response
+        .into_body()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    let (code, message) = match serde_json::from_slice::<ErrorJson>(&body) {
+        Ok(e) => (e.error.code, e.error.message),
+        Err(_) => (
+            "http_error".to_string(),
+            String::from_utf8_lossy(&body).chars().take(200).collect(),
+        ),
+    };
+    Err(ClientError::Refused {
+        what,
+        status,
+        code,
+        message,
+    })
+}
+
+/// A live stream of newly accepted messages.
+pub struct Subscription {
+    socket: tungstenite::WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+impl Subscription {
+    /// The next frame the node accepted, or `None` if `timeout` passed first. Frames that do not
+    /// decode are skipped.
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<Message>, ClientError> {
+        if let MaybeTlsStream::Plain(stream) = self.socket.get_mut() {
+            stream
+                .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+                .map_err(|e| closed(e.to_string()))?;
+        }
+        loop {
+            match self.socket.read() {
+                Ok(tungstenite::Message::Binary(bytes)) => {
+                    if let Ok(message) = Message::decode(&bytes) {
+                        return Ok(Some(message));
+                    }
+                }
+                Ok(tungstenite::Message::Close(_)) => {
+                    return Err(closed("the node closed the stream"))
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(closed(e.to_string())),
+            }
+        }
+    }
+}
+
+fn closed(reason: impl Into<String>) -> ClientError {
+    ClientError::BadResponse {
+        what: "the subscription",
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,301 @@
+//! One user's client: their identity, channel state and node, and the steps that change them
+//! (announce, open, send, rekey) and publish a frame.
+//!
+//! Every step follows one order: take the state lock, read the state afresh, change it, write it,
+//! release the lock; then mine, queue the frame in the outbox, submit it, and drop it from the
+//! outbox once a node has accepted it. A frame the node could not take because it was down stays
+//! queued and goes out with the next command that reaches a node.
+
+use super::envelope;
+use super::error::ClientError;
+use super::mine;
+use super::node::{Head, NodeClient, Submitted};
+use super::resolve::Resolved;
+use super::state::{ChannelRecord, Outbound, StateDir};
+use super::time::{format_utc, now};
+use ems_core::announce::announcement;
+use ems_core::{Channel, ChannelError, Identity, Message};
+use std::path::Path;
+
+/// API error codes after which a frame will never be accepted, so it leaves the outbox.
+const PERMANENT: &[&str] = &[
+    "malformed",
+    "too_large",
+    "expired",
+    "ttl_too_far",
+    "stale_blockhash",
+    "insufficient_work",
+    "unsupported_pow",
+];
+
+/// A user's client.
+pub struct Session {
+    /// The user's secret keys.
+    pub identity: Identity,
+    /// Channel state beside the key file.
+    pub state: StateDir,
+    /// The node frames go to and come from.
+    pub node: NodeClient,
+    /// Show no mining progress.
+    pub quiet: bool,
+}
+
+impl Session {
+    /// The session of the key file at `key_file`, loaded with `passphrase`.
+    pub fn open(
+        key_file: &Path,
+        passphrase: &super::keys::Passphrase,
+        node: NodeClient,
+        quiet: bool,
+    ) -> Result<Self, ClientError> {
+        let identity = super::keys::load(key_file, passphrase)?;
+        let state = StateDir::open(key_file)?;
+        Ok(Session {
+            identity,
+            state,
+            node,
+            quiet,
+        })
+    }
+
+    /// The chain head and policy, and the TTL a message of `ttl_secs` gets, checked against the
+    /// node's `policy.max_ttl`.
+    pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(Head, u32), ClientError> {
+        let head = self.node.head()?;
+        let max = head.policy.policy.max_ttl;
+        if ttl_secs > max {
+            return Err(ClientError::input(
+                "--ttl",
+                format!("{ttl_secs} s exceeds the node's policy.max_ttl of {max} s"),
+            ));
+        }
+        let ttl = u32::try_from(now() + ttl_secs)
+            .map_err(|_| ClientError::input("--ttl", "beyond the year 2106"))?;
+        Ok((head, ttl))
+    }
+
+    /// Mines `message`, queues it, and (once `not_before` has come, waiting for it) submits it.
+    pub fn publish(
+        &self,
+        mut message: Message,
+        head: &Head,
+        label: &str,
+        not_before: u64,
+    ) -> Result<Submitted, ClientError> {
+        mine::mine(&mut message, &head.policy, now(), label, self.quiet)?;
+        self.state
+            .outbox_put(&message, &Outbound::new(&message, not_before, label))?;
+        let wait = not_before.saturating_sub(now());
+        if wait > 0 {
+            if !self.quiet {
+                eprintln!(
+                    "holding {label} until {} ({wait} s)",
+                    format_utc(not_before)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_secs(wait));
+        }
+        self.submit_queued(&message, label)
+    }
+
+    /// Submits a frame that is in the outbox; it leaves the outbox if the node takes it or
+    /// refuses it for good.
+    fn submit_queued(&self, message: &Message, label: &str) -> Result<Submitted, ClientError> {
+        match self.node.submit(message) {
+            Ok(submitted) => {
+                self.state.outbox_remove(message)?;
+                Ok(submitted)
+            }
+            Err(ClientError::Refused {
+                status,
+                code,
+                message: text,
+                ..
+            }) if PERMANENT.contains(&code.as_str()) => {
+                self.state.outbox_remove(message)?;
+                Err(ClientError::Refused {
+                    what: "the frame",
+                    status,
+                    code,
+                    message: format!("{label}: {text}"),
+                })
+            }
+            Err(ClientError::NodeDown { url, reason }) => Err(ClientError::NodeDown {
+                url,
+                reason: format!(
+                    "{reason} ({label} stays queued and goes out with the next ems command)"
+                ),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Submits every queued frame whose time has come. Returns how many went out; frames refused
+    /// for good are dropped with a warning.
+    pub fn flush_outbox(&self) -> Result<usize, ClientError> {
+        let mut sent = 0;
+        for (message, entry) in self.state.outbox()? {
+            if entry.not_before > now() {
+                continue;
+            }
+            match self.submit_queued(&message, &entry.label) {
+                Ok(_) => sent += 1,
+                Err(e @ ClientError::Refused { .. }) => {
+                    eprintln!("warning: dropped a queued frame: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Announces this identity's bundle for `ttl_secs`.
+    pub fn announce(&self, ttl_secs: u64) -> Result<Submitted, ClientError> {
+        let (head, ttl) = self.head_and_ttl(ttl_secs)?;
+        let message = announcement(
+            self.identity.bundle(),
+            ttl,
+            head.blockhash,
+            &mut super::rng(),
+        );
+        self.publish(message, &head, "key announcement", 0)
+    }
+
+    /// Opens a channel to `peer` named `name`, usable until either bundle expires; the open lives
+    /// `ttl_secs` on the network.
+    pub fn open_channel(
+        &self,
+        peer: &Resolved,
+        name: &str,
+        ttl_secs: u64,
+    ) -> Result<(ChannelRecord, Submitted), ClientError> {
+        self.flush_outbox()?;
+        let (head, ttl) = self.head_and_ttl(ttl_secs)?;
+        let opened = now();
+        let lock = self.state.lock()?;
+        if self.state.channels()?.iter().any(|c| c.name == name) {
+            return Err(ClientError::ChannelNameTaken(name.to_string()));
+        }
+        let (channel, open) = Channel::open(
+            &self.identity,
+            &peer.bundle,
+            opened,
+            ttl,
+            head.blockhash,
+            &mut super::rng(),
+        )?;
+        let record = ChannelRecord {
+            name: name.to_string(),
+            peer: peer.bundle.fingerprint(),
+            peer_address: peer.bundle.body().address(),
+            peer_committed: peer.committed,
+            expires: peer
+                .bundle
+                .body()
+                .expires()
+                .min(self.identity.bundle().body().expires()),
+            opened,
+            established: false,
+            channel,
+        };
+        self.state.save_channel(&record)?;
+        drop(lock);
+        let submitted = self.publish(open, &head, &format!("open of channel {name}"), 0)?;
+        Ok((record, submitted))
+    }
+
+    /// Reads channel `name` under the lock, checks it has not expired, lets `step` change it and
+    /// build a frame, and writes it back before the frame goes anywhere.
+    fn step(
+        &self,
+        name: &str,
+        step: impl FnOnce(&mut Channel, &Identity) -> Result<Message, ChannelError>,
+    ) -> Result<(ChannelRecord, Message), ClientError> {
+        let lock = self.state.lock()?;
+        let mut record = self.state.find(name)?;
+        if now() >= record.expires {
+            return Err(ClientError::ChannelExpired {
+                name: record.name,
+                at: format_utc(record.expires),
+            });
+        }
+        let message = step(&mut record.channel, &self.identity)?;
+        self.state.save_channel(&record)?;
+        drop(lock);
+        Ok((record, message))
+    }
+
+    /// Sends `text` on channel `name`; with `sign`, an ML-DSA signature travels inside; it is
+    /// submitted at `at` (unix seconds) if given.
+    pub fn send(
+        &self,
+        name: &str,
+        text: &[u8],
+        ttl_secs: u64,
+        sign: bool,
+        at: Option<u64>,
+    ) -> Result<Submitted, ClientError> {
+        let max = envelope::max_text(sign);
+        if text.len() > max {
+            return Err(ClientError::MessageTooLarge {
+                len: text.len(),
+                max,
+                signed: sign,
+            });
+        }
+        let check = self.state.find(name)?;
+        if now() >= check.expires {
+            return Err(ClientError::ChannelExpired {
+                name: check.name,
+                at: format_utc(check.expires),
+            });
+        }
+        if let Some(at) = at {
+            let lifetime = now() + ttl_secs;
+            if at >= lifetime {
+                return Err(ClientError::input(
+                    "--at",
+                    format!(
+                        "{} is after the message expires ({})",
+                        format_utc(at),
+                        format_utc(lifetime)
+                    ),
+                ));
+            }
+        }
+        self.flush_outbox()?;
+        let (head, ttl) = self.head_and_ttl(ttl_secs)?;
+        let plaintext = envelope::encode(now(), text);
+        let (record, message) = self.step(name, |channel, identity| {
+            channel.seal(
+                identity,
+                &plaintext,
+                ttl,
+                head.blockhash,
+                sign,
+                &mut super::rng(),
+            )
+        })?;
+        self.publish(
+            message,
+            &head,
+            &format!("message on {}", record.name),
+            at.unwrap_or(0),
+        )
+    }
+
+    /// Steps channel `name`'s KEM ratchet: new keys from here on in this direction.
+    pub fn rekey(
+        &self,
+        name: &str,
+        ttl_secs: u64,
+    ) -> Result<(ChannelRecord, Submitted), ClientError> {
+        self.flush_outbox()?;
+        let (head, ttl) = self.head_and_ttl(ttl_secs)?;
+        let (record, message) = self.step(name, |channel, identity| {
+            channel.rekey(identity, ttl, head.blockhash, &mut super::rng())
+        })?;
+        let submitted = self.publish(message, &head, &format!("rekey of {}", record.name), 0)?;
+        Ok((record, submitted))
+    }
+}

@@ -1,0 +1,302 @@
+//! Channel state next to the key file, owner-only.
+//!
+//! ```text
+//! KEYFILE.d/                      0700
+//!   lock                          held (flock) around every read-change-write of the state
+//!   channels/<channel id>.json    0600  one channel: name, peer, expiry and the ems-core state
+//!   outbox/<digest>.json          0600  mined frames not yet accepted by a node
+//!   seen.json                     0600  opens already tried, so they are decapsulated once
+//! ```
+//!
+//! Every write is atomic (temporary file, sync, rename). Channel state is written after each
+//! step and *before* the frame that step produced leaves the machine, so a crash can lose a
+//! message but never reuses a key. Several `ems` processes may share one key file (a
+//! `recv --follow` beside a `send`): each change happens under the lock on freshly read state.
+
+use super::error::ClientError;
+use super::keys::{read_limited, write_atomic};
+use base64::Engine;
+use ems_core::{Channel, Fingerprint, Message, QrlAddress};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+/// Largest state file read (a channel with every skipped key kept is well under this).
+const MAX_STATE_FILE: u64 = 4 << 20;
+
+/// One channel as the client keeps it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRecord {
+    /// The local name `--channel` refers to.
+    pub name: String,
+    /// The peer's bundle fingerprint.
+    pub peer: Fingerprint,
+    /// The QRL address the peer's bundle names, if any.
+    pub peer_address: Option<QrlAddress>,
+    /// Whether the peer's bundle was checked against an on-chain commitment.
+    pub peer_committed: bool,
+    /// When the channel stops being usable: the earlier expiry of the two bundles.
+    pub expires: u64,
+    /// When this side opened or accepted it.
+    pub opened: u64,
+    /// Whether the peer has answered (an accept or any message) yet.
+    pub established: bool,
+    /// The end-to-end state.
+    pub channel: Channel,
+}
+
+impl ChannelRecord {
+    /// The channel id, hex.
+    pub fn id_hex(&self) -> String {
+        hex::encode(self.channel.id())
+    }
+}
+
+/// The name a channel gets unless told otherwise: the peer's address, else the start of its
+/// fingerprint.
+pub fn default_name(fingerprint: &Fingerprint, address: Option<QrlAddress>) -> String {
+    match address {
+        Some(address) => address.to_string()[..13].to_string(),
+        None => fingerprint.to_string()[..12].to_string(),
+    }
+}
+
+/// A mined frame waiting to be accepted by a node.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outbound {
+    /// Not to be submitted before this time (`send --at`).
+    pub not_before: u64,
+    /// What it is, for messages to the user.
+    pub label: String,
+    /// The frame, base64.
+    pub wire: String,
+}
+
+impl Outbound {
+    /// An entry for `message`.
+    pub fn new(message: &Message, not_before: u64, label: impl Into<String>) -> Self {
+        Outbound {
+            not_before,
+            label: label.into(),
+            wire: base64::engine::general_purpose::STANDARD.encode(message.encode()),
+        }
+    }
+
+    /// The frame, if the stored text still decodes to one.
+    pub fn message(&self) -> Option<Message> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.wire.as_bytes())
+            .ok()?;
+        Message::decode(&bytes).ok()
+    }
+}
+
+/// Opens already tried, by digest, with their TTL (forgotten once expired).
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seen {
+    opens: BTreeMap<String, u32>,
+}
+
+impl Seen {
+    /// Whether the open with `digest` was tried.
+    pub fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.opens.contains_key(&hex::encode(digest))
+    }
+
+    /// Records an open as tried.
+    pub fn insert(&mut self, message: &Message) {
+        self.opens
+            .insert(hex::encode(message.digest()), message.ttl());
+    }
+
+    fn prune(&mut self, now: u64) {
+        self.opens.retain(|_, ttl| u64::from(*ttl) > now);
+    }
+}
+
+/// The state directory of one key file.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// The held lock; released when dropped.
+pub struct Lock(fs::File);
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl StateDir {
+    /// The state directory beside `key_file` (`KEYFILE.d`), created owner-only if missing.
+    pub fn open(key_file: &Path) -> Result<Self, ClientError> {
+        let mut name = key_file.as_os_str().to_owned();
+        name.push(".d");
+        let root = PathBuf::from(name);
+        for dir in [root.clone(), root.join("channels"), root.join("outbox")] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| ClientError::io(&dir, e))?;
+        }
+        Ok(StateDir { root })
+    }
+
+    /// Takes the state lock, waiting for another `ems` process to release it.
+    pub fn lock(&self) -> Result<Lock, ClientError> {
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| ClientError::io(&path, e))?;
+        file.lock().map_err(|e| ClientError::io(&path, e))?;
+        Ok(Lock(file))
+    }
+
+    fn channel_path(&self, id_hex: &str) -> PathBuf {
+        self.root.join("channels").join(format!("{id_hex}.json"))
+    }
+
+    fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ClientError> {
+        let bytes = zeroize::Zeroizing::new(read_limited(path, MAX_STATE_FILE, "channel state")?);
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::CorruptState {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ClientError> {
+        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|e| {
+            ClientError::CorruptState {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?);
+        write_atomic(path, &bytes, 0o600)
+    }
+
+    /// Every channel, by name.
+    pub fn channels(&self) -> Result<Vec<ChannelRecord>, ClientError> {
+        let dir = self.root.join("channels");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| ClientError::io(&dir, e))? {
+            let path = entry.map_err(|e| ClientError::io(&dir, e))?.path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                out.push(Self::read_json(&path)?);
+            }
+        }
+        out.sort_by(|a: &ChannelRecord, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The channel with id `id_hex`, read afresh.
+    pub fn channel(&self, id_hex: &str) -> Result<ChannelRecord, ClientError> {
+        Self::read_json(&self.channel_path(id_hex))
+    }
+
+    /// The channel called `name` (or whose id begins with `name`).
+    pub fn find(&self, name: &str) -> Result<ChannelRecord, ClientError> {
+        let mut matches: Vec<_> = self
+            .channels()?
+            .into_iter()
+            .filter(|c| c.name == name)
+            .collect();
+        if matches.is_empty() && name.len() >= 8 {
+            matches = self
+                .channels()?
+                .into_iter()
+                .filter(|c| c.id_hex().starts_with(name))
+                .collect();
+        }
+        match matches.len() {
+            1 => Ok(matches.remove(0)),
+            _ => Err(ClientError::UnknownChannel(name.to_string())),
+        }
+    }
+
+    /// A name no channel has yet: `wanted`, or `wanted-2`, `wanted-3`…
+    pub fn free_name(&self, wanted: &str) -> Result<String, ClientError> {
+        let taken: Vec<String> = self.channels()?.into_iter().map(|c| c.name).collect();
+        let mut name = wanted.to_string();
+        let mut n = 2;
+        while taken.contains(&name) {
+            name = format!("{wanted}-{n}");
+            n += 1;
+        }
+        Ok(name)
+    }
+
+    /// Writes `record` (call with the lock held).
+    pub fn save_channel(&self, record: &ChannelRecord) -> Result<(), ClientError> {
+        Self::write_json(&self.channel_path(&record.id_hex()), record)
+    }
+
+    /// Whether a channel with this id exists.
+    pub fn has_channel(&self, id: &[u8; 32]) -> bool {
+        self.channel_path(&hex::encode(id)).exists()
+    }
+
+    fn outbox_path(&self, message: &Message) -> PathBuf {
+        self.root
+            .join("outbox")
+            .join(format!("{}.json", hex::encode(message.digest())))
+    }
+
+    /// Queues a mined frame.
+    pub fn outbox_put(&self, message: &Message, entry: &Outbound) -> Result<(), ClientError> {
+        Self::write_json(&self.outbox_path(message), entry)
+    }
+
+    /// Drops a frame from the queue.
+    pub fn outbox_remove(&self, message: &Message) -> Result<(), ClientError> {
+        let path = self.outbox_path(message);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ClientError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every queued frame (entries that no longer decode are dropped).
+    pub fn outbox(&self) -> Result<Vec<(Message, Outbound)>, ClientError> {
+        let dir = self.root.join("outbox");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| ClientError::io(&dir, e))? {
+            let path = entry.map_err(|e| ClientError::io(&dir, e))?.path();
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let entry: Outbound = Self::read_json(&path)?;
+            match entry.message() {
+                Some(message) => out.push((message, entry)),
+                None => fs::remove_file(&path).map_err(|e| ClientError::io(&path, e))?,
+            }
+        }
+        out.sort_by_key(|(_, entry)| entry.not_before);
+        Ok(out)
+    }
+
+    /// The opens already tried.
+    pub fn seen(&self) -> Result<Seen, ClientError> {
+        let path = self.root.join("seen.json");
+        if !path.exists() {
+            return Ok(Seen::default());
+        }
+        Self::read_json(&path)
+    }
+
+    /// Writes the opens tried, forgetting expired ones.
+    pub fn save_seen(&self, seen: &mut Seen, now: u64) -> Result<(), ClientError> {
+        seen.prune(now);
+        Self::write_json(&self.root.join("seen.json"), seen)
+    }
+}

@@ -1,0 +1,276 @@
+//! What the client end-to-end tests share: real `emsd` processes on loopback with cheap proof of
+//! work, the real `ems` binary, and polling with a deadline.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any one condition may take on a loaded two-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Proof-of-work parameters cheap enough that a maximal frame mines in milliseconds.
+pub const CHEAP_POW: &[&str] = &[
+    "--set",
+    "pow.sha256.min_work=1000",
+    "--set",
+    "pow.sha256.size_factor=1",
+    "--set",
+    "pow.sha256.ttl_factor=1",
+];
+
+/// Polls `f` every 100 ms until it returns `Some`, panicking with `what` at the deadline.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running `emsd`, killed (and its data removed) when dropped.
+pub struct Node {
+    child: Child,
+    /// The API base URL.
+    pub api: String,
+    /// A p2p address with `/p2p/<peer id>`.
+    pub addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// Starts a node dialling `bootstrap`, and waits until it has written `node.json`.
+    pub fn start(bootstrap: &[&Node]) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let log = std::fs::File::create(dir.path().join("emsd.log")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_emsd"));
+        command
+            .args(["run", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+            .args(CHEAP_POW)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for peer in bootstrap {
+            command.args(["--bootstrap", &peer.addr]);
+        }
+        let mut child = command.spawn().expect("emsd starts");
+        let info: serde_json::Value = wait_for("emsd to write node.json", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("emsd.log")).unwrap_or_default();
+                panic!("emsd exited with {status}: {log}");
+            }
+            let text = std::fs::read_to_string(data.join("node.json")).ok()?;
+            serde_json::from_str(&text).ok()
+        });
+        Node {
+            child,
+            api: info["api"]
+                .as_str()
+                .expect("node.json has api")
+                .trim_end_matches('/')
+                .to_string(),
+            addr: info["listen_addrs"][0]
+                .as_str()
+                .expect("node.json has a listen address")
+                .to_string(),
+            dir,
+        }
+    }
+
+    /// The node's `/v1/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let body = ureq::get(format!("{}/v1/status", self.api))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Waits until the node has at least `n` peers.
+    pub fn wait_for_peers(&self, n: u64) {
+        wait_for("peers to connect", || {
+            (self.status()["peers"].as_u64()? >= n).then_some(())
+        });
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("emsd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A user: a key file in a temporary directory and the node they use.
+pub struct User {
+    /// The directory holding the key file and its state.
+    pub dir: tempfile::TempDir,
+    /// The key file.
+    pub keys: PathBuf,
+    /// The node's API URL.
+    pub node: String,
+    /// Extra environment (a passphrase).
+    pub env: Vec<(String, String)>,
+}
+
+impl User {
+    /// Generates a key file for a user of `node` (`extra` goes to `ems keygen`).
+    pub fn new(node: &str, extra: &[&str]) -> User {
+        User::with_env(node, extra, &[])
+    }
+
+    /// [`User::new`] with environment variables set for every `ems` run (a passphrase).
+    pub fn with_env(node: &str, extra: &[&str], env: &[(&str, &str)]) -> User {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("user.key");
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let user = User {
+            dir,
+            keys,
+            node: node.to_string(),
+            env,
+        };
+        let out = user.ems_ok(&[&["keygen", "--out", user.keys.to_str().unwrap()], extra].concat());
+        assert!(out.contains("fingerprint"), "{out}");
+        user
+    }
+
+    /// The public bundle file.
+    pub fn bundle(&self) -> PathBuf {
+        let mut path = self.keys.clone().into_os_string();
+        path.push(".bundle");
+        path.into()
+    }
+
+    /// Runs `ems ARGS`, adding `--keys` (and `--node`) where the command takes them.
+    pub fn ems(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ems"));
+        command
+            .args(args)
+            .env("EMS_NODE", &self.node)
+            .env("EMS_QUIET", "true")
+            .env_remove("EMS_CHAIN")
+            .stdin(Stdio::null());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command.output().expect("ems runs")
+    }
+
+    /// Runs `ems ARGS --keys KEYFILE`.
+    pub fn ems_keys(&self, args: &[&str]) -> Output {
+        self.ems(&[args, &["--keys", self.keys.to_str().unwrap()]].concat())
+    }
+
+    /// Runs `ems ARGS`, which must succeed; returns stdout.
+    pub fn ems_ok(&self, args: &[&str]) -> String {
+        check_ok(args, self.ems(args))
+    }
+
+    /// Runs `ems ARGS --keys KEYFILE`, which must succeed; returns stdout.
+    pub fn ems_keys_ok(&self, args: &[&str]) -> String {
+        check_ok(args, self.ems_keys(args))
+    }
+
+    /// The JSON events of one `ems recv --json`.
+    pub fn recv(&self) -> Vec<serde_json::Value> {
+        self.ems_keys_ok(&["recv", "--json"])
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+            .collect()
+    }
+
+    /// Runs `ems recv` until the events seen so far satisfy `done`; returns all of them.
+    pub fn recv_until(
+        &self,
+        what: &str,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        wait_for(what, || {
+            events.extend(self.recv());
+            done(&events).then_some(())
+        });
+        events
+    }
+
+    /// The state directory beside the key file.
+    pub fn state_dir(&self) -> PathBuf {
+        let mut path = self.keys.clone().into_os_string();
+        path.push(".d");
+        path.into()
+    }
+}
+
+/// Asserts `out` succeeded; returns its stdout.
+pub fn check_ok(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "ems {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Asserts `out` failed with exactly one line on stderr containing `needle`.
+pub fn check_one_line_error(out: &Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(
+        lines[0].contains(needle),
+        "expected {needle:?} in: {stderr}"
+    );
+}
+
+/// The texts of the `message` events, in order.
+pub fn texts(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "message")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every file under `dir` with its bytes, for checking that a failed command changed nothing.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != "lock") {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
