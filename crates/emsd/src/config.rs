@@ -27,7 +27,7 @@
 //! plus the node policy (`relay.*`, `store.*`, `policy.*`, `pow.*`), documented in
 //! [`ems_core::policy`].
 
-use ems_chain::DevnetConfig;
+use ems_chain::{DevnetConfig, QrlEndpoint};
 use ems_core::policy::{Limits, PowPolicy, RelayPolicy, StorePolicy};
 use ems_core::{BlockRef, Policy, PolicyError};
 use libp2p::multiaddr::{Multiaddr, Protocol};
@@ -137,8 +137,8 @@ pub enum ChainSource {
     Devnet,
     /// Fixed blocks (`chain.static.blocks`).
     Static(Vec<BlockRef>),
-    /// A real `qrl-node` gRPC endpoint, `HOST:PORT`.
-    Qrl(String),
+    /// A real `qrl-node`'s public gRPC API.
+    Qrl(QrlEndpoint),
 }
 
 /// A configuration the daemon refuses to run with. Exit code 2.
@@ -408,15 +408,14 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()
                 .map(ChainSource::Static),
-            other => match other.strip_prefix("qrl://") {
-                Some(endpoint) if valid_endpoint(endpoint) => {
-                    Ok(ChainSource::Qrl(endpoint.to_string()))
-                }
-                _ => Err(invalid(
-                    "chain.source",
-                    format!("{other:?} is not devnet, static or qrl://HOST:PORT"),
-                )),
-            },
+            other if other.starts_with("qrl://") => other
+                .parse()
+                .map(ChainSource::Qrl)
+                .map_err(|e: ems_chain::QrlError| invalid("chain.source", e.to_string())),
+            other => Err(invalid(
+                "chain.source",
+                format!("{other:?} is not devnet, static or qrl://HOST:PORT"),
+            )),
         }
     }
 
@@ -531,13 +530,6 @@ fn parse_addrs(
             Ok(addr)
         })
         .collect()
-}
-
-fn valid_endpoint(endpoint: &str) -> bool {
-    match endpoint.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
-        None => false,
-    }
 }
 
 /// Reads the merged table as a [`Config`], naming the dotted path of any bad key.

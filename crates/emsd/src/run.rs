@@ -9,7 +9,7 @@
 use crate::api::{self, ApiState, RateLimiter};
 use crate::config::{ChainSource, Config, ConfigError};
 use crate::shutdown::{self, Shutdown, ShutdownSignal};
-use ems_chain::{DevnetChain, StaticChain};
+use ems_chain::{DevnetChain, QrlChain, QrlOptions, StaticChain};
 use ems_core::ChainView;
 use ems_relay::{Node, NodeConfig, RelayError};
 use serde::{Deserialize, Serialize};
@@ -71,14 +71,6 @@ pub enum RunError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The chain source cannot be set up.
-    #[error("chain source {source_name}: {reason}")]
-    Chain {
-        /// `chain.source` as given.
-        source_name: String,
-        /// Why it cannot be used.
-        reason: String,
-    },
     /// The data directory cannot be created or written.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -192,13 +184,13 @@ fn chain_view(config: &Config) -> Result<Arc<dyn ChainView>, RunError> {
     Ok(match config.chain_source()? {
         ChainSource::Devnet => Arc::new(DevnetChain::new(&config.chain.devnet, window)),
         ChainSource::Static(blocks) => Arc::new(StaticChain::from_blocks(blocks)),
-        ChainSource::Qrl(_) => {
-            return Err(RunError::Chain {
-                source_name: config.chain.source.clone(),
-                reason: "the qrl-node backend is not in this build yet; use devnet or static"
-                    .into(),
-            })
-        }
+        ChainSource::Qrl(endpoint) => QrlChain::start(
+            endpoint,
+            QrlOptions {
+                window_secs: window,
+                ..QrlOptions::default()
+            },
+        ),
     })
 }
 

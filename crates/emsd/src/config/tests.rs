@@ -373,6 +373,7 @@ fn bad_values_are_refused_naming_their_key() {
         ("api.rate_burst=0", "api.rate_burst"),
         ("chain.source=ethereum", "chain.source"),
         ("chain.source=qrl://nohost", "chain.source"),
+        ("chain.source=qrl://host:0", "chain.source"),
         (
             "chain.devnet.block_interval=0",
             "chain.devnet.block_interval",
