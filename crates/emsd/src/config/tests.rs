@@ -505,3 +505,38 @@ fn printed_configuration_reads_back_to_the_same_and_hides_the_token() {
     .unwrap();
     assert_eq!(back, c);
 }
+
+#[test]
+fn the_reference_in_docs_operations_md_is_the_defaults_and_names_every_key() {
+    let doc = include_str!("../../../../docs/operations.md");
+    let start = doc
+        .find("### Configuration reference")
+        .expect("reference section");
+    let block = &doc[start..];
+    let begin = block.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &block[begin..begin + block[begin..].find("```").unwrap()];
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    let flags = Overrides {
+        data_dir: Some("/tmp/x".into()),
+        ..Overrides::default()
+    };
+    let documented = Config::load(Some(file.path()), &[], &flags).unwrap();
+    assert_eq!(documented, Config::load(None, &[], &flags).unwrap());
+    let mut keys = Vec::new();
+    leaf_keys(
+        "",
+        &toml::Table::try_from(Config::default()).unwrap(),
+        &mut keys,
+    );
+    keys.push("api.token".into());
+    for key in keys {
+        let leaf = key.rsplit('.').next().unwrap();
+        assert!(
+            text.lines().any(|l| l
+                .trim_start_matches("# ")
+                .starts_with(&format!("{leaf} = "))),
+            "docs/operations.md does not document {key}"
+        );
+    }
+}
