@@ -108,7 +108,18 @@ impl Cluster {
             .spawn()
             .map_err(|e| step(format!("cannot start {}: {e}", exe.display())))?;
         let pid = child.id();
-        lock(&self.children).push((name.to_string(), child));
+        {
+            // Under the children lock: a stop() that already began (it takes the directory
+            // first) must not miss this child.
+            let mut children = lock(&self.children);
+            if lock(&self.dir).is_none() {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(step("the demo was stopped"));
+            }
+            children.push((name.to_string(), child));
+        }
         let info = NodeInfo::wait(&data_dir, pid, START).map_err(|why| {
             step(format!(
                 "{name} did not start: {why}; see {}",
@@ -124,6 +135,7 @@ impl Cluster {
     /// Sends SIGTERM to every node, waits for each to exit (killing any that hangs), removes
     /// the directory, and returns each node's name and whether it exited 0.
     pub fn stop(&self) -> Vec<(String, bool)> {
+        let dir = lock(&self.dir).take();
         let children = std::mem::take(&mut *lock(&self.children));
         for (_, child) in &children {
             let _ = rustix::process::kill_process(
@@ -151,7 +163,7 @@ impl Cluster {
                 (name, clean)
             })
             .collect();
-        if let Some(dir) = lock(&self.dir).take() {
+        if let Some(dir) = dir {
             let _ = dir.close();
         }
         outcome

@@ -31,3 +31,44 @@ fn demo_refuses_a_single_node_with_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn interrupting_the_demo_stops_its_nodes_and_removes_its_files() {
+    use std::io::{BufRead, BufReader};
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_emsd"))
+        .args(["demo", "--nodes", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut dir = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(path) = line.strip_prefix("Temporary data: ") {
+            dir = Some(std::path::PathBuf::from(path));
+        }
+        if line.contains("started node-A") {
+            break;
+        }
+    }
+    let dir = dir.expect("the demo prints its directory");
+    let node_a = dir.join("node-A");
+    let pid: i32 = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(node_a.join("node.json")).unwrap(),
+    )
+    .unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&demo),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    // node-A's process is gone (signal 0 only checks that it exists).
+    let alive = rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid).unwrap());
+    assert!(alive.is_err(), "node-A (pid {pid}) still runs");
+}
