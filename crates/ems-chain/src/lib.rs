@@ -10,7 +10,7 @@
 //!   key store.
 //!
 //! The public interface is: [`DevnetChain`], [`DevnetConfig`], [`StaticChain`], and [`QrlChain`]
-//! with [`QrlEndpoint`], [`QrlOptions`], [`QrlStatus`], [`QrlState`], [`QrlError`], and the
+//! with [`QrlEndpoint`], [`QrlConfig`], [`QrlStatus`], [`QrlState`], [`QrlError`], and the
 //! lattice key store: [`KeyStore`], [`LatticeEntry`].
 
 #![forbid(unsafe_code)]
@@ -22,5 +22,5 @@ pub mod qrl;
 pub use devnet::{DevnetChain, DevnetConfig};
 pub use fixed::StaticChain;
 pub use qrl::{
-    KeyStore, LatticeEntry, QrlChain, QrlEndpoint, QrlError, QrlOptions, QrlState, QrlStatus,
+    KeyStore, LatticeEntry, QrlChain, QrlConfig, QrlEndpoint, QrlError, QrlState, QrlStatus,
 };

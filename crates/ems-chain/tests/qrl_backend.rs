@@ -7,7 +7,7 @@ use ems_chain::qrl::proto::{
     BlockHeader, BlockHeaderExtended, GetLatestDataReq, GetLatestDataResp,
     GetLatticePKsByAddressResp, GetTransactionsByAddressReq, LatticePKsDetail,
 };
-use ems_chain::{QrlChain, QrlEndpoint, QrlOptions, QrlState};
+use ems_chain::{QrlChain, QrlConfig, QrlEndpoint, QrlState};
 use ems_core::{ChainError, ChainView, QrlAddress};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -199,12 +199,14 @@ async fn serve(chain: Chain) -> (Arc<Mutex<Chain>>, QrlEndpoint) {
     (chain, endpoint)
 }
 
-fn options() -> QrlOptions {
-    QrlOptions {
-        window_secs: 3_600,
-        grace: Duration::from_secs(2),
-        request_timeout: Duration::from_millis(500),
-        stall_after: Some(Duration::from_secs(60)),
+/// Seconds of blocks the tests keep.
+const WINDOW: u64 = 3_600;
+
+fn config() -> QrlConfig {
+    QrlConfig {
+        grace: 2,
+        timeout: 1,
+        stall_after: 60,
     }
 }
 
@@ -221,7 +223,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 async fn the_backend_fills_its_window_and_follows_the_head() {
     // 450 blocks: more than four pages of GetLatestData.
     let (chain, endpoint) = serve(Chain::new(450)).await;
-    let qrl = QrlChain::start(endpoint.clone(), options());
+    let qrl = QrlChain::start(endpoint.clone(), WINDOW, &config());
     until("all 450 blocks are cached", || {
         qrl.status(now()).blocks_cached == 450
     })
@@ -265,7 +267,7 @@ async fn the_backend_fills_its_window_and_follows_the_head() {
 #[tokio::test]
 async fn a_reorg_replaces_the_orphaned_blocks() {
     let (chain, endpoint) = serve(Chain::new(100)).await;
-    let qrl = QrlChain::start(endpoint, options());
+    let qrl = QrlChain::start(endpoint, WINDOW, &config());
     until("the head is cached", || {
         qrl.status(now()).height == Some(99)
     })
@@ -293,7 +295,7 @@ async fn a_reorg_replaces_the_orphaned_blocks() {
 #[tokio::test]
 async fn garbage_hashes_degrade_the_source_then_refuse_after_the_grace_period_then_heal() {
     let (chain, endpoint) = serve(Chain::new(50)).await;
-    let qrl = QrlChain::start(endpoint.clone(), options());
+    let qrl = QrlChain::start(endpoint.clone(), WINDOW, &config());
     until("healthy", || qrl.status(now()).healthy).await;
 
     chain.lock().unwrap().mode = Mode::ShortHashes;
@@ -334,7 +336,7 @@ async fn an_empty_answer_is_refused_and_nothing_is_served() {
     let mut c = Chain::new(10);
     c.mode = Mode::Empty;
     let (_chain, endpoint) = serve(c).await;
-    let qrl = QrlChain::start(endpoint, options());
+    let qrl = QrlChain::start(endpoint, WINDOW, &config());
     until("unavailable", || {
         qrl.status(now()).state == QrlState::Unavailable
     })
@@ -353,7 +355,7 @@ async fn an_error_status_is_reported_with_its_code() {
     let mut c = Chain::new(10);
     c.mode = Mode::Failing;
     let (_chain, endpoint) = serve(c).await;
-    let qrl = QrlChain::start(endpoint, options());
+    let qrl = QrlChain::start(endpoint, WINDOW, &config());
     until("unavailable", || {
         qrl.status(now()).state == QrlState::Unavailable
     })
@@ -368,7 +370,7 @@ async fn an_error_status_is_reported_with_its_code() {
 #[tokio::test]
 async fn a_node_that_never_answers_times_out_and_the_backend_retries() {
     let (chain, endpoint) = serve(Chain::new(20)).await;
-    let qrl = QrlChain::start(endpoint, options());
+    let qrl = QrlChain::start(endpoint, WINDOW, &config());
     until("healthy", || qrl.status(now()).healthy).await;
     let asked = chain.lock().unwrap().latest_requests.len();
     chain.lock().unwrap().mode = Mode::Hanging;
@@ -388,9 +390,10 @@ async fn a_head_that_stops_moving_is_reported_stuck() {
     let (_chain, endpoint) = serve(Chain::new(20)).await;
     let qrl = QrlChain::start(
         endpoint,
-        QrlOptions {
-            stall_after: Some(Duration::from_secs(1)),
-            ..options()
+        WINDOW,
+        &QrlConfig {
+            stall_after: 1,
+            ..config()
         },
     );
     until("degraded", || qrl.status(now()).state == QrlState::Degraded).await;
@@ -411,7 +414,7 @@ async fn an_unreachable_node_leaves_the_chain_unavailable() {
         .unwrap()
         .port();
     let endpoint: QrlEndpoint = format!("qrl://127.0.0.1:{port}").parse().unwrap();
-    let qrl = QrlChain::start(endpoint.clone(), options());
+    let qrl = QrlChain::start(endpoint.clone(), WINDOW, &config());
     assert_eq!(qrl.status(now()).state, QrlState::Connecting);
     let ChainError::Unavailable(why) = qrl.head(now()).unwrap_err();
     assert_eq!(why, format!("{endpoint}: no block fetched yet"));
@@ -449,7 +452,7 @@ async fn lattice_entries_are_read_through_the_nodes_paging_newest_first() {
     }
     c.lattice.push((other.0.to_vec(), detail(9)));
     let (chain, endpoint) = serve(c).await;
-    let qrl = QrlChain::start(endpoint, options());
+    let qrl = QrlChain::start(endpoint, WINDOW, &config());
 
     let entries = qrl.lattice_entries(&address).await.unwrap();
     assert_eq!(entries.len(), 250);
@@ -476,7 +479,7 @@ async fn exactly_one_full_page_of_entries_needs_one_more_call_and_no_duplicates(
         c.lattice.push((address.0.to_vec(), detail(n)));
     }
     let (chain, endpoint) = serve(c).await;
-    let qrl = QrlChain::start(endpoint, options());
+    let qrl = QrlChain::start(endpoint, WINDOW, &config());
     assert_eq!(qrl.lattice_entries(&address).await.unwrap().len(), 100);
     // Page 2 repeats page 1 (qrl-node's quirk): reading stops there.
     assert_eq!(
@@ -515,7 +518,7 @@ async fn malformed_lattice_entries_are_refused() {
         let mut c = Chain::new(5);
         c.lattice.push((address.0.to_vec(), bad));
         let (_chain, endpoint) = serve(c).await;
-        let qrl = QrlChain::start(endpoint, options());
+        let qrl = QrlChain::start(endpoint, WINDOW, &config());
         let err = qrl.lattice_entries(&address).await.unwrap_err().to_string();
         assert_eq!(err, format!("GetLatticePKsByAddress returned {why}"));
     }
@@ -530,7 +533,8 @@ async fn a_lattice_lookup_on_an_unreachable_node_fails_with_the_call_named() {
         .port();
     let qrl = QrlChain::start(
         format!("qrl://127.0.0.1:{port}").parse().unwrap(),
-        options(),
+        WINDOW,
+        &config(),
     );
     let address: QrlAddress = format!("Q{}", "01".repeat(39)).parse().unwrap();
     let err = qrl.lattice_entries(&address).await.unwrap_err().to_string();

@@ -3,7 +3,7 @@
 
 mod qrl_support;
 
-use ems_chain::{KeyStore, QrlChain, QrlOptions, QrlState};
+use ems_chain::{KeyStore, QrlChain, QrlConfig, QrlState};
 use ems_core::{ChainView, Identity, QrlAddress};
 use qrl_support::QrlNode;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool, state: impl Fn() -> 
 async fn the_backend_follows_a_real_node_and_finds_a_published_commitment() {
     let node = Arc::new(tokio::task::spawn_blocking(QrlNode::start).await.unwrap());
     let endpoint = node.endpoint().parse().unwrap();
-    let qrl = QrlChain::start(endpoint, QrlOptions::default());
+    let qrl = QrlChain::start(endpoint, 86_400, &QrlConfig::default());
 
     // The backend's height follows the node's, twice over.
     for _ in 0..2 {

@@ -22,12 +22,13 @@
 //! source = "devnet"                    # devnet | static | qrl://HOST:PORT
 //! devnet = { genesis_seed = "ems devnet", genesis_time = 1767225600, block_interval = 10 }
 //! static = { blocks = [] }             # [{ height = 1, prefix = "aabbccdd", time = 0 }]
+//! qrl = { grace = 120, timeout = 5, stall_after = 0 }   # with source = "qrl://…", seconds
 //! ```
 //!
 //! plus the node policy (`relay.*`, `store.*`, `policy.*`, `pow.*`), documented in
 //! [`ems_core::policy`].
 
-use ems_chain::{DevnetConfig, QrlEndpoint};
+use ems_chain::{DevnetConfig, QrlConfig, QrlEndpoint};
 use ems_core::policy::{Limits, PowPolicy, RelayPolicy, StorePolicy};
 use ems_core::{BlockRef, Policy, PolicyError};
 use libp2p::multiaddr::{Multiaddr, Protocol};
@@ -98,6 +99,8 @@ pub struct ChainConfig {
     /// `chain.static.*`: fixed blocks (for tests; no blocks means "chain unavailable").
     #[serde(rename = "static")]
     pub fixed: StaticChainConfig,
+    /// `chain.qrl.*`: how far the qrl backend trusts its node (grace period, timeouts).
+    pub qrl: QrlConfig,
 }
 
 impl Default for ChainConfig {
@@ -106,6 +109,7 @@ impl Default for ChainConfig {
             source: "devnet".into(),
             devnet: DevnetConfig::default(),
             fixed: StaticChainConfig::default(),
+            qrl: QrlConfig::default(),
         }
     }
 }

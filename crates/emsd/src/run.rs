@@ -9,7 +9,7 @@
 use crate::api::{self, ApiState, RateLimiter};
 use crate::config::{ChainSource, Config, ConfigError};
 use crate::shutdown::{self, Shutdown, ShutdownSignal};
-use ems_chain::{DevnetChain, QrlChain, QrlOptions, StaticChain};
+use ems_chain::{DevnetChain, QrlChain, StaticChain};
 use ems_core::ChainView;
 use ems_relay::{Node, NodeConfig, RelayError};
 use serde::{Deserialize, Serialize};
@@ -184,13 +184,7 @@ fn chain_view(config: &Config) -> Result<Arc<dyn ChainView>, RunError> {
     Ok(match config.chain_source()? {
         ChainSource::Devnet => Arc::new(DevnetChain::new(&config.chain.devnet, window)),
         ChainSource::Static(blocks) => Arc::new(StaticChain::from_blocks(blocks)),
-        ChainSource::Qrl(endpoint) => QrlChain::start(
-            endpoint,
-            QrlOptions {
-                window_secs: window,
-                ..QrlOptions::default()
-            },
-        ),
+        ChainSource::Qrl(endpoint) => QrlChain::start(endpoint, window, &config.chain.qrl),
     })
 }
 

@@ -35,32 +35,39 @@ pub use keys::{committed_by, KeyStore, LatticeEntry, PK1_MAX, PK2_MAX, PK3_MAX};
 use client::Client;
 use ems_core::{BlockRef, BundleBody, ChainError, ChainView, QrlAddress};
 use health::Health;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use window::Window;
 
-/// How the backend keeps and trusts what it fetches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QrlOptions {
-    /// Seconds of blocks kept for history validation: the policy's `max_ttl` plus `clock_skew`.
-    pub window_secs: u64,
-    /// How long cached blocks are still served once the node fails or stops producing blocks.
-    pub grace: Duration,
-    /// Bound on each call to the node, connecting included.
-    pub request_timeout: Duration,
-    /// No new block for this long counts as a stuck node; `None`: ten measured block intervals,
-    /// at least ten seconds.
-    pub stall_after: Option<Duration>,
+/// `chain.qrl.*`: how far the backend trusts its node. Seconds throughout.
+///
+/// ```toml
+/// [chain.qrl]
+/// grace = 120        # cached blocks are served this long after the node fails or stalls
+/// timeout = 5        # bound on each call to the node, connecting included (at least 1)
+/// stall_after = 0    # no new block for this long is a stuck node; 0: ten block intervals, >= 10 s
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QrlConfig {
+    /// `chain.qrl.grace`: seconds cached blocks are still served once the node fails or stops
+    /// producing blocks; then validation refuses with `chain_unavailable`.
+    pub grace: u64,
+    /// `chain.qrl.timeout`: seconds each call to the node may take, connecting included (0 is
+    /// read as 1).
+    pub timeout: u64,
+    /// `chain.qrl.stall_after`: seconds without a new block after which the node counts as
+    /// stuck; 0: ten measured block intervals, at least ten seconds.
+    pub stall_after: u64,
 }
 
-impl Default for QrlOptions {
+impl Default for QrlConfig {
     fn default() -> Self {
-        let limits = ems_core::policy::Limits::default();
-        QrlOptions {
-            window_secs: limits.max_ttl + limits.clock_skew,
-            grace: Duration::from_secs(120),
-            request_timeout: Duration::from_secs(5),
-            stall_after: None,
+        QrlConfig {
+            grace: 120,
+            timeout: 5,
+            stall_after: 0,
         }
     }
 }
@@ -96,7 +103,9 @@ pub struct QrlChain {
 #[derive(Debug)]
 struct Shared {
     endpoint: QrlEndpoint,
-    options: QrlOptions,
+    /// Seconds of blocks kept.
+    window_secs: u64,
+    config: QrlConfig,
     state: RwLock<Cache>,
     client: Mutex<Option<Client>>,
 }
@@ -109,12 +118,15 @@ struct Cache {
 }
 
 impl QrlChain {
-    /// Starts the backend for `endpoint`: returns at once, connects and fetches in a background
-    /// task that ends when the returned handle is dropped. Must be called inside a Tokio runtime.
-    pub fn start(endpoint: QrlEndpoint, options: QrlOptions) -> Arc<QrlChain> {
+    /// Starts the backend for `endpoint`, keeping the blocks of the last `window_secs` (the
+    /// policy's `max_ttl` plus `clock_skew`, so history validation finds every block it needs):
+    /// returns at once, connects and fetches in a background task that ends when the returned
+    /// handle is dropped. Must be called inside a Tokio runtime.
+    pub fn start(endpoint: QrlEndpoint, window_secs: u64, config: &QrlConfig) -> Arc<QrlChain> {
         let shared = Arc::new(Shared {
             endpoint,
-            options,
+            window_secs,
+            config: config.clone(),
             state: RwLock::default(),
             client: Mutex::default(),
         });
@@ -201,11 +213,9 @@ impl Shared {
     }
 
     fn state_at(&self, cache: &Cache, now: u64) -> QrlState {
-        cache.health.state(
-            now,
-            cache.window.tip().is_some(),
-            self.options.grace.as_secs(),
-        )
+        cache
+            .health
+            .state(now, cache.window.tip().is_some(), self.config.grace)
     }
 
     /// The cache, if it may be served at `now`.
@@ -231,9 +241,14 @@ impl Shared {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let client = Client::lazy(&self.endpoint, self.options.request_timeout)?;
+        let client = Client::lazy(&self.endpoint, self.timeout())?;
         *slot = Some(client.clone());
         Ok(client)
+    }
+
+    /// The bound on each call.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout.max(1))
     }
 
     /// Forgets the client so the next call reconnects from scratch.

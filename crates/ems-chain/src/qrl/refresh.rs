@@ -50,10 +50,10 @@ fn record(shared: &Shared, outcome: Result<bool, QrlError>, failures: u32, now: 
         .block_interval()
         .unwrap_or(DEFAULT_INTERVAL)
         .max(1);
-    let stall_after = shared.options.stall_after.map_or_else(
-        || (STALL_INTERVALS * interval).max(STALL_FLOOR),
-        |d| d.as_secs().max(1),
-    );
+    let stall_after = match shared.config.stall_after {
+        0 => (STALL_INTERVALS * interval).max(STALL_FLOOR),
+        secs => secs,
+    };
     match outcome {
         Ok(moved) => cache.health.succeeded(now, moved, stall_after),
         Err(e) => cache.health.failed(now, e.to_string()),
@@ -68,7 +68,7 @@ fn record(shared: &Shared, outcome: Result<bool, QrlError>, failures: u32, now: 
             .max(poll),
     };
     // Wake when the grace period ends, so the change to unavailable is logged when it happens.
-    let grace = shared.options.grace.as_secs();
+    let grace = shared.config.grace;
     if let Some(left) = cache.health.grace_left(now, grace).filter(|&l| l > 0) {
         delay = delay.min(Duration::from_secs(left) + Duration::from_millis(100));
     }
@@ -84,7 +84,7 @@ fn announce(shared: &Shared, cache: &mut Cache, now: u64) {
     let source = &shared.endpoint;
     let height = cache.window.tip().map(|t| t.height);
     let problem = cache.health.problem().unwrap_or_default();
-    let grace = shared.options.grace.as_secs();
+    let grace = shared.config.grace;
     match state {
         QrlState::Healthy => {
             tracing::info!(%source, ?height, was = previous.name(), "chain source healthy")
@@ -115,9 +115,7 @@ async fn sync(shared: &Shared, now: u64) -> Result<bool, QrlError> {
     let Some(&node_tip) = run.last() else {
         return Ok(false);
     };
-    let keep_from = now
-        .min(node_tip.time)
-        .saturating_sub(shared.options.window_secs);
+    let keep_from = now.min(node_tip.time).saturating_sub(shared.window_secs);
 
     // Fetch back until the new headers link to the cache, or replace it.
     while let Some(&first) = run.first() {

@@ -94,12 +94,20 @@ impl Window {
         self.get(height).map(Header::block_ref)
     }
 
-    /// The average seconds between the newest (up to) 100 kept blocks, if two or more are kept.
+    /// The median of the seconds between consecutive blocks among the newest (up to) 100 kept,
+    /// if two or more are kept. The median, not the mean: mining is bursty, and genesis often
+    /// carries a time far older than the block after it.
     pub fn block_interval(&self) -> Option<u64> {
-        let tip = self.tip()?;
-        let base = self.get(tip.height.saturating_sub(100).max(self.oldest()?.height))?;
-        let blocks = tip.height - base.height;
-        (blocks > 0).then(|| tip.time.saturating_sub(base.time) / blocks)
+        let newest: Vec<u64> = self.blocks.iter().rev().take(101).map(|h| h.time).collect();
+        let mut gaps: Vec<u64> = newest
+            .windows(2)
+            .map(|pair| pair[0].saturating_sub(pair[1]))
+            .collect();
+        if gaps.is_empty() {
+            return None;
+        }
+        let middle = gaps.len() / 2;
+        Some(*gaps.select_nth_unstable(middle).1)
     }
 
     /// Where `run` (non-empty, oldest first, linked) fits.
@@ -282,6 +290,25 @@ mod tests {
         let b = w.find(prefix(1, 12)).unwrap();
         assert_eq!((b.height, b.time), (12, 1_120));
         assert_eq!(w.block_interval(), Some(10));
+    }
+
+    #[test]
+    fn the_block_interval_is_the_median_gap_so_an_old_genesis_does_not_skew_it() {
+        let mut blocks = run(1, 1, 0, 6);
+        blocks[0].time = 0;
+        for (b, time) in blocks[1..]
+            .iter_mut()
+            .zip([5_000, 5_001, 5_003, 5_004, 5_023, 5_025])
+        {
+            b.time = time;
+        }
+        let mut w = Window::default();
+        assert_eq!(w.block_interval(), None);
+        w.splice(blocks[..1].to_vec());
+        assert_eq!(w.block_interval(), None);
+        w.splice(blocks);
+        // Gaps 5000, 1, 2, 1, 19, 2: the median is 2.
+        assert_eq!(w.block_interval(), Some(2));
     }
 
     #[test]

@@ -116,6 +116,24 @@ fn rows() -> Vec<Row> {
             flag: None,
         },
         Row {
+            key: "chain.qrl.grace",
+            file: "30",
+            set: "40",
+            flag: None,
+        },
+        Row {
+            key: "chain.qrl.timeout",
+            file: "2",
+            set: "3",
+            flag: None,
+        },
+        Row {
+            key: "chain.qrl.stall_after",
+            file: "50",
+            set: "60",
+            flag: None,
+        },
+        Row {
             key: "relay.enabled",
             file: "false",
             set: "true",
