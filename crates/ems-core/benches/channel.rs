@@ -82,7 +82,13 @@ fn messages(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new(format!("seal_{name}"), len),
             &plaintext,
-            |bench, p| bench.iter(|| a.seal(&alice, p, TTL, BLOCKHASH, sign, &mut rng).unwrap()),
+            |bench, p| {
+                bench.iter(|| {
+                    sealer
+                        .seal(&alice, p, TTL, BLOCKHASH, sign, &mut rng)
+                        .unwrap()
+                })
+            },
         );
         // Each unseal needs a fresh message (replays are refused): sealing is set-up, not timed.
         group.bench_with_input(

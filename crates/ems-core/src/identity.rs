@@ -159,6 +159,14 @@ impl Identity {
         self.bundle.fingerprint()
     }
 
+    /// A 32-byte key for encrypting state the owner keeps beside the key file (channel state),
+    /// derived from the signing seed: `Expand(Extract("ems/v1/local state", ξ), label)`. Whoever
+    /// can load the key file (passphrase included) can read that state; nobody else can.
+    pub fn local_state_key(&self, label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+        let prk = suite::hkdf_extract(b"ems/v1/local state", self.signing_seed.bytes());
+        zeroize::Zeroizing::new(*suite::hkdf_expand(&prk, &[label]).bytes())
+    }
+
     /// A hedged ML-DSA signature under this identity's signing key.
     pub(crate) fn sign(
         &self,

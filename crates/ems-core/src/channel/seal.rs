@@ -22,6 +22,7 @@ pub const PAYLOAD_BUCKETS: [usize; 6] = [256, 512, 1024, 2048, 4096, MAX_PAYLOAD
 const KIND_DATA: u8 = 0;
 const KIND_REKEY: u8 = 1;
 const DATA_HEADER: usize = 1 + 1 + 2;
+const REKEY_LEN: usize = 1 + 4 + KEM_CIPHERTEXT_LEN + KEM_PUBLIC_KEY_LEN + DSA_SIGNATURE_LEN;
 /// The largest plaintext one unsigned message carries.
 pub const MAX_PLAINTEXT: usize = MAX_PAYLOAD - AEAD_TAG_LEN - DATA_HEADER;
 /// The largest plaintext one signed message carries.
@@ -49,7 +50,8 @@ pub(crate) fn encode_data(
     data: &[u8],
     signature: Option<&[u8; DSA_SIGNATURE_LEN]>,
 ) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(MAX_PAYLOAD));
+    let signature_len = signature.map_or(0, |s| s.len());
+    let mut out = buffer_for(DATA_HEADER + data.len() + signature_len);
     out.push(KIND_DATA);
     out.push(u8::from(signature.is_some()));
     out.extend_from_slice(&(data.len() as u16).to_be_bytes());
@@ -63,7 +65,7 @@ pub(crate) fn encode_data(
 
 /// The padded plaintext of a rekey message.
 pub(crate) fn encode_rekey(rekey: &Rekey) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(MAX_PAYLOAD));
+    let mut out = buffer_for(REKEY_LEN);
     out.push(KIND_REKEY);
     out.extend_from_slice(&rekey.target.to_be_bytes());
     out.extend_from_slice(&rekey.ct[..]);
@@ -78,6 +80,13 @@ pub fn bucket(len: usize) -> Option<usize> {
     PAYLOAD_BUCKETS
         .into_iter()
         .find(|&bucket| len + AEAD_TAG_LEN <= bucket)
+}
+
+/// An empty buffer with room for a body of `len` bytes and its padding (one allocation, and the
+/// zeroizing drop wipes no more than that).
+fn buffer_for(len: usize) -> Zeroizing<Vec<u8>> {
+    let padded = bucket(len).unwrap_or(MAX_PAYLOAD) - AEAD_TAG_LEN;
+    Zeroizing::new(Vec::with_capacity(padded))
 }
 
 fn pad(body: &mut Vec<u8>) {
