@@ -32,6 +32,7 @@ use libp2p::gossipsub::{
     TopicScoreParams, ValidationMode,
 };
 use libp2p::identity::Keypair;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, kad, ping, request_response, StreamProtocol};
 use sha2::{Digest, Sha256};
@@ -53,7 +54,9 @@ pub(crate) struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
-    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Off when `Tuning::discovery` is off: no DHT queries, so no dials beyond the bootstrap
+    /// peers.
+    pub(crate) kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
 }
 
@@ -78,13 +81,16 @@ impl Behaviour {
 
         let identify =
             identify::Behaviour::new(identify::Config::new(IDENTIFY_VERSION.into(), key.public()));
-        let mut kad = kad::Behaviour::with_config(
-            peer_id,
-            kad::store::MemoryStore::new(peer_id),
-            kad::Config::new(KAD_PROTOCOL),
-        );
-        // Relays answer DHT queries even when they have not confirmed a public address.
-        kad.set_mode(Some(kad::Mode::Server));
+        let kad = tuning.discovery.then(|| {
+            let mut kad = kad::Behaviour::with_config(
+                peer_id,
+                kad::store::MemoryStore::new(peer_id),
+                kad::Config::new(KAD_PROTOCOL),
+            );
+            // Relays answer DHT queries even when they have not confirmed a public address.
+            kad.set_mode(Some(kad::Mode::Server));
+            kad
+        });
         let sync = request_response::Behaviour::with_codec(
             SyncCodec,
             [(PROTOCOL, request_response::ProtocolSupport::Full)],
@@ -94,7 +100,7 @@ impl Behaviour {
             gossipsub,
             identify,
             ping: ping::Behaviour::default(),
-            kad,
+            kad: Toggle::from(kad),
             sync,
         })
     }

@@ -53,8 +53,9 @@ pub struct Tuning {
     pub peer_burst: u32,
     /// How often bootstrap peers that are not connected are redialled.
     pub redial: Duration,
-    /// Dial peers discovered through Kademlia, not only the bootstrap peers. Default on; tests
-    /// that need a fixed topology turn it off.
+    /// Run Kademlia to discover peers beyond the bootstrap list, and dial them (up to a dozen
+    /// connections). Default on; tests that need a fixed topology turn it off, which leaves
+    /// the node connected to its bootstrap peers and whoever dials it.
     pub discovery: bool,
 }
 

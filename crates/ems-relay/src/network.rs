@@ -87,7 +87,6 @@ pub(crate) struct Network {
     topic: IdentTopic,
     bootstrap: Vec<(Option<PeerId>, Multiaddr)>,
     redial: Duration,
-    discovery: bool,
     shared: Arc<Shared>,
 }
 
@@ -164,7 +163,9 @@ impl Network {
             if let Some(peer) = peer {
                 let mut bare = addr.clone();
                 bare.pop();
-                swarm.behaviour_mut().kad.add_address(&peer, bare);
+                if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                    kad.add_address(&peer, bare);
+                }
             }
             bootstrap.push((peer, addr.clone()));
         }
@@ -173,7 +174,6 @@ impl Network {
             topic,
             bootstrap,
             redial: config.tuning.redial,
-            discovery: config.tuning.discovery,
             shared,
         };
         network.dial_bootstrap();
@@ -321,15 +321,15 @@ impl Network {
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                let kad = &mut self.swarm.behaviour_mut().kad;
-                for addr in info.listen_addrs {
-                    kad.add_address(&peer_id, addr);
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for addr in info.listen_addrs {
+                        kad.add_address(&peer_id, addr);
+                    }
                 }
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
                 let connected = self.shared.peers.load(Ordering::Relaxed);
-                if self.discovery
-                    && connected < DISCOVERY_TARGET
+                if connected < DISCOVERY_TARGET
                     && !self.swarm.is_connected(&peer)
                     && peer != self.local_peer_id()
                 {

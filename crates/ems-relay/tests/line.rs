@@ -8,6 +8,7 @@ use common::*;
 use ems_chain::{DevnetChain, DevnetConfig};
 use ems_core::{ChainView, Message};
 use ems_pow::{Algorithm, Proof};
+use ems_relay::Tuning;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
@@ -218,4 +219,28 @@ async fn five_nodes_in_a_line_store_what_is_valid_and_nothing_that_is_not() {
         // Exactly the three valid messages, each accepted once.
         assert_eq!(t.node().status().await.store.messages, 3, "node {i}");
     }
+    // The line held: every message crossed the middle nodes.
+    let peers: Vec<usize> = futures::future::join_all(
+        nodes
+            .iter()
+            .map(|t| async { t.node().status().await.peers }),
+    )
+    .await;
+    assert_eq!(peers, [2, 2, 2, 2, 1], "node 0 also counts the injector");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_discovery_on_the_ends_of_a_line_find_each_other() {
+    let policy = policy();
+    let discovering = Tuning {
+        discovery: true,
+        ..tuning()
+    };
+    let a = TestNode::start_with(vec![], policy.clone(), discovering.clone()).await;
+    let b = TestNode::start_with(vec![a.addr().await], policy.clone(), discovering.clone()).await;
+    let c = TestNode::start_with(vec![b.addr().await], policy.clone(), discovering).await;
+    eventually("a and c connect through Kademlia", DEADLINE, || async {
+        a.node().status().await.peers >= 2 && c.node().status().await.peers >= 2
+    })
+    .await;
 }

@@ -56,7 +56,16 @@ async fn publish_stores_once_announces_once_and_refuses_invalid_messages_with_th
         metric(node, "ems_messages_received_total{source=\"api\"}"),
         2.0
     );
-    assert_eq!(node.status().await.store.messages, 2);
+    let status = serde_json::to_value(node.status().await).unwrap();
+    assert_eq!(status["store"]["messages"], 2);
+    assert_eq!(status["network"], "test");
+    assert_eq!(status["chain"]["source"], "devnet");
+    assert_eq!(status["chain"]["healthy"], true);
+    assert_eq!(status["chain"]["head_prefix"].as_str().unwrap().len(), 8);
+    assert!(status["listen_addrs"][0]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/p2p/{}", node.peer_id())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -99,16 +99,22 @@ pub struct TestNode {
     pub node: Option<Node>,
     pub bootstrap: Vec<Multiaddr>,
     pub policy: Policy,
+    pub tuning: Tuning,
 }
 
 impl TestNode {
     pub async fn start(bootstrap: Vec<Multiaddr>, policy: Policy) -> TestNode {
+        Self::start_with(bootstrap, policy, tuning()).await
+    }
+
+    pub async fn start_with(bootstrap: Vec<Multiaddr>, policy: Policy, tuning: Tuning) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let mut t = TestNode {
             dir,
             node: None,
             bootstrap,
             policy,
+            tuning,
         };
         t.restart().await;
         t
@@ -119,7 +125,7 @@ impl TestNode {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             bootstrap: self.bootstrap.clone(),
             policy: self.policy.clone(),
-            tuning: tuning(),
+            tuning: self.tuning.clone(),
             ..NodeConfig::new(self.dir.path(), "test")
         }
     }

@@ -1,0 +1,272 @@
+//! Load measurement: accepted messages per second through one node, and end to end through
+//! three nodes in a line on loopback, with publish→delivery latency.
+//!
+//! ```text
+//! cargo run --release -p ems-relay --example load -- [--messages N] [--payload BYTES]
+//!     [--concurrency C] [--peer-rate R]
+//! ```
+//!
+//! Real nodes (libp2p over 127.0.0.1 TCP, redb stores in temporary directories, every insert
+//! durably committed), real proofs at a low test difficulty (`min_work = 64`, mined before the
+//! clock starts). "Delivered" means the far node has validated the message, committed it to its
+//! store and announced it to its subscribers.
+
+use anyhow::{bail, Context as _};
+use ems_chain::{DevnetChain, DevnetConfig};
+use ems_core::{ChainView, Message, Policy};
+use ems_pow::{Algorithm, WorkParams};
+use ems_relay::{Filter, Multiaddr, Node, NodeConfig, Tuning};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+struct Args {
+    messages: usize,
+    payload: usize,
+    concurrency: usize,
+    /// Per-peer gossip rate limit (messages/s; bursts of twice that); `None` keeps the default.
+    peer_rate: Option<u32>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        messages: 2_000,
+        payload: 1_024,
+        concurrency: 64,
+        peer_rate: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value: usize = it
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?
+            .parse()
+            .with_context(|| format!("{flag} needs a number"))?;
+        match flag.as_str() {
+            "--messages" => a.messages = value,
+            "--payload" => a.payload = value,
+            "--concurrency" => a.concurrency = value.max(1),
+            "--peer-rate" => a.peer_rate = Some(u32::try_from(value)?),
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn policy() -> Policy {
+    let mut p = Policy::default();
+    p.pow.sha256 = WorkParams {
+        min_work: 64,
+        size_factor: 0,
+        ttl_factor: 0,
+    };
+    p
+}
+
+fn chain(policy: &Policy) -> Arc<dyn ChainView> {
+    Arc::new(DevnetChain::new(
+        &DevnetConfig::default(),
+        policy.policy.max_ttl + policy.policy.clock_skew,
+    ))
+}
+
+/// `n` valid messages; `batch` makes their IDs distinct from other batches'.
+fn mine(policy: &Policy, batch: u8, n: usize, payload: usize) -> anyhow::Result<Vec<Message>> {
+    let now = now();
+    let head = chain(policy).head(now)?;
+    (0..n)
+        .map(|i| {
+            let mut id = [0u8; 64];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            id[32..40].copy_from_slice(&now.to_be_bytes());
+            id[40..48].copy_from_slice(&(i as u64).to_be_bytes());
+            id[48] = batch;
+            let mut m = Message::new(id, vec![0x5a; payload], (now + 3_600) as u32, head.prefix)?;
+            m.mine(policy, Algorithm::Sha256, now);
+            Ok(m)
+        })
+        .collect()
+}
+
+async fn start(
+    dir: &tempfile::TempDir,
+    bootstrap: Vec<Multiaddr>,
+    policy: &Policy,
+    peer_rate: Option<u32>,
+) -> anyhow::Result<Node> {
+    let defaults = Tuning::default();
+    let (peer_rate, peer_burst) = match peer_rate {
+        Some(r) => (r, r.saturating_mul(2)),
+        None => (defaults.peer_rate, defaults.peer_burst),
+    };
+    let config = NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+        bootstrap,
+        policy: policy.clone(),
+        tuning: Tuning {
+            heartbeat: Duration::from_millis(200),
+            redial: Duration::from_secs(1),
+            discovery: false,
+            peer_rate,
+            peer_burst,
+        },
+        ..NodeConfig::new(dir.path(), "load")
+    };
+    Ok(Node::start(config, chain(policy)).await?)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Publishes every message with `concurrency` in flight; returns the time each publish
+/// started, by digest, and each publish's own latency (validate + durable commit).
+async fn publish_all(
+    node: &Node,
+    msgs: &[Message],
+    concurrency: usize,
+) -> anyhow::Result<(HashMap<[u8; 32], Instant>, Vec<Duration>)> {
+    let results: Vec<_> = futures::stream::iter(msgs.iter().cloned())
+        .map(|m| async move {
+            let digest = m.digest();
+            let started = Instant::now();
+            let outcome = node.publish(m).await;
+            (digest, started, started.elapsed(), outcome)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut sent = HashMap::new();
+    let mut acks = Vec::new();
+    for (digest, started, took, outcome) in results {
+        outcome.with_context(|| format!("publishing {}", hex::encode(digest)))?;
+        sent.insert(digest, started);
+        acks.push(took);
+    }
+    acks.sort();
+    Ok((sent, acks))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let policy = policy();
+    println!(
+        "{} messages, {}-byte payloads ({}-byte frames), {} publishes in flight, min_work 64, \
+         per-peer rate {}",
+        args.messages,
+        args.payload,
+        args.payload + ems_core::message::OVERHEAD,
+        args.concurrency,
+        args.peer_rate
+            .map_or("default (1000/s, burst 2000)".to_string(), |r| format!(
+                "{r}/s, burst {}",
+                2 * r
+            )),
+    );
+
+    // One node.
+    let msgs = mine(&policy, 1, args.messages, args.payload)?;
+    let dir = tempfile::tempdir()?;
+    let node = start(&dir, vec![], &policy, args.peer_rate).await?;
+    let t0 = Instant::now();
+    let (_, acks) = publish_all(&node, &msgs, args.concurrency).await?;
+    let took = t0.elapsed();
+    println!(
+        "one node:    {:>7.0} accepted msgs/s ({} in {:.2} s); publish ack median {}, p99 {}",
+        args.messages as f64 / took.as_secs_f64(),
+        args.messages,
+        took.as_secs_f64(),
+        ms(percentile(&acks, 0.5)),
+        ms(percentile(&acks, 0.99)),
+    );
+    node.shutdown().await;
+
+    // Three nodes in a line: publish at a, deliver at c.
+    let msgs = mine(&policy, 2, args.messages, args.payload)?;
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let a = start(&dirs[0], vec![], &policy, args.peer_rate).await?;
+    let b = start(&dirs[1], a.listen_addrs().await, &policy, args.peer_rate).await?;
+    let c = start(&dirs[2], b.listen_addrs().await, &policy, args.peer_rate).await?;
+    // Warm up: wait until a message crosses the line, so the gossip mesh exists.
+    let mut warm = c.subscribe(Filter::All);
+    let mut crossed = false;
+    for probe in mine(&policy, 3, 30, 16)? {
+        a.publish(probe).await?;
+        if tokio::time::timeout(Duration::from_secs(2), warm.next())
+            .await
+            .is_ok()
+        {
+            crossed = true;
+            break;
+        }
+    }
+    if !crossed {
+        bail!("no probe crossed the three nodes within 60 s");
+    }
+    drop(warm);
+
+    let delivered: Arc<Mutex<HashMap<[u8; 32], Instant>>> = Arc::default();
+    let mut sub = c.subscribe(Filter::All);
+    let sink = delivered.clone();
+    let expected = args.messages;
+    let collector = tokio::spawn(async move {
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
+            let mut d = sink.lock().unwrap_or_else(|e| e.into_inner());
+            d.insert(m.digest(), Instant::now());
+            if d.len() >= expected {
+                break;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let (sent, _) = publish_all(&a, &msgs, args.concurrency).await?;
+    collector.await?;
+    let delivered = delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut latencies: Vec<Duration> = delivered
+        .iter()
+        .filter_map(|(d, at)| sent.get(d).map(|s| at.saturating_duration_since(*s)))
+        .collect();
+    latencies.sort();
+    let last = delivered.values().max().copied().unwrap_or(t0);
+    println!(
+        "three nodes: {:>7.0} delivered msgs/s at the far end ({} of {} in {:.2} s); publish→delivery median {}, p99 {}, max {}",
+        latencies.len() as f64 / last.saturating_duration_since(t0).as_secs_f64(),
+        latencies.len(),
+        args.messages,
+        last.saturating_duration_since(t0).as_secs_f64(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default()),
+    );
+    for (name, n) in [("a", &a), ("b", &b), ("c", &c)] {
+        for line in n.metrics().lines() {
+            if let Some(series) = line.strip_prefix("ems_messages_rejected_total") {
+                println!("  node {name}: refused {series}");
+            }
+        }
+    }
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
