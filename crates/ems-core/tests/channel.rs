@@ -519,3 +519,29 @@ fn an_open_fits_its_budget() {
     let incoming = channel::recognise(&bob, &open, NOW).unwrap().unwrap();
     assert_eq!(incoming.sender().address(), alice.bundle().body().address());
 }
+
+#[test]
+fn rekeys_and_signed_messages_signed_by_anyone_but_the_peer_are_refused() {
+    let mut p = Pair::accepted(17);
+    let mallory = Identity::generate(&mut p.rng, NOW, NOW + YEAR, None).unwrap();
+    // Bob's chain keys, but Mallory's signing key (a stolen state without the identity).
+    let forged =
+        p.b.seal(
+            &mallory,
+            b"signed by someone else",
+            TTL,
+            BLOCKHASH,
+            true,
+            &mut p.rng,
+        )
+        .unwrap();
+    let err = p.a.unseal(&p.alice, &forged).unwrap_err();
+    assert!(
+        matches!(err, ChannelError::BadSignature("message")),
+        "{err}"
+    );
+    let forged = p.b.rekey(&mallory, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    let err = p.a.unseal(&p.alice, &forged).unwrap_err();
+    assert!(matches!(err, ChannelError::BadSignature("rekey")), "{err}");
+    assert_eq!(p.a.receive_epoch(), 1, "a refused rekey changes nothing");
+}

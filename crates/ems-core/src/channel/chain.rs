@@ -46,13 +46,14 @@ impl Chain {
         let index = self.next;
         let message = message_key(&self.key);
         self.key = next_chain_key(&self.key);
-        self.next += 1;
+        self.next = self.next.saturating_add(1);
         (index, Tag(tag(&self.tag_key, index)), message)
     }
 
     /// The tags of the next [`WINDOW`] messages.
     fn window(&self) -> impl Iterator<Item = (u64, Tag)> + '_ {
-        (self.next..self.next + WINDOW).map(|index| (index, Tag(tag(&self.tag_key, index))))
+        (self.next..self.next.saturating_add(WINDOW))
+            .map(|index| (index, Tag(tag(&self.tag_key, index))))
     }
 }
 
@@ -171,7 +172,7 @@ impl Receiver {
                     self.skipped.pop_front();
                 }
                 self.chain.key = next_key;
-                self.chain.next = index + 1;
+                self.chain.next = index.saturating_add(1);
             }
         }
         self.used.push_back(found.tag);

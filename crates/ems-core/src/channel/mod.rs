@@ -355,7 +355,10 @@ impl Channel {
                         "rekey: sent on an epoch that already ended",
                     ));
                 }
-                let new_epoch = found.epoch + 1;
+                let new_epoch = found
+                    .epoch
+                    .checked_add(1)
+                    .ok_or(ChannelError::State("epoch counter exhausted"))?;
                 let hash = step_hash(
                     &self.id,
                     self.role.peer(),

@@ -94,3 +94,26 @@ fn state_of_another_version_is_refused() {
         .to_string();
     assert!(error.contains("channel state version 2"), "{error}");
 }
+
+#[test]
+fn hostile_counters_in_a_stored_state_do_not_panic() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let (alice, bob, mut a, b) = pair(&mut rng);
+    let mut state: serde_json::Value = serde_json::to_value(&b).unwrap();
+    state["receiver"]["chain"]["next"] = u64::MAX.into();
+    state["receiver"]["chain"]["epoch"] = u32::MAX.into();
+    let mut b: Channel = serde_json::from_value(state).unwrap();
+    assert_eq!(b.watch_tags().len(), 0);
+    let m = a
+        .seal(&alice, b"x", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+    assert!(matches!(
+        b.unseal(&bob, &m),
+        Err(ChannelError::UnknownTag { .. })
+    ));
+    let mut state: serde_json::Value = serde_json::to_value(&a).unwrap();
+    state["send"]["next"] = u64::MAX.into();
+    let mut a: Channel = serde_json::from_value(state).unwrap();
+    a.seal(&alice, b"x", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+}
