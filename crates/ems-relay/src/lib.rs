@@ -30,6 +30,30 @@
 //! - `ratelimit`: per-peer token buckets.
 //! - `identity`: the node's libp2p key, created once in the data directory.
 //!
+//! # Example
+//! ```no_run
+//! use std::sync::Arc;
+//! use ems_chain::{DevnetChain, DevnetConfig};
+//! use ems_relay::{Filter, Node, NodeConfig};
+//! use futures::StreamExt;
+//!
+//! # async fn run(wire: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = NodeConfig::new("/var/lib/emsd", "devnet");
+//! config.listen = vec!["/ip4/0.0.0.0/tcp/19100".parse()?];
+//! let window = config.policy.policy.max_ttl + config.policy.policy.clock_skew;
+//! let node = Node::start(config, Arc::new(DevnetChain::new(&DevnetConfig::default(), window))).await?;
+//!
+//! let mut incoming = node.subscribe(Filter::Tags(vec![[0xab; 32]]));
+//! let published = node.publish(ems_core::Message::decode(wire)?).await?; // durable when this returns
+//! println!("stored {}", hex::encode(published.digest));
+//! while let Some(msg) = incoming.next().await {
+//!     println!("{} bytes for my tag", msg.payload().len());
+//! }
+//! node.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Design notes (store layout, sync bytes, peer-scoring parameters, store-full policy) are in
 //! `docs/relay.md`.
 //!

@@ -4,6 +4,7 @@
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::NodeConfig;
 use crate::error::RelayError;
+use crate::metrics::Metrics;
 use crate::sync;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
@@ -88,6 +89,7 @@ pub(crate) struct Network {
     bootstrap: Vec<(Option<PeerId>, Multiaddr)>,
     redial: Duration,
     shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
 }
 
 impl Network {
@@ -96,6 +98,7 @@ impl Network {
     pub(crate) async fn start(
         key: libp2p::identity::Keypair,
         config: &NodeConfig,
+        metrics: Arc<Metrics>,
     ) -> Result<Network, RelayError> {
         let topic = IdentTopic::new(config.topic());
         let tuning = config.tuning.clone();
@@ -175,6 +178,7 @@ impl Network {
             bootstrap,
             redial: config.tuning.redial,
             shared,
+            metrics,
         };
         network.dial_bootstrap();
         Ok(network)
@@ -317,6 +321,7 @@ impl Network {
                         .behaviour_mut()
                         .gossipsub
                         .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
+                    self.metrics.rejected("overloaded");
                     tracing::debug!("validation queue full; gossip message ignored");
                 }
             }

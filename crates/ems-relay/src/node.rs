@@ -159,7 +159,7 @@ impl Node {
             (None, None)
         };
 
-        let network = Network::start(key, &config).await?;
+        let network = Network::start(key, &config, metrics.clone()).await?;
         let peer_id = network.local_peer_id();
         let shared = network.shared();
         let (commands, commands_rx) = mpsc::channel(QUEUE);

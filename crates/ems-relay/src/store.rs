@@ -38,7 +38,7 @@ const RECEIVED_AT_LEN: usize = 8;
 /// Expired messages deleted per write transaction by the sweeper.
 const PURGE_CHUNK: usize = 4_096;
 
-/// Most messages a page of [`Store::query`] returns.
+/// Most messages one page of a query returns ([`crate::Node::query`]).
 pub const MAX_PAGE: usize = 1_000;
 /// Most tags one query may ask for.
 pub const MAX_QUERY_TAGS: usize = 64;
