@@ -147,25 +147,88 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
         .spawn()
         .unwrap();
     let outbox = alice.state_dir().join("outbox");
+    let queued_entries = || {
+        std::fs::read_dir(&outbox)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "state")
+            })
+            .count()
+    };
     client_common::wait_for("the held frame to be queued", || {
-        (std::fs::read_dir(&outbox).unwrap().count() == 1).then_some(())
+        (queued_entries() == 1).then_some(())
     });
+    let queued = ems_now();
     held.kill().unwrap();
     held.wait().unwrap();
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 1);
 
     // Once its time has come, the next command sends it, before its own message.
+    // The entry is sealed like all state (no plain JSON on disk); its time is at most
+    // `queued + 2`, the process having read the clock before queueing.
     let entry = std::fs::read_dir(&outbox)
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let entry: serde_json::Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
-    let due = entry["not_before"].as_u64().unwrap();
+    assert!(std::fs::read(entry).unwrap().starts_with(b"EMSSTATE"));
+    let due = queued + 3;
     client_common::wait_for("the --at time to pass", || (ems_now() > due).then_some(()));
     alice.ems_keys_ok(&["send", "--channel", "bob", "next"]);
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 0);
     let events = bob.recv_until("Bob to read both", |e| texts(e).len() >= 2);
     assert_eq!(texts(&events), ["held", "next"]);
+}
+
+#[test]
+fn channel_state_is_sealed_and_an_altered_file_is_named_not_used() {
+    let node = Node::start(&[]);
+    let alice = User::new(&node.api, &[]);
+    let bob = User::new(&node.api, &[]);
+    alice.ems_keys_ok(&[
+        "channel",
+        "open",
+        "--to",
+        bob.bundle().to_str().unwrap(),
+        "--name",
+        "bob",
+    ]);
+    let channels = alice.state_dir().join("channels");
+    let file = std::fs::read_dir(&channels)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let good = std::fs::read(&file).unwrap();
+    assert!(
+        good.starts_with(b"EMSSTATE"),
+        "channel state is stored in the clear"
+    );
+
+    // Another user's key file cannot read it, and an altered byte is refused by name.
+    let mut altered = good.clone();
+    altered[40] ^= 1;
+    std::fs::write(&file, &altered).unwrap();
+    let out = alice.ems_keys(&["send", "--channel", "bob", "hello"]);
+    check_one_line_error(&out, "does not decrypt under this key file's state key");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(file.file_name().unwrap().to_str().unwrap())
+    );
+    check_one_line_error(&alice.ems_keys(&["channel", "list"]), "channel state");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        altered,
+        "a failed command rewrote the state"
+    );
+
+    std::fs::write(&file, &good).unwrap();
+    alice.ems_keys_ok(&["send", "--channel", "bob", "hello"]);
+    let events = bob.recv_until("Bob to read it", |e| !texts(e).is_empty());
+    assert_eq!(texts(&events), ["hello"]);
 }

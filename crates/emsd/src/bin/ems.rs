@@ -18,6 +18,16 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `println!` that ends the process quietly (status 141, as SIGPIPE would) when stdout has gone
+/// away, e.g. into `head`, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "ems",
@@ -189,7 +199,7 @@ enum KeysCommand {
         #[command(flatten)]
         keys: KeyArgs,
         /// How long the announcement lives.
-        #[arg(long, default_value = "1d")]
+        #[arg(long, default_value = "1h")]
         ttl: String,
         #[command(flatten)]
         node: NodeArgs,
@@ -274,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(address) => format!("address {address}"),
                 None => format!("fingerprint {}", session.identity.fingerprint()),
             };
-            println!(
+            out!(
                 "announced bundle {} under {subject}: message {}",
                 session.identity.fingerprint(),
                 submitted.digest
@@ -305,7 +315,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let (record, submitted) =
                 session.open_channel(&peer, &name, parse_duration(&ttl, "--ttl")?)?;
-            println!(
+            out!(
                 "opened channel {} to {}{}: open message {}",
                 record.name,
                 record.peer,
@@ -321,7 +331,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Channel {
             command: ChannelCommand::List { keys },
         } => {
-            let state = emsd::client::state::StateDir::open(&keys.keys)?;
+            let identity = keys::load(&keys.keys, &Passphrase(keys.passphrase_env.clone()))?;
+            let state = emsd::client::state::StateDir::open(&keys.keys, &identity)?;
             for record in state.channels()? {
                 let status = if now() >= record.expires {
                     "expired"
@@ -330,7 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     "awaiting accept"
                 };
-                println!(
+                out!(
                     "{}\tpeer {}{}\t{status}\tsend epoch {}\treceive epoch {}\texpires {}",
                     record.name,
                     record.peer,
@@ -356,7 +367,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let session = keys.session(&node)?;
             let (record, submitted) = session.rekey(&channel, parse_duration(&ttl, "--ttl")?)?;
-            println!(
+            out!(
                 "rekeyed channel {}: now sending on epoch {}: message {}",
                 record.name,
                 record.channel.send_epoch(),
@@ -378,7 +389,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let at = at.map(|at| parse_time(&at, now(), "--at")).transpose()?;
             let submitted =
                 session.send(&channel, &text, parse_duration(&ttl, "--ttl")?, sign, at)?;
-            println!("sent on {channel}: message {}", submitted.digest);
+            out!("sent on {channel}: message {}", submitted.digest);
             Ok(())
         }
         Command::Recv {
@@ -393,15 +404,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let lattice = chain.lattice()?;
             let receiver =
                 Receiver::new(&session, lattice.as_ref(), parse_duration(&ttl, "--ttl")?);
-            let mut stdout = std::io::stdout();
             let mut emit = |event: Event| {
                 let line = if json {
                     event_json(&event)
                 } else {
                     event_text(&event)
                 };
-                let _ = writeln!(stdout, "{line}");
-                let _ = stdout.flush();
+                out!("{line}");
             };
             if follow {
                 receiver.follow(&mut emit, Duration::from_secs(1))?;
@@ -418,7 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => post(&id0, &ttl, payload_file.as_deref(), &node),
         Command::Status { node } => {
             let status = node.client()?.status()?;
-            println!("{}", serde_json::to_string_pretty(&status)?);
+            out!("{}", serde_json::to_string_pretty(&status)?);
             Ok(())
         }
     }
@@ -439,7 +448,7 @@ fn keygen(
     let expires = created.saturating_add(parse_duration(valid, "--valid")?);
     let identity = Identity::generate(&mut emsd::client::rng(), created, expires, address)?;
     keys::save_new(&identity, out, &Passphrase(passphrase_env), force)?;
-    println!(
+    out!(
         "wrote {} (owner-only) and {}",
         out.display(),
         keys::bundle_path(out).display()
@@ -450,22 +459,22 @@ fn keygen(
 
 fn print_bundle(bundle: &ems_core::Bundle) {
     let body = bundle.body();
-    println!("fingerprint  {}", bundle.fingerprint());
+    out!("fingerprint  {}", bundle.fingerprint());
     match body.address() {
-        Some(address) => println!("address      {address}"),
-        None => println!("address      (none: announced and found by fingerprint)"),
+        Some(address) => out!("address      {address}"),
+        None => out!("address      (none: announced and found by fingerprint)"),
     }
-    println!(
+    out!(
         "valid        {} to {}",
         format_utc(body.created()),
         format_utc(body.expires())
     );
-    println!("lattice transaction to publish from the address (commits to this bundle):");
-    println!("  pk1  (empty)");
-    println!("  pk2  (empty)");
-    println!("  pk3  {}", hex::encode(body.commitment()));
-    println!("bundle (base64, {} bytes):", bundle.encode().len());
-    println!("{}", bundle.to_base64());
+    out!("lattice transaction to publish from the address (commits to this bundle):");
+    out!("  pk1  (empty)");
+    out!("  pk2  (empty)");
+    out!("  pk3  {}", hex::encode(body.commitment()));
+    out!("bundle (base64, {} bytes):", bundle.encode().len());
+    out!("{}", bundle.to_base64());
 }
 
 /// The message argument, or stdin for `-`, at most one frame's worth.
@@ -517,7 +526,7 @@ fn post(id0: &str, ttl: &str, payload_file: Option<&Path>, node: &NodeArgs) -> a
         .map_err(|e| ClientError::input("payload", e.to_string()))?;
     emsd::client::mine::mine(&mut message, &head.policy, now(), "message", node.quiet)?;
     let submitted = client.submit(&message)?;
-    println!(
+    out!(
         "{}{}",
         submitted.digest,
         if submitted.duplicate {
@@ -560,7 +569,7 @@ fn event_text(event: &Event) -> String {
             signed,
             text,
         } => format!(
-            "{} {channel} {} [{}] {}",
+            "{}  {channel}  from {}  {}  {}",
             sent.map(format_utc).unwrap_or_else(|| "-".into()),
             short(peer),
             if *signed { "verified" } else { "unsigned" },

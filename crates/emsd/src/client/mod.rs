@@ -7,6 +7,7 @@
 //! - [`node`]: [`NodeClient`], the node's HTTP API and live stream.
 //! - [`keys`]: key files (0600, atomic, no silent overwrite) and bundles from files or text.
 //! - [`state`]: channel state, outbox and tried opens beside the key file, under a lock.
+//! - [`sealed`]: those files encrypted under a key derived from the identity.
 //! - [`mine`]: proof of work on every core with a progress bar or plain progress lines.
 //! - [`lattice`]: a QRL address's on-chain commitments, from `qrl-node`.
 //! - [`resolve`]: what `--to` names, turned into a verified bundle.
@@ -23,6 +24,7 @@ pub mod mine;
 pub mod node;
 pub mod receive;
 pub mod resolve;
+pub mod sealed;
 pub mod session;
 pub mod state;
 pub mod time;

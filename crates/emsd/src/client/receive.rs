@@ -216,6 +216,10 @@ impl<'a> Receiver<'a> {
         };
         let (head, ttl) = session.head_and_ttl(self.accept_ttl)?;
         let lock = session.state.lock()?;
+        if session.state.has_channel(&incoming.channel_id()) {
+            // Another `ems` process on this key file accepted it meanwhile.
+            return Ok(false);
+        }
         let name = session.state.free_name(&super::state::default_name(
             &sender.fingerprint(),
             sender.address(),

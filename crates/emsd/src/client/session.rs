@@ -49,7 +49,7 @@ impl Session {
         quiet: bool,
     ) -> Result<Self, ClientError> {
         let identity = super::keys::load(key_file, passphrase)?;
-        let state = StateDir::open(key_file)?;
+        let state = StateDir::open(key_file, &identity)?;
         Ok(Session {
             identity,
             state,

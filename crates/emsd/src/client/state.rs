@@ -3,20 +3,22 @@
 //! ```text
 //! KEYFILE.d/                      0700
 //!   lock                          held (flock) around every read-change-write of the state
-//!   channels/<channel id>.json    0600  one channel: name, peer, expiry and the ems-core state
-//!   outbox/<digest>.json          0600  mined frames not yet accepted by a node
-//!   seen.json                     0600  opens already tried, so they are decapsulated once
+//!   channels/<channel id>.state   0600  one channel: name, peer, expiry and the ems-core state
+//!   outbox/<digest>.state         0600  mined frames not yet accepted by a node
+//!   seen.state                    0600  opens already tried, so they are decapsulated once
 //! ```
 //!
-//! Every write is atomic (temporary file, sync, rename). Channel state is written after each
+//! Every file is encrypted under a key derived from the identity (`sealed`), so the state is as
+//! safe as the key file and its passphrase. Every write is atomic (temporary file, sync, rename). Channel state is written after each
 //! step and *before* the frame that step produced leaves the machine, so a crash can lose a
 //! message but never reuses a key. Several `ems` processes may share one key file (a
 //! `recv --follow` beside a `send`): each change happens under the lock on freshly read state.
 
 use super::error::ClientError;
 use super::keys::{read_limited, write_atomic};
+use super::sealed;
 use base64::Engine;
-use ems_core::{Channel, Fingerprint, Message, QrlAddress};
+use ems_core::{Channel, Fingerprint, Identity, Message, QrlAddress};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -120,9 +122,10 @@ impl Seen {
 }
 
 /// The state directory of one key file.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StateDir {
     root: PathBuf,
+    key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 /// The held lock; released when dropped.
@@ -135,8 +138,9 @@ impl Drop for Lock {
 }
 
 impl StateDir {
-    /// The state directory beside `key_file` (`KEYFILE.d`), created owner-only if missing.
-    pub fn open(key_file: &Path) -> Result<Self, ClientError> {
+    /// The state directory beside `key_file` (`KEYFILE.d`) of `identity`, created owner-only if
+    /// missing; its files are encrypted under the identity's local state key.
+    pub fn open(key_file: &Path, identity: &Identity) -> Result<Self, ClientError> {
         let mut name = key_file.as_os_str().to_owned();
         name.push(".d");
         let root = PathBuf::from(name);
@@ -147,7 +151,10 @@ impl StateDir {
                 .create(&dir)
                 .map_err(|e| ClientError::io(&dir, e))?;
         }
-        Ok(StateDir { root })
+        Ok(StateDir {
+            root,
+            key: identity.local_state_key(sealed::KEY_LABEL),
+        })
     }
 
     /// Takes the state lock, waiting for another `ems` process to release it.
@@ -164,25 +171,40 @@ impl StateDir {
     }
 
     fn channel_path(&self, id_hex: &str) -> PathBuf {
-        self.root.join("channels").join(format!("{id_hex}.json"))
+        self.root.join("channels").join(format!("{id_hex}.state"))
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ClientError> {
-        let bytes = zeroize::Zeroizing::new(read_limited(path, MAX_STATE_FILE, "channel state")?);
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::CorruptState {
+    /// The name a file is sealed under: its path inside the state directory.
+    fn name_of(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, ClientError> {
+        let corrupt = |reason: String| ClientError::CorruptState {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let bytes = read_limited(path, MAX_STATE_FILE, "channel state")?;
+        let plaintext = sealed::open(&self.key, &self.name_of(path), &bytes)
+            .map_err(|e| corrupt(e.to_string()))?;
+        serde_json::from_slice(&plaintext).map_err(|e| corrupt(e.to_string()))
     }
 
-    fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ClientError> {
-        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|e| {
+    fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), ClientError> {
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|e| {
             ClientError::CorruptState {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             }
         })?);
-        write_atomic(path, &bytes, 0o600)
+        write_atomic(
+            path,
+            &sealed::seal(&self.key, &self.name_of(path), &json),
+            0o600,
+        )
     }
 
     /// Every channel, by name.
@@ -191,8 +213,8 @@ impl StateDir {
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| ClientError::io(&dir, e))? {
             let path = entry.map_err(|e| ClientError::io(&dir, e))?.path();
-            if path.extension().is_some_and(|ext| ext == "json") {
-                out.push(Self::read_json(&path)?);
+            if path.extension().is_some_and(|ext| ext == "state") {
+                out.push(self.read_json(&path)?);
             }
         }
         out.sort_by(|a: &ChannelRecord, b| a.name.cmp(&b.name));
@@ -201,7 +223,7 @@ impl StateDir {
 
     /// The channel with id `id_hex`, read afresh.
     pub fn channel(&self, id_hex: &str) -> Result<ChannelRecord, ClientError> {
-        Self::read_json(&self.channel_path(id_hex))
+        self.read_json(&self.channel_path(id_hex))
     }
 
     /// The channel called `name` (or whose id begins with `name`).
@@ -238,7 +260,7 @@ impl StateDir {
 
     /// Writes `record` (call with the lock held).
     pub fn save_channel(&self, record: &ChannelRecord) -> Result<(), ClientError> {
-        Self::write_json(&self.channel_path(&record.id_hex()), record)
+        self.write_json(&self.channel_path(&record.id_hex()), record)
     }
 
     /// Whether a channel with this id exists.
@@ -249,12 +271,12 @@ impl StateDir {
     fn outbox_path(&self, message: &Message) -> PathBuf {
         self.root
             .join("outbox")
-            .join(format!("{}.json", hex::encode(message.digest())))
+            .join(format!("{}.state", hex::encode(message.digest())))
     }
 
     /// Queues a mined frame.
     pub fn outbox_put(&self, message: &Message, entry: &Outbound) -> Result<(), ClientError> {
-        Self::write_json(&self.outbox_path(message), entry)
+        self.write_json(&self.outbox_path(message), entry)
     }
 
     /// Drops a frame from the queue.
@@ -272,10 +294,10 @@ impl StateDir {
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| ClientError::io(&dir, e))? {
             let path = entry.map_err(|e| ClientError::io(&dir, e))?.path();
-            if path.extension().is_none_or(|ext| ext != "json") {
+            if path.extension().is_none_or(|ext| ext != "state") {
                 continue;
             }
-            let entry: Outbound = Self::read_json(&path)?;
+            let entry: Outbound = self.read_json(&path)?;
             match entry.message() {
                 Some(message) => out.push((message, entry)),
                 None => fs::remove_file(&path).map_err(|e| ClientError::io(&path, e))?,
@@ -287,16 +309,16 @@ impl StateDir {
 
     /// The opens already tried.
     pub fn seen(&self) -> Result<Seen, ClientError> {
-        let path = self.root.join("seen.json");
+        let path = self.root.join("seen.state");
         if !path.exists() {
             return Ok(Seen::default());
         }
-        Self::read_json(&path)
+        self.read_json(&path)
     }
 
     /// Writes the opens tried, forgetting expired ones.
     pub fn save_seen(&self, seen: &mut Seen, now: u64) -> Result<(), ClientError> {
         seen.prune(now);
-        Self::write_json(&self.root.join("seen.json"), seen)
+        self.write_json(&self.root.join("seen.state"), seen)
     }
 }
