@@ -291,3 +291,28 @@ fn qrl_addresses_parse_and_print_as_q_and_hex() {
         );
     }
 }
+
+#[test]
+fn the_default_passphrase_costs_are_within_what_a_loader_accepts() {
+    let (alice, mut rng) = identity(10);
+    let params = KdfParams::default();
+    assert_eq!(
+        (params.memory_kib, params.passes, params.lanes),
+        (64 * 1024, 3, 1)
+    );
+    let file = alice
+        .to_key_file(
+            Protection::Passphrase {
+                passphrase: b"pw",
+                params,
+            },
+            &mut rng,
+        )
+        .unwrap();
+    assert_eq!(
+        Identity::from_key_file(&file, Some(b"pw"))
+            .unwrap()
+            .bundle(),
+        alice.bundle()
+    );
+}
