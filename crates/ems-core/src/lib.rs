@@ -16,6 +16,7 @@
 //! - [`identity`]: [`Identity`], a user's secret keys; [`keyfile`]: their stored form.
 //! - [`bundle`]: [`Bundle`], the signed public keys, its [`Fingerprint`] and on-chain commitment.
 //! - [`channel`]: [`Channel`], end-to-end channels: open, recognise, accept, rekey, seal, unseal.
+//! - [`announce`]: key announcements, a bundle published as a message filed under its address.
 //!
 //! # Example
 //! ```
@@ -41,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod bundle;
 pub mod chain;
 pub mod channel;
