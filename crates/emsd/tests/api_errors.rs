@@ -280,3 +280,39 @@ fn a_declared_length_over_the_limit_is_refused_before_the_body_is_read() {
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     assert!(head.contains("too_large"), "{head}");
 }
+
+#[test]
+fn a_subscriber_that_sends_a_large_message_is_disconnected_and_the_node_stays_up() {
+    let dir = temp();
+    let a = node(&dir, "a", &[]);
+    let api = a.info.api.trim_start_matches("http://").to_string();
+    let stream = std::net::TcpStream::connect(&api).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{api}/v1/subscribe"), stream).unwrap();
+    // The send itself may already fail once the node closes the connection.
+    let _ = ws.send(tungstenite::Message::Binary(vec![0u8; 1 << 20].into()));
+    let ended = loop {
+        match ws.read() {
+            // Still open when the read times out: the node kept the connection.
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
+            Ok(tungstenite::Message::Close(_)) | Err(_) => break true,
+            Ok(_) => continue,
+        }
+    };
+    assert!(ended, "the node kept a subscriber that sent 1 MiB");
+    assert_eq!(
+        get(&a.url("/v1/status"), None).0,
+        200,
+        "the node is still up"
+    );
+    assert!(!a.log_text().contains("panicked"), "{}", a.log_text());
+}

@@ -10,6 +10,9 @@ use axum::response::Response;
 use ems_relay::{Filter, Subscription};
 use futures::StreamExt;
 
+/// Largest message or frame accepted from a subscriber.
+const MAX_CLIENT_MESSAGE: usize = 1024;
+
 /// Checks the tags, subscribes before answering (so nothing accepted after the handshake is
 /// missed), then streams.
 pub(super) async fn subscribe(
@@ -36,6 +39,11 @@ pub(super) async fn subscribe(
         Filter::Tags(tags)
     };
     let subscription = state.node.subscribe(filter);
+    // The stream only flows to the client: what the client sends (close, pings) is tiny, so
+    // anything larger is refused rather than buffered.
+    let upgrade = upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE);
     Ok(upgrade.on_upgrade(move |socket| stream(socket, subscription, state)))
 }
 
