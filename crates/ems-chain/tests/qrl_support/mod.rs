@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-/// The scripts' directory: `<workspace>/../shared/qrl-node`.
+/// The scripts' directory: `$EMS_SHARED_DIR/qrl-node`, by default
+/// `<workspace>/../shared/qrl-node`.
 pub fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/qrl-node")
+    std::env::var_os("EMS_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("qrl-node")
 }
 
 /// The virtualenv `install.sh` fills (its default).
