@@ -19,6 +19,7 @@
 //! equal per-CPU-second rates for one thread and for all threads show the threads do not slow
 //! each other, so on idle cores the rate scales with the thread count.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::process::Command;
 use std::time::Duration;
@@ -26,14 +27,26 @@ use std::time::Duration;
 use ems_pow::sha256::Backend;
 use ems_pow::{Algorithm, CancelToken, Solver};
 
-/// Nanoseconds this process's live threads have run on a CPU, where Linux tells.
-fn cpu_ns() -> Option<u64> {
-    let mut total = 0;
+/// Nanoseconds each live thread of this process has run on a CPU, by thread id, where Linux
+/// tells.
+fn cpu_ns() -> Option<HashMap<String, u64>> {
+    let mut threads = HashMap::new();
     for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        let task = task.ok()?;
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        let ns = stat.split_whitespace().next()?.parse().ok()?;
+        threads.insert(task.file_name().to_string_lossy().into_owned(), ns);
     }
-    Some(total)
+    Some(threads)
+}
+
+/// CPU nanoseconds the threads alive at `after` spent since `before` (threads that exited in
+/// between, such as the previous measurement's workers, are not counted).
+fn cpu_spent(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// Tries per wall-clock second and per CPU-second of `solver` over about `seconds`, searching
@@ -50,8 +63,8 @@ fn rate(solver: Solver, seconds: f64) -> (f64, Option<f64>) {
         if p.elapsed.as_secs_f64() >= seconds && !cancel.is_cancelled() {
             // Read while the workers are still alive, so their CPU time is counted.
             cpu = cpu_ns()
-                .zip(cpu_before)
-                .map(|(after, before)| p.tries as f64 / ((after - before) as f64 / 1e9));
+                .zip(cpu_before.as_ref())
+                .map(|(after, before)| p.tries as f64 / (cpu_spent(before, &after) as f64 / 1e9));
             wall = p.rate();
             cancel.cancel();
         }

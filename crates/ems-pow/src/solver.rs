@@ -1,14 +1,16 @@
 //! The multi-threaded, cancellable solver senders use.
 //!
-//! The nonces from the start nonce upwards are cut into chunks; thread `t` of `T` searches
-//! chunks `t, t + T, t + 2T, …`, each in nonce order. When a thread finds a proof in chunk `k`,
-//! threads stop before any chunk after `k` but finish those before it, and the proof of the
-//! lowest chunk wins. The result is therefore the first nonce from the start that meets the
-//! target — the proof [`solve`](crate::solve) returns — whatever the thread count or timing.
+//! The nonces from the start nonce upwards are cut into chunks, numbered in nonce order. Each
+//! thread takes the next unsearched chunk from a shared counter and searches it in nonce order,
+//! so a thread that the OS runs less (another process on its core) simply takes fewer chunks.
+//! When a thread finds a proof in chunk `k`, no chunk after `k` is started, chunks before `k`
+//! still being searched are finished, and the proof of the lowest chunk wins. The result is
+//! therefore the first nonce from the start that meets the target — the proof
+//! [`solve`](crate::solve) returns — whatever the thread count or timing.
 //!
 //! ```text
 //! nonces:  start ─┬─ chunk 0 ─┬─ chunk 1 ─┬─ chunk 2 ─┬─ chunk 3 ─┬─ …
-//! threads:        │  thread 0 │  thread 1 │  thread 0 │  thread 1 │
+//! taken by:       │  thread 0 │  thread 1 │  thread 1 │  thread 0 │  (whoever is free next)
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -182,8 +184,8 @@ impl Solver {
                 Algorithm::Sha256 => SHA256_CHUNK,
                 Algorithm::Argon2id => ARGON2ID_CHUNK,
             },
-            threads: self.threads as u64,
             cancel: self.cancel.clone(),
+            next_chunk: AtomicU64::new(0),
             tries: AtomicU64::new(0),
             best_chunk: AtomicU64::new(u64::MAX),
             best: Mutex::new(None),
@@ -198,12 +200,12 @@ impl Solver {
         // has returned, which wakes the reporting loop at once.
         let (running, finished) = mpsc::channel::<std::convert::Infallible>();
         std::thread::scope(|scope| {
-            for thread in 0..self.threads as u64 {
+            for _ in 0..self.threads {
                 let running = running.clone();
                 let search = &search;
                 let backend = self.backend;
                 scope.spawn(move || {
-                    search.work(thread, backend);
+                    search.work(backend);
                     drop(running);
                 });
             }
@@ -234,8 +236,9 @@ struct Shared {
     algorithm: Algorithm,
     start_nonce: u64,
     chunk: u64,
-    threads: u64,
     cancel: CancelToken,
+    /// The next chunk no thread has taken yet.
+    next_chunk: AtomicU64,
     tries: AtomicU64,
     /// The lowest chunk a proof was found in so far.
     best_chunk: AtomicU64,
@@ -251,13 +254,13 @@ enum Searcher {
 }
 
 impl Shared {
-    fn work(&self, thread: u64, backend: Backend) {
+    fn work(&self, backend: Backend) {
         let mut searcher = match self.algorithm {
             Algorithm::Sha256 => Searcher::Sha256(sha256::Search::new(&self.digest, backend)),
             Algorithm::Argon2id => Searcher::Argon2id(argon2id::Hasher::new()),
         };
-        let mut index = thread;
         loop {
+            let index = self.next_chunk.fetch_add(1, Ordering::Relaxed);
             if index > self.best_chunk.load(Ordering::Acquire) {
                 return;
             }
@@ -289,7 +292,6 @@ impl Shared {
                     return;
                 }
             }
-            index = index.saturating_add(self.threads);
         }
     }
 }
@@ -336,24 +338,30 @@ mod tests {
     }
 
     #[test]
-    fn progress_is_reported_and_ends_with_the_exact_tries() {
+    fn progress_is_reported_and_ends_with_the_tries_done() {
         let target = target_for_work(2_000_000);
         let start = 77;
-        let mut reports = Vec::new();
-        let proof = Solver::new()
-            .start_nonce(start)
-            .progress_every(Duration::from_millis(1))
-            .solve_with_progress(Algorithm::Sha256, &[5; 32], target, |p| reports.push(*p))
-            .unwrap();
-        let last = reports.last().unwrap();
-        assert_eq!(last.expected_tries, 2_000_000);
-        // At least the nonces up to the proof were tried, and no whole chunk more per thread.
-        let up_to_proof = proof.nonce - start + 1;
-        let threads = Solver::new().thread_count() as u64;
-        assert!(last.tries >= up_to_proof, "{} < {up_to_proof}", last.tries);
-        assert!(last.tries <= up_to_proof + threads * SHA256_CHUNK);
-        assert!(reports.windows(2).all(|w| w[0].tries <= w[1].tries));
-        assert!(last.rate() > 0.0);
+        for threads in [1, 3] {
+            let mut reports = Vec::new();
+            let proof = Solver::new()
+                .threads(threads)
+                .start_nonce(start)
+                .progress_every(Duration::from_millis(1))
+                .solve_with_progress(Algorithm::Sha256, &[5; 32], target, |p| reports.push(*p))
+                .unwrap();
+            let last = reports.last().unwrap();
+            assert_eq!(last.expected_tries, 2_000_000);
+            assert!(reports.windows(2).all(|w| w[0].tries <= w[1].tries));
+            assert!(last.rate() > 0.0);
+            let up_to_proof = proof.nonce - start + 1;
+            if threads == 1 {
+                assert_eq!(last.tries, up_to_proof);
+            } else {
+                // Every nonce up to the proof was tried; how many more other threads tried
+                // while the proof's chunk was searched depends on the scheduler.
+                assert!(last.tries >= up_to_proof, "{} < {up_to_proof}", last.tries);
+            }
+        }
     }
 
     #[test]

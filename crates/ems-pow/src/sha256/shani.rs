@@ -7,8 +7,8 @@
 //! in which each `sha256rnds2` waits for the previous one's result (which is all a single-stream
 //! hasher such as OpenSSL can do), so four independent nonces are interleaved to keep the unit
 //! busy: measured here, 2 lanes give ~1.3x OpenSSL's compression rate, 4 lanes ~2x, 6 and 8 no
-//! more than 4. Only the top 64 bits of the state (`a`, `b`) are produced: that is what the target is
-//! compared with, and a candidate is re-hashed by the reference before it is returned.
+//! more than 4. Only the top 64 bits of the state (`a`, `b`) are produced: that is what the
+//! target is compared with, and a candidate is re-hashed by the reference before it is returned.
 //!
 //! This is the only module of the workspace that allows `unsafe`: calling functions compiled
 //! with `#[target_feature(enable = "sha,…")]` from code compiled without those features is
@@ -47,8 +47,8 @@ const K: [u32; 64] = [
 /// Holding one proves the CPU has the SHA extensions (see the module comment).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Midstate {
-    /// `a b e f` and `c d g h` of the initial state, added back at the end.
-    iv: [__m128i; 2],
+    /// `a b e f` of the initial state, added back at the end.
+    iv_abef: __m128i,
     /// `a b e f` and `c d g h` after rounds 0..8, which read only the digest.
     after8: [__m128i; 2],
     /// Message words 0..4 and 4..8 (the digest).
@@ -146,7 +146,7 @@ fn midstate(digest: &[u8; 32]) -> Midstate {
     rounds4(&mut after8, _mm_add_epi32(w0, k4(0)));
     rounds4(&mut after8, _mm_add_epi32(w1, k4(1)));
     Midstate {
-        iv,
+        iv_abef: iv[0],
         after8,
         w0,
         w1,
@@ -208,7 +208,7 @@ fn top64(m: &Midstate, nonces: [u64; LANES]) -> [u64; LANES] {
         }
     }
     core::array::from_fn(|l| {
-        let abef = _mm_add_epi32(state[l][0], m.iv[0]);
+        let abef = _mm_add_epi32(state[l][0], m.iv_abef);
         // Lanes 3 and 2 of `a b e f` are `a` and `b`.
         _mm_extract_epi64(abef, 1) as u64
     })
