@@ -20,13 +20,14 @@
 //!
 //! # Example
 //! ```
-//! use ems_core::{Message, Policy, Validator, Context, chain::StaticChain};
+//! use ems_chain::StaticChain;
+//! use ems_core::{Message, Policy, Validator, Context};
 //! use ems_pow::Algorithm;
 //!
-//! let now = 1_800_000_000;
+//! let now: u64 = 1_800_000_000;
 //! let chain = StaticChain::new(100, [0xaa, 0xbb, 0xcc, 0xdd], now - 10);
 //! let policy = Policy::default();
-//! let mut msg = Message::new([1; 64], b"hello".to_vec(), now + 60, [0xaa, 0xbb, 0xcc, 0xdd]).unwrap();
+//! let mut msg = Message::new([1; 64], b"hello".to_vec(), (now + 60) as u32, [0xaa, 0xbb, 0xcc, 0xdd]).unwrap();
 //! msg.mine(&policy, Algorithm::Sha256, now);
 //! let bytes = msg.encode();
 //! let validator = Validator::new(policy);
