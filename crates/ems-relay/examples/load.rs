@@ -116,6 +116,7 @@ async fn start(
             discovery: false,
             peer_rate,
             peer_burst,
+            ..defaults
         },
         ..NodeConfig::new(dir.path(), "load")
     };

@@ -53,6 +53,10 @@ pub struct Tuning {
     pub peer_burst: u32,
     /// How often bootstrap peers that are not connected are redialled.
     pub redial: Duration,
+    /// How often the node repeats history sync with every connected peer (asking only for what
+    /// they received since the previous round, less a margin), so that messages lost to rate
+    /// limits or overload are recovered without a reconnect.
+    pub resync: Duration,
     /// Run Kademlia to discover peers beyond the bootstrap list, and dial them (up to a dozen
     /// connections). Default on; tests that need a fixed topology turn it off, which leaves
     /// the node connected to its bootstrap peers and whoever dials it.
@@ -66,6 +70,7 @@ impl Default for Tuning {
             peer_rate: 1_000,
             peer_burst: 2_000,
             redial: Duration::from_secs(10),
+            resync: Duration::from_secs(300),
             discovery: true,
         }
     }

@@ -9,7 +9,7 @@
 
 use crate::error::{PublishError, StoreError};
 use crate::metrics::{Metrics, Source};
-use crate::network::{Command, Event};
+use crate::network::{connected, Command, Event, Shared};
 use crate::node::{unix_now, Published};
 use crate::ratelimit::RateLimiter;
 use crate::store::{Insert, Scan, Store};
@@ -19,12 +19,17 @@ use ems_core::{ChainView, Context, Message, Reject, Validator};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 /// Gossip messages validated and stored concurrently.
 const IN_FLIGHT: usize = 256;
+/// A repeated sync round asks for what the peer received since the previous round began, less
+/// this margin: the peer's clock may differ from ours by the clock skew, and a message may
+/// have been in flight when the previous round scanned.
+const RESYNC_MARGIN: u64 = 120;
 
 /// The node's shared state, used by the handle, the dispatcher and the per-message tasks.
 pub(crate) struct Core {
@@ -36,6 +41,8 @@ pub(crate) struct Core {
     pub(crate) accepted: broadcast::Sender<Arc<Message>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) commands: mpsc::Sender<Command>,
+    /// When each peer was last asked for its inventory (this node's clock).
+    pub(crate) synced: Mutex<HashMap<PeerId, u64>>,
     pub(crate) limiter: Mutex<RateLimiter>,
 }
 
@@ -223,11 +230,22 @@ impl Core {
             .await;
     }
 
-    /// Asks a newly connected peer for its inventory.
-    async fn start_sync(&self, peer: PeerId) {
-        if self.writer.is_some() {
-            self.request(peer, inventory_after(None)).await;
+    /// Asks `peer` for its inventory: all of it on a new connection (`full`), otherwise what it
+    /// received since the previous round.
+    async fn start_sync(&self, peer: PeerId, full: bool) {
+        if self.writer.is_none() {
+            return;
         }
+        let now = unix_now();
+        let previous = self
+            .synced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer, now);
+        let since = previous
+            .filter(|_| !full)
+            .map(|t| t.saturating_sub(RESYNC_MARGIN));
+        self.request(peer, inventory(since, None)).await;
     }
 
     /// Continues a sync round with `peer` after its answer.
@@ -251,7 +269,7 @@ impl Core {
                 }
                 // A page without digests that still points further makes no progress: stop.
                 if let (Some(next), true) = (next, progress) {
-                    self.request(peer, inventory_after(Some(next))).await;
+                    self.request(peer, inventory(None, Some(next))).await;
                 }
             }
             sync::Response::Frames { frames } => self.sync_frames(peer, frames).await,
@@ -259,10 +277,11 @@ impl Core {
     }
 }
 
-fn inventory_after(after: Option<crate::store::Position>) -> sync::Request {
+/// An inventory request for every tag, a full page.
+fn inventory(since: Option<u64>, after: Option<crate::store::Position>) -> sync::Request {
     sync::Request::Inventory {
         tags: Vec::new(),
-        since: None,
+        since,
         after,
         limit: MAX_INVENTORY as u16,
     }
@@ -313,9 +332,36 @@ fn answer(store: Option<&Store>, request: sync::Request, now: u64) -> sync::Resp
 
 /// Takes events from the swarm task and runs each off it, gossip under a concurrency bound
 /// and per-peer rate limits. Ends when the swarm task ends.
-pub(crate) async fn dispatch(core: Arc<Core>, mut events: mpsc::Receiver<Event>, relay: bool) {
+pub(crate) async fn dispatch(
+    core: Arc<Core>,
+    mut events: mpsc::Receiver<Event>,
+    shared: Arc<Shared>,
+    relay: bool,
+    resync: Duration,
+) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(event) = events.recv().await {
+    let mut rounds = tokio::time::interval(resync);
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    rounds.tick().await;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            _ = rounds.tick() => {
+                let peers = connected(&shared);
+                core.synced
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|p, _| peers.contains(p));
+                for peer in peers {
+                    let core = core.clone();
+                    tokio::spawn(async move { core.start_sync(peer, false).await });
+                }
+                continue;
+            }
+        };
         match event {
             Event::Gossip { peer, id, data } => {
                 let allowed = core
@@ -339,7 +385,7 @@ pub(crate) async fn dispatch(core: Arc<Core>, mut events: mpsc::Receiver<Event>,
             }
             Event::Connected(peer) => {
                 let core = core.clone();
-                tokio::spawn(async move { core.start_sync(peer).await });
+                tokio::spawn(async move { core.start_sync(peer, true).await });
             }
             Event::SyncRequest { request, channel } => {
                 let core = core.clone();

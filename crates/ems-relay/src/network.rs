@@ -12,7 +12,6 @@ use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, kad, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -78,7 +77,8 @@ pub(crate) enum Event {
 /// Figures the swarm task keeps current for `Node::status` without a round trip.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    pub(crate) peers: AtomicUsize,
+    /// Peers with at least one open connection.
+    pub(crate) connected: Mutex<HashSet<PeerId>>,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
 }
 
@@ -284,7 +284,7 @@ impl Network {
                 num_established,
                 ..
             } if num_established.get() == 1 => {
-                self.shared.peers.fetch_add(1, Ordering::Relaxed);
+                lock(&self.shared.connected).insert(peer_id);
                 tracing::debug!(peer = %peer_id, "connected");
                 forward(events, Event::Connected(peer_id));
             }
@@ -293,7 +293,7 @@ impl Network {
                 num_established: 0,
                 ..
             } => {
-                self.shared.peers.fetch_sub(1, Ordering::Relaxed);
+                lock(&self.shared.connected).remove(&peer_id);
                 tracing::debug!(peer = %peer_id, "disconnected");
             }
             SwarmEvent::Behaviour(event) => self.behaviour_event(event, events),
@@ -333,7 +333,7 @@ impl Network {
                 }
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
-                let connected = self.shared.peers.load(Ordering::Relaxed);
+                let connected = lock(&self.shared.connected).len();
                 if connected < DISCOVERY_TARGET
                     && !self.swarm.is_connected(&peer)
                     && peer != self.local_peer_id()
@@ -373,6 +373,11 @@ fn forward(events: &mpsc::Sender<Event>, event: Event) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The peers connected now.
+pub(crate) fn connected(shared: &Shared) -> Vec<PeerId> {
+    lock(&shared.connected).iter().copied().collect()
 }
 
 /// Reads the listen addresses.

@@ -13,7 +13,6 @@ use crate::writer::Writer;
 use ems_core::{ChainView, Message, Policy, Validator};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -172,6 +171,7 @@ impl Node {
             accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
             metrics,
             commands,
+            synced: Mutex::default(),
             limiter: Mutex::new(RateLimiter::new(
                 config.tuning.peer_rate,
                 config.tuning.peer_burst,
@@ -181,7 +181,9 @@ impl Node {
         tasks.push(tokio::spawn(dispatch(
             core.clone(),
             events_rx,
+            shared.clone(),
             config.policy.relay.enabled,
+            config.tuning.resync,
         )));
         tracing::info!(%peer_id, network = %config.network, "relay started");
         Ok(Node {
@@ -274,7 +276,7 @@ impl Node {
     }
 
     fn peers(&self) -> usize {
-        self.inner.shared.peers.load(Ordering::Relaxed)
+        network::connected(&self.inner.shared).len()
     }
 
     fn store_figures(&self) -> (u64, u64) {
