@@ -3,7 +3,6 @@
 //! Every failure is one line on stderr, `error: …`, naming the problem, and exit code 1 (2 for
 //! a command line clap refuses).
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ems_core::{Identity, Message, QrlAddress};
 use emsd::client::keys::{self, Passphrase};
@@ -48,7 +47,7 @@ struct NodeArgs {
     #[arg(long, env = "EMS_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Show no mining progress.
-    #[arg(long, short, env = "EMS_QUIET")]
+    #[arg(long, short, env = "EMS_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     quiet: bool,
 }
 
@@ -249,7 +248,8 @@ enum ChannelCommand {
 fn main() {
     let cli = Cli::parse();
     if let Err(error) = run(cli) {
-        let line = format!("{error:#}").replace('\n', " ");
+        // Each error's own sentence names its cause; printing the source chain too would repeat it.
+        let line = error.to_string().replace('\n', " ");
         eprintln!("error: {line}");
         std::process::exit(1);
     }
@@ -443,7 +443,7 @@ fn keygen(
     let address: Option<QrlAddress> = address
         .map(str::parse)
         .transpose()
-        .context("--qrl-address")?;
+        .map_err(|e: ems_core::BundleError| ClientError::input("--qrl-address", e.to_string()))?;
     let created = now();
     let expires = created.saturating_add(parse_duration(valid, "--valid")?);
     let identity = Identity::generate(&mut emsd::client::rng(), created, expires, address)?;
