@@ -23,6 +23,10 @@ const MAX_JSON: u64 = 32 << 20;
 const TAGS_PER_REQUEST: usize = 64;
 /// Messages per history page.
 const PAGE: usize = 200;
+/// Most pages read for one group of tags: a node that keeps handing out new cursors cannot keep
+/// the client reading for ever (100 000 messages under one set of tags is far past any real
+/// conversation's window).
+const MAX_PAGES: usize = 500;
 /// How long one request may take before the node counts as down.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -225,7 +229,7 @@ impl NodeClient {
             query.append_pair("limit", &PAGE.to_string());
             let base_query = query.finish();
             let mut cursor: Option<String> = None;
-            loop {
+            for pages in 1.. {
                 let mut path = format!("/v1/messages?{base_query}");
                 if let Some(cursor) = &cursor {
                     path.push_str("&cursor=");
@@ -248,6 +252,9 @@ impl NodeClient {
                     }
                 }
                 match page.next_cursor {
+                    Some(_) if pages >= MAX_PAGES => {
+                        return Err(bad(what, format!("more than {MAX_PAGES} pages of history")))
+                    }
                     Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                     _ => break,
                 }
