@@ -205,13 +205,16 @@ impl Message {
         };
     }
 
-    /// Mines a proof with `algorithm` on the calling thread, for the work `policy` asks of this
-    /// frame's size and its lifetime as of `now` (unix seconds). For large work use
-    /// `ems_pow`'s multi-threaded solver with [`Policy::target`] instead.
+    /// Mines a proof with `algorithm` on every core, for the work `policy` asks of this frame's
+    /// size and its lifetime as of `now` (unix seconds). The proof is the first nonce from 0
+    /// that meets the target, whatever the core count. To cancel or show progress, use
+    /// [`ems_pow::Solver`] with [`Policy::target`].
     pub fn mine(&mut self, policy: &Policy, algorithm: Algorithm, now: u64) {
         let lifetime = u64::from(self.ttl).saturating_sub(now);
         let target = policy.target(algorithm, self.encoded_len(), lifetime);
-        let proof = ems_pow::solve(algorithm, &self.digest(), target, 0);
+        let proof = ems_pow::Solver::new()
+            .solve(algorithm, &self.digest(), target)
+            .expect("a solver with a fresh cancel token is never cancelled");
         self.set_pow(algorithm, proof);
     }
 
