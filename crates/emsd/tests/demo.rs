@@ -1,9 +1,10 @@
-//! `emsd demo` runs a small network end to end and exits 0.
+//! `emsd demo` runs a small network end to end and exits 0: raw messages cross the relays, then
+//! Alice and Bob talk over a channel (both ways, across a rekey) while Carol reads nothing.
 
 use std::process::Command;
 
 #[test]
-fn demo_with_three_nodes_succeeds_and_says_what_it_proved() {
+fn demo_with_three_nodes_shows_relaying_and_a_private_channel_and_says_what_it_proved() {
     let out = Command::new(env!("CARGO_BIN_EXE_emsd"))
         .args(["demo", "--nodes", "3"])
         .output()
@@ -14,13 +15,25 @@ fn demo_with_three_nodes_succeeds_and_says_what_it_proved() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("What this proved"), "{stdout}");
-    assert!(stdout.contains("node-C serves it"), "{stdout}");
-    assert!(
-        stdout.contains("WebSocket subscriber received it"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("All 3 exited with status 0"), "{stdout}");
+    for line in [
+        // raw messages across the relays
+        "What this proved",
+        "node-C serves it",
+        "WebSocket subscriber received it",
+        // two users and a channel, with the client's code; the third user reads nothing
+        "Alice uses node-A, Bob node-C, Carol node-B",
+        "publish: Bob announced his bundle",
+        "lookup: Alice found Bob's bundle",
+        "accept: Bob trial-decapsulated the open at node-C",
+        "Alice → Bob in",
+        r#"["Hi Bob, this is Alice.", "Nobody else can read this."]"#,
+        r#"["Hi Alice, signed by Bob."] (ML-DSA signature verified)"#,
+        "(Bob followed to epoch 1); Bob read [\"This one uses keys from after the rekey.\"]",
+        "none was for her) and read 0 messages",
+        "All 3 exited with status 0",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
 }
 
 #[test]
