@@ -3,87 +3,20 @@
 //! commit to, and the committed one.
 
 mod client_common;
+#[path = "../../ems-chain/tests/qrl_support/mod.rs"]
+mod qrl_support;
 
 use client_common::{check_one_line_error, texts, Node, User};
-use std::path::PathBuf;
-use std::process::Command;
+use qrl_support::QrlNode;
 
 /// The address of the mocknet key `publish_lattice.py` signs with.
 const MOCKNET_ADDRESS: &str =
     "Q01050058bb3f8cb66fd90d0347478e5bdf3a475e82cfc5fe5dc276500ca21531e6edaf3d2d0f7e";
 
-fn shared() -> PathBuf {
-    std::env::var_os("EMS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn python() -> PathBuf {
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/ems/qrl-node-venv/bin/python")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real qrl-node, killed when dropped.
-struct QrlNode {
-    pid: i32,
-    api: String,
-    _dir: tempfile::TempDir,
-}
-
-impl QrlNode {
-    fn start() -> QrlNode {
-        let dir = tempfile::tempdir().unwrap();
-        let (api, p2p) = (free_port(), free_port());
-        let out = Command::new(shared().join("qrl-node/start.sh"))
-            .arg(dir.path().join("qrl"))
-            .args([api.to_string(), p2p.to_string()])
-            .output()
-            .expect("start.sh runs (scripts/test.sh installs the QRL node)");
-        assert!(
-            out.status.success(),
-            "qrl-node did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("start.sh prints the PID");
-        QrlNode {
-            pid,
-            api: format!("127.0.0.1:{api}"),
-            _dir: dir,
-        }
-    }
-
-    /// Publishes a lattice transaction with `pk3` from the mocknet address and waits until mined.
-    fn publish_pk3(&self, pk3: &str) {
-        let out = Command::new(python())
-            .arg(shared().join("qrl-node/publish_lattice.py"))
-            .args([&self.api, "--pk3", pk3])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "publish_lattice failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(answer["address"], MOCKNET_ADDRESS);
-    }
-}
-
-impl Drop for QrlNode {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-    }
+/// Publishes `pk3` (hex, as `ems keys show` prints it) from the mocknet address.
+fn publish_pk3(qrl: &QrlNode, pk3: &str) {
+    let published = qrl.publish_lattice(&hex::decode(pk3).expect("pk3 is hex"));
+    assert_eq!(published.address, MOCKNET_ADDRESS);
 }
 
 fn commitment(user: &User) -> String {
@@ -99,7 +32,7 @@ fn commitment(user: &User) -> String {
 fn opening_by_address_accepts_only_the_bundle_committed_on_chain() {
     let qrl = QrlNode::start();
     let node = Node::start(&[]);
-    let chain = format!("qrl://{}", qrl.api);
+    let chain = qrl.endpoint();
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &["--qrl-address", MOCKNET_ADDRESS]);
     let other = User::new(&node.api, &["--qrl-address", MOCKNET_ADDRESS]);
@@ -117,7 +50,7 @@ fn opening_by_address_accepts_only_the_bundle_committed_on_chain() {
     );
 
     // The address commits to another bundle, which nobody announced.
-    qrl.publish_pk3(&commitment(&other));
+    publish_pk3(&qrl, &commitment(&other));
     check_one_line_error(&open(MOCKNET_ADDRESS), "no valid key announcement");
     // Bob announces a bundle the address did not commit to.
     bob.ems_keys_ok(&["keys", "announce"]);
@@ -129,7 +62,7 @@ fn opening_by_address_accepts_only_the_bundle_committed_on_chain() {
     );
 
     // Bob's address commits to his bundle: now it resolves, and the channel works.
-    qrl.publish_pk3(&commitment(&bob));
+    publish_pk3(&qrl, &commitment(&bob));
     let out = client_common::check_ok(&["channel", "open"], open(MOCKNET_ADDRESS));
     assert!(out.contains("committed on chain"), "{out}");
     alice.ems_keys_ok(&[
