@@ -11,32 +11,9 @@ use ems_core::{BlockRef, Message, Policy};
 use ems_pow::{Algorithm, Proof, WorkParams};
 use serde_json::{json, Value};
 
-const NOW: u64 = 1_800_000_000;
-const HEAD: BlockRef = BlockRef {
-    height: 1_000,
-    prefix: [0xa0, 0xa1, 0xa2, 0xa3],
-    time: NOW - 5,
-};
-const OLDEST_FRESH: BlockRef = BlockRef {
-    height: 971,
-    prefix: [0xb0, 0xb1, 0xb2, 0xb3],
-    time: NOW - 290,
-};
-const JUST_STALE: BlockRef = BlockRef {
-    height: 970,
-    prefix: [0xc0, 0xc1, 0xc2, 0xc3],
-    time: NOW - 300,
-};
-const HOURS_OLD: BlockRef = BlockRef {
-    height: 500,
-    prefix: [0xd0, 0xd1, 0xd2, 0xd3],
-    time: NOW - 5 * 3_600,
-};
-const DAYS_OLD: BlockRef = BlockRef {
-    height: 10,
-    prefix: [0xe0, 0xe1, 0xe2, 0xe3],
-    time: NOW - 2 * 86_400,
-};
+#[path = "../tests/fixture/mod.rs"]
+mod fixture;
+use fixture::{DAYS_OLD, HEAD, HOURS_OLD, JUST_STALE, NOW, OLDEST_FRESH};
 
 fn policy() -> Policy {
     let mut p = Policy::default();
@@ -294,7 +271,7 @@ fn main() {
         None,
     ));
 
-    let blocks: Vec<Value> = [HEAD, OLDEST_FRESH, JUST_STALE, HOURS_OLD, DAYS_OLD]
+    let blocks: Vec<Value> = fixture::BLOCKS
         .iter()
         .map(|b| json!({ "height": b.height, "prefix": hex::encode(b.prefix), "time": b.time }))
         .collect();

@@ -1,42 +1,14 @@
 //! Every validator reason, each from a frame that fails for that reason alone.
 
+mod fixture;
+
 use ems_chain::StaticChain;
 use ems_core::{BlockRef, Context, Message, Policy, Reject, Validator};
 use ems_pow::{Algorithm, PowError, Proof, WorkParams};
-
-const NOW: u64 = 1_800_000_000;
-const HEAD: BlockRef = BlockRef {
-    height: 1_000,
-    prefix: [0xa0, 0xa1, 0xa2, 0xa3],
-    time: NOW - 5,
-};
-/// The oldest block a live message may name with block_depth 30.
-const OLDEST_FRESH: BlockRef = BlockRef {
-    height: 971,
-    prefix: [0xb0, 0xb1, 0xb2, 0xb3],
-    time: NOW - 300,
-};
-/// One block too old for a live message.
-const JUST_STALE: BlockRef = BlockRef {
-    height: 970,
-    prefix: [0xc0, 0xc1, 0xc2, 0xc3],
-    time: NOW - 310,
-};
-/// Five hours old: stale for live messages, fine for history.
-const HOURS_OLD: BlockRef = BlockRef {
-    height: 500,
-    prefix: [0xd0, 0xd1, 0xd2, 0xd3],
-    time: NOW - 5 * 3_600,
-};
-/// Two days old: beyond max_ttl, stale even for history.
-const DAYS_OLD: BlockRef = BlockRef {
-    height: 10,
-    prefix: [0xe0, 0xe1, 0xe2, 0xe3],
-    time: NOW - 2 * 86_400,
-};
+use fixture::{DAYS_OLD, HEAD, HOURS_OLD, JUST_STALE, NOW, OLDEST_FRESH};
 
 fn chain() -> StaticChain {
-    StaticChain::from_blocks(vec![HEAD, OLDEST_FRESH, JUST_STALE, HOURS_OLD, DAYS_OLD])
+    StaticChain::from_blocks(fixture::BLOCKS.to_vec())
 }
 
 /// Default limits, light work so debug-build tests mine in milliseconds.
