@@ -30,15 +30,7 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
 
     // Alice opens a channel to Bob's bundle file and, before Bob has even looked, sends three
     // messages: Bob's client is offline, so they must come from the relays' history.
-    let bundle = bob.bundle();
-    let out = alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        bundle.to_str().unwrap(),
-        "--name",
-        "bob",
-    ]);
+    let out = alice.open_channel(&bob, "bob");
     assert!(out.contains("opened channel bob"), "{out}");
     for text in ["a1", "a2", "a3"] {
         alice.ems_keys_ok(&["send", "--channel", "bob", text]);

@@ -11,14 +11,7 @@ fn oversize_message_node_down_and_unknown_channel_fail_cleanly_and_lose_nothing(
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        bob.bundle().to_str().unwrap(),
-        "--name",
-        "bob",
-    ]);
+    alice.open_channel(&bob, "bob");
     let before = snapshot(alice.dir.path());
 
     // One byte more than the largest text fits.
@@ -76,14 +69,7 @@ fn a_channel_to_an_expired_bundle_refuses_to_send() {
         .unwrap()
         .body()
         .expires();
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        carol.bundle().to_str().unwrap(),
-        "--name",
-        "carol",
-    ]);
+    alice.open_channel(&carol, "carol");
 
     // Wait for the bundle's expiry to pass (a known time, not a guess).
     client_common::wait_for("Carol's bundle to expire", || {
@@ -121,14 +107,7 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        bob.bundle().to_str().unwrap(),
-        "--name",
-        "bob",
-    ]);
+    alice.open_channel(&bob, "bob");
 
     // `--at` holds the frame in the outbox; a process that dies while holding it leaves it there.
     let mut held = std::process::Command::new(env!("CARGO_BIN_EXE_ems"))
@@ -190,14 +169,7 @@ fn channel_state_is_sealed_and_an_altered_file_is_named_not_used() {
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        bob.bundle().to_str().unwrap(),
-        "--name",
-        "bob",
-    ]);
+    alice.open_channel(&bob, "bob");
     let channels = alice.state_dir().join("channels");
     let file = std::fs::read_dir(&channels)
         .unwrap()

@@ -190,6 +190,19 @@ impl User {
         check_ok(args, self.ems_keys(args))
     }
 
+    /// Opens a channel named `name` to `to`'s bundle file; returns stdout.
+    pub fn open_channel(&self, to: &User, name: &str) -> String {
+        let bundle = to.bundle();
+        self.ems_keys_ok(&[
+            "channel",
+            "open",
+            "--to",
+            bundle.to_str().unwrap(),
+            "--name",
+            name,
+        ])
+    }
+
     /// The JSON events of one `ems recv --json`.
     pub fn recv(&self) -> Vec<serde_json::Value> {
         self.ems_keys_ok(&["recv", "--json"])
