@@ -17,3 +17,6 @@ if ! wait "$install"; then
 fi
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The fuzz targets still build and pass their seeds: each runs over fuzz/seeds/TARGET, then
+# fuzzes for a few seconds (docs/testing.md).
+scripts/fuzz.sh --smoke
