@@ -7,6 +7,8 @@
 #
 #   --time SECONDS  fuzz each target this long (default 60)
 #   --runs N        stop a target after N executions (whichever of --time and --runs comes first)
+#   --bin-dir DIR   run the target binaries in DIR as they are (no build): a long run keeps going
+#                   while the sources change
 #   --smoke         the CI check: build every target, run each over its seeds, then fuzz it for a
 #                   few seconds (FUZZ_SMOKE_SECONDS, default 3) with a throw-away corpus
 #
@@ -21,13 +23,15 @@ cd "$(dirname "$0")/.."
 time_per_target=60
 runs=0
 smoke=0
+bin_dir=""
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) time_per_target=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --bin-dir) bin_dir=$2; shift 2 ;;
     --smoke) smoke=1; time_per_target=${FUZZ_SMOKE_SECONDS:-3}; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -44,7 +48,10 @@ fuzz=(cargo "$toolchain" fuzz)
 if [ "$smoke" = 1 ]; then
   cargo "$toolchain" fmt --manifest-path fuzz/Cargo.toml -- --check
 fi
-"${fuzz[@]}" build -s none
+if [ -z "$bin_dir" ]; then
+  "${fuzz[@]}" build -s none
+  bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
+fi
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <("${fuzz[@]}" list)
 fi
@@ -68,7 +75,8 @@ for target in "${targets[@]}"; do
   log=$logs/$target.log
   echo "== $target: ${time_per_target}s$([ "$runs" -gt 0 ] && echo ", at most $runs runs")"
   start=$(date +%s)
-  if "${fuzz[@]}" run -s none "$target" "$corpus" "$seeds" -- "${args[@]}" >"$log" 2>&1; then
+  if "$bin_dir/$target" -artifact_prefix="fuzz/artifacts/$target/" "${args[@]}" "$corpus" "$seeds" \
+    >"$log" 2>&1; then
     status=ok
   else
     status=FAILED
