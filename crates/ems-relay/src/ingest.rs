@@ -7,43 +7,46 @@
 //! `Ignore` (expired, chain unavailable, over the peer's rate, pipeline full) drops it without
 //! blame. Valid messages are stored durably, then handed to subscribers.
 
+use crate::clock::unix_now;
 use crate::error::{PublishError, StoreError};
 use crate::metrics::{Metrics, Source};
-use crate::network::{connected, Command, Event, Shared};
-use crate::node::{unix_now, Published};
+use crate::network::{Command, Event};
 use crate::ratelimit::RateLimiter;
-use crate::store::{Insert, Scan, Store};
-use crate::sync::{self, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY};
+use crate::store::{Insert, Store};
 use crate::writer::Writer;
 use ems_core::{ChainView, Context, Message, Reject, Validator};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
-use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 /// Gossip messages validated and stored concurrently.
 const IN_FLIGHT: usize = 256;
-/// A repeated sync round asks for what the peer received since the previous round began, less
-/// this margin: the peer's clock may differ from ours by the clock skew, and a message may
-/// have been in flight when the previous round scanned.
-const RESYNC_MARGIN: u64 = 120;
+/// Messages a slow subscriber may fall behind by before it skips some.
+const SUBSCRIBER_BUFFER: usize = 4_096;
 
-/// The node's shared state, used by the handle, the dispatcher and the per-message tasks.
+/// The outcome of a successful [`crate::Node::publish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The message's digest.
+    pub digest: [u8; 32],
+    /// It was already stored (the API answers 200 instead of 202); nothing was gossiped.
+    pub duplicate: bool,
+}
+
+/// The node's shared state, used by the handle, the dispatcher, the sync rounds and the
+/// per-message tasks.
 pub(crate) struct Core {
-    pub(crate) validator: Validator,
-    pub(crate) chain: Arc<dyn ChainView>,
+    validator: Validator,
+    chain: Arc<dyn ChainView>,
     /// `None` when `store.enabled = false`, or after shutdown closed it.
-    pub(crate) store: RwLock<Option<Arc<Store>>>,
-    pub(crate) writer: Option<Writer>,
-    pub(crate) accepted: broadcast::Sender<Arc<Message>>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) commands: mpsc::Sender<Command>,
-    /// When each peer was last asked for its inventory (this node's clock).
-    pub(crate) synced: Mutex<HashMap<PeerId, u64>>,
-    pub(crate) limiter: Mutex<RateLimiter>,
+    store: RwLock<Option<Arc<Store>>>,
+    writer: Option<Writer>,
+    accepted: broadcast::Sender<Arc<Message>>,
+    metrics: Arc<Metrics>,
+    commands: mpsc::Sender<Command>,
+    limiter: Mutex<RateLimiter>,
 }
 
 /// What is validated: a message the API decoded, or wire bytes from a peer.
@@ -62,9 +65,58 @@ enum Verdict {
 }
 
 impl Core {
+    /// The state of a node validating with `validator` against `chain`, keeping messages in
+    /// `store` through `writer` (both `None` when the store is off), and handing the swarm
+    /// its work through `commands`.
+    pub(crate) fn new(
+        validator: Validator,
+        chain: Arc<dyn ChainView>,
+        store: Option<(Arc<Store>, Writer)>,
+        metrics: Arc<Metrics>,
+        commands: mpsc::Sender<Command>,
+        limiter: RateLimiter,
+    ) -> Core {
+        let (store, writer) = store.map_or((None, None), |(s, w)| (Some(s), Some(w)));
+        Core {
+            validator,
+            chain,
+            store: RwLock::new(store),
+            writer,
+            accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
+            metrics,
+            commands,
+            limiter: Mutex::new(limiter),
+        }
+    }
+
     /// The store, if there is one and it is open.
     pub(crate) fn store(&self) -> Option<Arc<Store>> {
         self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether this node keeps messages (and so syncs history).
+    pub(crate) fn keeps_messages(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Takes the store out for shutdown; readers that still hold it finish their call.
+    pub(crate) fn close_store(&self) -> Option<Arc<Store>> {
+        self.store.write().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// A receiver of every message accepted from now on.
+    pub(crate) fn accepted(&self) -> broadcast::Receiver<Arc<Message>> {
+        self.accepted.subscribe()
+    }
+
+    /// The node's metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Hands `cmd` to the swarm task; `false` once it has stopped.
+    pub(crate) async fn command(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).await.is_ok()
     }
 
     fn check(&self, input: Input<'_>, context: Context) -> Verdict {
@@ -196,8 +248,8 @@ impl Core {
         }
     }
 
-    /// Frames a peer handed over in sync: validated in the history context.
-    async fn sync_frames(&self, peer: PeerId, frames: Vec<Vec<u8>>) {
+    /// Frames a peer handed over in sync: validated in the history context, then stored.
+    pub(crate) async fn history(&self, peer: PeerId, frames: Vec<Vec<u8>>) {
         for frame in frames {
             match self.check(Input::Bytes(&frame), Context::History) {
                 Verdict::Valid(m) => self.store_and_announce(Arc::new(m), Source::Sync).await,
@@ -206,162 +258,13 @@ impl Core {
             }
         }
     }
-
-    /// Answers a peer's sync request from the store.
-    async fn serve(&self, request: sync::Request, channel: ResponseChannel<sync::Response>) {
-        let store = self.store();
-        let now = unix_now();
-        let response = tokio::task::spawn_blocking(move || answer(store.as_deref(), request, now))
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "sync answer task failed");
-                empty_inventory()
-            });
-        let _ = self
-            .commands
-            .send(Command::SyncRespond { channel, response })
-            .await;
-    }
-
-    async fn request(&self, peer: PeerId, request: sync::Request) {
-        let _ = self
-            .commands
-            .send(Command::SyncRequest { peer, request })
-            .await;
-    }
-
-    /// Asks `peer` for its inventory: all of it on a new connection (`full`), otherwise what it
-    /// received since the previous round.
-    async fn start_sync(&self, peer: PeerId, full: bool) {
-        if self.writer.is_none() {
-            return;
-        }
-        let now = unix_now();
-        let previous = self
-            .synced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(peer, now);
-        let since = previous
-            .filter(|_| !full)
-            .map(|t| t.saturating_sub(RESYNC_MARGIN));
-        self.request(peer, inventory(since, None)).await;
-    }
-
-    /// Continues a sync round with `peer` after its answer.
-    async fn sync_response(&self, peer: PeerId, response: sync::Response) {
-        match response {
-            sync::Response::Inventory { digests, next } => {
-                let Some(store) = self.store() else { return };
-                let progress = !digests.is_empty();
-                let missing = tokio::task::spawn_blocking(move || store.missing(&digests)).await;
-                match missing {
-                    Ok(Ok(missing)) => {
-                        for chunk in missing.chunks(MAX_FETCH) {
-                            let request = sync::Request::Fetch {
-                                digests: chunk.to_vec(),
-                            };
-                            self.request(peer, request).await;
-                        }
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "sync lookup failed"),
-                    Err(e) => tracing::warn!(error = %e, "sync lookup task failed"),
-                }
-                // A page without digests that still points further makes no progress: stop.
-                if let (Some(next), true) = (next, progress) {
-                    self.request(peer, inventory(None, Some(next))).await;
-                }
-            }
-            sync::Response::Frames { frames } => self.sync_frames(peer, frames).await,
-        }
-    }
 }
 
-/// An inventory request for every tag, a full page.
-fn inventory(since: Option<u64>, after: Option<crate::store::Position>) -> sync::Request {
-    sync::Request::Inventory {
-        tags: Vec::new(),
-        since,
-        after,
-        limit: MAX_INVENTORY as u16,
-    }
-}
-
-fn empty_inventory() -> sync::Response {
-    sync::Response::Inventory {
-        digests: Vec::new(),
-        next: None,
-    }
-}
-
-fn answer(store: Option<&Store>, request: sync::Request, now: u64) -> sync::Response {
-    let Some(store) = store else {
-        return empty_inventory();
-    };
-    match request {
-        sync::Request::Inventory {
-            tags,
-            since,
-            after,
-            limit,
-        } => {
-            let scan = match Scan::new(tags, since, after, usize::from(limit), MAX_INVENTORY) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "sync inventory request refused");
-                    return empty_inventory();
-                }
-            };
-            match store.scan(&scan, now) {
-                Ok((digests, next)) => sync::Response::Inventory { digests, next },
-                Err(e) => {
-                    tracing::warn!(error = %e, "sync inventory failed");
-                    empty_inventory()
-                }
-            }
-        }
-        sync::Request::Fetch { digests } => match store.frames(&digests, now, MAX_FETCH_BYTES) {
-            Ok(frames) => sync::Response::Frames { frames },
-            Err(e) => {
-                tracing::warn!(error = %e, "sync fetch failed");
-                sync::Response::Frames { frames: Vec::new() }
-            }
-        },
-    }
-}
-
-/// Takes events from the swarm task and runs each off it, gossip under a concurrency bound
-/// and per-peer rate limits. Ends when the swarm task ends.
-pub(crate) async fn dispatch(
-    core: Arc<Core>,
-    mut events: mpsc::Receiver<Event>,
-    shared: Arc<Shared>,
-    relay: bool,
-    resync: Duration,
-) {
+/// Takes gossip from the swarm task and validates each message off it, under a concurrency
+/// bound and per-peer rate limits. Ends when the swarm task ends.
+pub(crate) async fn dispatch(core: Arc<Core>, mut events: mpsc::Receiver<Event>, relay: bool) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut rounds = tokio::time::interval(resync);
-    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    rounds.tick().await;
-    loop {
-        let event = tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => break,
-            },
-            _ = rounds.tick() => {
-                let peers = connected(&shared);
-                core.synced
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|p, _| peers.contains(p));
-                for peer in peers {
-                    let core = core.clone();
-                    tokio::spawn(async move { core.start_sync(peer, false).await });
-                }
-                continue;
-            }
-        };
+    while let Some(event) = events.recv().await {
         match event {
             Event::Gossip { peer, id, data } => {
                 let allowed = core
@@ -382,18 +285,6 @@ pub(crate) async fn dispatch(
                     core.gossip(peer, id, data, relay).await;
                     drop(permit);
                 });
-            }
-            Event::Connected(peer) => {
-                let core = core.clone();
-                tokio::spawn(async move { core.start_sync(peer, true).await });
-            }
-            Event::SyncRequest { request, channel } => {
-                let core = core.clone();
-                tokio::spawn(async move { core.serve(request, channel).await });
-            }
-            Event::SyncResponse { peer, response } => {
-                let core = core.clone();
-                tokio::spawn(async move { core.sync_response(peer, response).await });
             }
         }
     }

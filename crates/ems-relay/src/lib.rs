@@ -21,7 +21,8 @@
 //! - `ingest`: the validation pipeline shared by API, gossip and sync.
 //! - [`store`]: the redb [`Store`]: messages by digest, expiry index, `ID0` index, arrival index.
 //! - `writer`: the single writer task: group commits and the expiry sweeper.
-//! - [`sync`]: the `/qrl/ems/sync/1` request-response protocol and its codec.
+//! - [`sync`]: history sync, the `/qrl/ems/sync/1` protocol whole: its codec, its rounds with
+//!   peers and the server that answers them.
 //! - `behaviour`: the composed libp2p behaviour (gossipsub with peer scoring, identify, ping,
 //!   Kademlia, sync).
 //! - `network`: the swarm task, which only moves events.
@@ -29,6 +30,11 @@
 //! - `metrics`: Prometheus metrics with the names from the interface contract.
 //! - `ratelimit`: per-peer token buckets.
 //! - `identity`: the node's libp2p key, created once in the data directory.
+//! - `clock`: unix time.
+//!
+//! Modules depend downwards only: `node` builds `Core` (`ingest`), the `writer`, the sync
+//! rounds and the swarm task (`network`); `sync` uses `ingest` to validate what it fetched;
+//! `ingest` uses the `writer`; the `writer` uses the `store`.
 //!
 //! # Example
 //! ```no_run
@@ -64,6 +70,7 @@
 #![forbid(unsafe_code)]
 
 mod behaviour;
+mod clock;
 pub mod config;
 pub mod error;
 mod identity;

@@ -60,18 +60,29 @@ pub(crate) enum Event {
         id: MessageId,
         data: Vec<u8>,
     },
+}
+
+/// What the swarm hands to the sync rounds.
+#[derive(Debug)]
+pub(crate) enum SyncEvent {
     /// A first connection to a peer: time to sync with it.
     Connected(PeerId),
     /// A peer asks for history.
-    SyncRequest {
+    Request {
         request: sync::Request,
         channel: ResponseChannel<sync::Response>,
     },
     /// A peer answered our sync request.
-    SyncResponse {
+    Response {
         peer: PeerId,
         response: sync::Response,
     },
+}
+
+/// Where the swarm task sends what arrives: gossip to the ingest dispatcher, the rest to sync.
+pub(crate) struct Outlets {
+    pub(crate) gossip: mpsc::Sender<Event>,
+    pub(crate) sync: mpsc::Sender<SyncEvent>,
 }
 
 /// Figures the swarm task keeps current for `Node::status` without a round trip.
@@ -207,7 +218,7 @@ impl Network {
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<Event>,
+        events: Outlets,
     ) {
         let mut redial = tokio::time::interval(self.redial);
         redial.tick().await;
@@ -264,7 +275,7 @@ impl Network {
         }
     }
 
-    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, events: &mpsc::Sender<Event>) {
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, events: &Outlets) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let local = self.local_peer_id();
@@ -286,7 +297,7 @@ impl Network {
             } if num_established.get() == 1 => {
                 lock(&self.shared.connected).insert(peer_id);
                 tracing::debug!(peer = %peer_id, "connected");
-                forward(events, Event::Connected(peer_id));
+                forward(&events.sync, SyncEvent::Connected(peer_id));
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -301,7 +312,7 @@ impl Network {
         }
     }
 
-    fn behaviour_event(&mut self, event: BehaviourEvent, events: &mpsc::Sender<Event>) {
+    fn behaviour_event(&mut self, event: BehaviourEvent, events: &Outlets) {
         match event {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -314,7 +325,7 @@ impl Network {
                     data: message.data,
                 };
                 if let Err(mpsc::error::TrySendError::Full(Event::Gossip { peer, id, .. })) =
-                    events.try_send(event)
+                    events.gossip.try_send(event)
                 {
                     // The pipeline is saturated: neither forward nor penalise.
                     self.swarm
@@ -347,9 +358,9 @@ impl Network {
                 match message {
                     request_response::Message::Request {
                         request, channel, ..
-                    } => forward(events, Event::SyncRequest { request, channel }),
+                    } => forward(&events.sync, SyncEvent::Request { request, channel }),
                     request_response::Message::Response { response, .. } => {
-                        forward(events, Event::SyncResponse { peer, response })
+                        forward(&events.sync, SyncEvent::Response { peer, response })
                     }
                 }
             }
@@ -365,7 +376,7 @@ impl Network {
 
 /// Hands an event to the dispatcher, dropping it if the queue is full (sync requests then
 /// time out at the asker; a missed connection event only delays sync to the next connection).
-fn forward(events: &mpsc::Sender<Event>, event: Event) {
+fn forward(events: &mpsc::Sender<SyncEvent>, event: SyncEvent) {
     if events.try_send(event).is_err() {
         tracing::debug!("event queue full; event dropped");
     }

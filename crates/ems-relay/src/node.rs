@@ -1,45 +1,31 @@
 //! The [`Node`] handle: what the daemon (and tests) call.
 
+use crate::clock::unix_now;
 use crate::config::NodeConfig;
 use crate::error::{PublishError, RelayError, StoreError};
 use crate::identity;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
-use crate::network::{self, Command, Network, Shared};
+use crate::network::{self, Command, Network, Outlets, Shared};
 use crate::ratelimit::RateLimiter;
 use crate::store::{Page, Position, Query, Scan, Store, MAX_PAGE};
 use crate::subscription::{Filter, Subscription};
+use crate::sync::{self, Rounds};
 use crate::writer::Writer;
 use ems_core::{ChainView, Message, Policy, Validator};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// Messages a slow subscriber may fall behind by before it skips some.
-const SUBSCRIBER_BUFFER: usize = 4_096;
+pub use crate::ingest::Published;
+
 /// Commands and events queued between the swarm task and the rest of the node.
 const QUEUE: usize = 4_096;
 /// How long shutdown waits for readers still holding the store before closing it anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
-
-/// The current unix time in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The outcome of a successful [`Node::publish`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Published {
-    /// The message's digest.
-    pub digest: [u8; 32],
-    /// It was already stored (the API answers 200 instead of 202); nothing was gossiped.
-    pub duplicate: bool,
-}
 
 /// What `/v1/status` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -132,7 +118,7 @@ impl Node {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let (store, writer) = if config.policy.store.enabled {
+        let store = if config.policy.store.enabled {
             let path = config.data_dir.join("store.redb");
             let now = unix_now();
             let (store, purged) = tokio::task::spawn_blocking(move || Store::open(&path, now))
@@ -153,36 +139,39 @@ impl Node {
                 shutdown_rx,
             );
             tasks.push(task);
-            (Some(store), Some(writer))
+            Some((store, writer))
         } else {
-            (None, None)
+            None
         };
 
         let network = Network::start(key, &config, metrics.clone()).await?;
         let peer_id = network.local_peer_id();
         let shared = network.shared();
         let (commands, commands_rx) = mpsc::channel(QUEUE);
-        let (events, events_rx) = mpsc::channel(QUEUE);
-        let core = Arc::new(Core {
-            validator: Validator::new(config.policy.clone()),
-            chain: chain.clone(),
-            store: std::sync::RwLock::new(store),
-            writer,
-            accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
+        let (gossip, gossip_rx) = mpsc::channel(QUEUE);
+        let (sync_events, sync_rx) = mpsc::channel(QUEUE);
+        let core = Arc::new(Core::new(
+            Validator::new(config.policy.clone()),
+            chain.clone(),
+            store,
             metrics,
             commands,
-            synced: Mutex::default(),
-            limiter: Mutex::new(RateLimiter::new(
-                config.tuning.peer_rate,
-                config.tuning.peer_burst,
-            )),
-        });
-        tasks.push(tokio::spawn(network.run(commands_rx, events)));
+            RateLimiter::new(config.tuning.peer_rate, config.tuning.peer_burst),
+        ));
+        let outlets = Outlets {
+            gossip,
+            sync: sync_events,
+        };
+        tasks.push(tokio::spawn(network.run(commands_rx, outlets)));
         tasks.push(tokio::spawn(dispatch(
             core.clone(),
-            events_rx,
-            shared.clone(),
+            gossip_rx,
             config.policy.relay.enabled,
+        )));
+        tasks.push(tokio::spawn(sync::run(
+            Arc::new(Rounds::new(core.clone())),
+            sync_rx,
+            shared.clone(),
             config.tuning.resync,
         )));
         tracing::info!(%peer_id, network = %config.network, "relay started");
@@ -218,7 +207,7 @@ impl Node {
 
     /// A stream of messages newly accepted from now on (from the API, gossip or sync).
     pub fn subscribe(&self, filter: Filter) -> Subscription {
-        Subscription::new(self.inner.core.accepted.subscribe(), filter)
+        Subscription::new(self.inner.core.accepted(), filter)
     }
 
     fn store(&self) -> Result<Option<Arc<Store>>, RelayError> {
@@ -318,18 +307,20 @@ impl Node {
     /// A connected peer's gossipsub score (`None` if unknown or the node is shut down).
     pub async fn peer_score(&self, peer: &PeerId) -> Option<f64> {
         let (reply, answer) = oneshot::channel();
-        self.inner
+        let sent = self
+            .inner
             .core
-            .commands
-            .send(Command::PeerScore { peer: *peer, reply })
-            .await
-            .ok()?;
+            .command(Command::PeerScore { peer: *peer, reply })
+            .await;
+        if !sent {
+            return None;
+        }
         answer.await.ok().flatten()
     }
 
     /// Prometheus text exposition (names in `INTERFACES.md`).
     pub fn metrics(&self) -> String {
-        let m = &self.inner.core.metrics;
+        let m = self.inner.core.metrics();
         let (messages, bytes) = self.store_figures();
         m.stored.set(saturating_i64(messages));
         m.store_bytes.set(saturating_i64(bytes));
@@ -344,7 +335,7 @@ impl Node {
     /// the store.
     pub async fn shutdown(self) {
         let inner = &self.inner;
-        let _ = inner.core.commands.send(Command::Shutdown).await;
+        inner.core.command(Command::Shutdown).await;
         inner.shutdown.send_replace(true);
         let tasks = std::mem::take(&mut *inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
@@ -352,12 +343,7 @@ impl Node {
                 tracing::warn!(error = %e, "relay task failed during shutdown");
             }
         }
-        let store = inner
-            .core
-            .store
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let store = inner.core.close_store();
         if let Some(mut store) = store {
             // Readers finish their current call, then the last reference closes the file.
             let deadline = tokio::time::Instant::now() + CLOSE_GRACE;

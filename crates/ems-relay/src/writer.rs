@@ -154,7 +154,7 @@ async fn commit(store: &Arc<Store>, max_bytes: u64, batch: Vec<Job>) {
 
 async fn sweep_expired(store: &Arc<Store>, metrics: &Metrics) {
     let store = store.clone();
-    let now = crate::node::unix_now();
+    let now = crate::clock::unix_now();
     match tokio::task::spawn_blocking(move || store.purge_expired(now)).await {
         Ok(Ok(0)) => {}
         Ok(Ok(n)) => {
