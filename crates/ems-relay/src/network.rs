@@ -215,11 +215,7 @@ impl Network {
     }
 
     /// Runs until [`Command::Shutdown`] or until every command sender is gone.
-    pub(crate) async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        events: Outlets,
-    ) {
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>, events: Outlets) {
         let mut redial = tokio::time::interval(self.redial);
         redial.tick().await;
         loop {
