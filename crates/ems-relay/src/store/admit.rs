@@ -115,6 +115,9 @@ impl Store {
     }
 }
 
+/// A stored message chosen to make room: its TTL, digest and expiry entry.
+type Victim = (u32, [u8; 32], Entry);
+
 /// The cheapest stored messages whose deletion makes room for `entry`, if they all paid no
 /// more than it; `None` if the room cannot be made that way.
 fn victims(
@@ -122,7 +125,7 @@ fn victims(
     entry: &Entry,
     max_bytes: u64,
     protected: &HashSet<[u8; 32]>,
-) -> Result<Option<Vec<(u32, [u8; 32], Entry)>>, StoreError> {
+) -> Result<Option<Vec<Victim>>, StoreError> {
     let need = t.size + u64::from(entry.len) - max_bytes;
     let mut freed = 0u64;
     let mut out = Vec::new();
