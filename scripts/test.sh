@@ -41,3 +41,6 @@ step "build tests" cargo test --workspace --all-targets --no-run
 step "python tools installed (after the build)" installs_done
 step "tests + benches (test mode)" cargo test --workspace --all-targets
 step "doctests" cargo test --workspace --doc
+# The fuzz targets still build and pass their seeds: each runs over fuzz/seeds/TARGET, then
+# fuzzes for a few seconds (docs/testing.md).
+step "fuzz smoke" scripts/fuzz.sh --smoke

@@ -1,31 +1,42 @@
 //! The [`Node`] handle: what the daemon (and tests) call.
 
-use crate::clock::unix_now;
 use crate::config::NodeConfig;
+use crate::config::Task;
 use crate::error::{PublishError, RelayError, StoreError};
+use crate::gossip::Guard;
 use crate::identity;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
-use crate::network::{self, Command, Network, Outlets, Shared};
-use crate::ratelimit::RateLimiter;
+use crate::network::{self, Command, Network, Shared};
 use crate::store::{Page, Position, Query, Scan, Store, MAX_PAGE};
 use crate::subscription::{Filter, Subscription};
-use crate::sync::{self, Rounds};
+use crate::supervise::{Supervisor, TaskFailure};
 use crate::writer::Writer;
 use ems_core::{ChainView, Message, Policy, Validator};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use crate::ingest::Published;
-
+/// Messages a slow subscriber may fall behind by before it skips some.
+const SUBSCRIBER_BUFFER: usize = 4_096;
 /// Commands and events queued between the swarm task and the rest of the node.
 const QUEUE: usize = 4_096;
 /// How long shutdown waits for readers still holding the store before closing it anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+pub(crate) use crate::clock::unix_now;
+
+/// The outcome of a successful [`Node::publish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The message's digest.
+    pub digest: [u8; 32],
+    /// It was already stored (the API answers 200 instead of 202); nothing was gossiped.
+    pub duplicate: bool,
+}
 
 /// What `/v1/status` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -75,6 +86,7 @@ struct Inner {
     policy: Policy,
     chain: Arc<dyn ChainView>,
     shutdown: watch::Sender<bool>,
+    supervisor: Supervisor,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -116,9 +128,10 @@ impl Node {
         let key = identity::load_or_create(&config.data_dir.join("node.key"))?;
         let metrics = Arc::new(Metrics::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let supervisor = Supervisor::new(config.tuning.inject_fault);
         let mut tasks = Vec::new();
 
-        let store = if config.policy.store.enabled {
+        let (store, writer) = if config.policy.store.enabled {
             let path = config.data_dir.join("store.redb");
             let now = unix_now();
             let (store, purged) = tokio::task::spawn_blocking(move || Store::open(&path, now))
@@ -138,42 +151,38 @@ impl Node {
                 metrics.clone(),
                 shutdown_rx,
             );
-            tasks.push(task);
-            Some((store, writer))
+            tasks.push(supervisor.watch(Task::Writer, task));
+            (Some(store), Some(writer))
         } else {
-            None
+            (None, None)
         };
 
         let network = Network::start(key, &config, metrics.clone()).await?;
         let peer_id = network.local_peer_id();
         let shared = network.shared();
         let (commands, commands_rx) = mpsc::channel(QUEUE);
-        let (gossip, gossip_rx) = mpsc::channel(QUEUE);
-        let (sync_events, sync_rx) = mpsc::channel(QUEUE);
-        let core = Arc::new(Core::new(
-            Validator::new(config.policy.clone()),
-            chain.clone(),
-            store,
+        let (events, events_rx) = mpsc::channel(QUEUE);
+        let core = Arc::new(Core {
+            validator: Validator::new(config.policy.clone()),
+            chain: chain.clone(),
+            store: std::sync::RwLock::new(store),
+            writer,
+            accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
             metrics,
             commands,
-            RateLimiter::new(config.tuning.peer_rate, config.tuning.peer_burst),
-        ));
-        let outlets = Outlets {
-            gossip,
-            sync: sync_events,
-        };
-        tasks.push(tokio::spawn(network.run(commands_rx, outlets)));
-        tasks.push(tokio::spawn(dispatch(
+            synced: Mutex::default(),
+            guard: Guard::new(&config.tuning),
+            relay: config.policy.relay.enabled,
+        });
+        let swarm = tokio::spawn(network.run(commands_rx, events));
+        tasks.push(supervisor.watch(Task::Swarm, swarm));
+        let dispatcher = tokio::spawn(dispatch(
             core.clone(),
-            gossip_rx,
-            config.policy.relay.enabled,
-        )));
-        tasks.push(tokio::spawn(sync::run(
-            Arc::new(Rounds::new(core.clone())),
-            sync_rx,
+            events_rx,
             shared.clone(),
             config.tuning.resync,
-        )));
+        ));
+        tasks.push(supervisor.watch(Task::Dispatcher, dispatcher));
         tracing::info!(%peer_id, network = %config.network, "relay started");
         Ok(Node {
             inner: Arc::new(Inner {
@@ -184,6 +193,7 @@ impl Node {
                 policy: config.policy,
                 chain,
                 shutdown,
+                supervisor,
                 tasks: Mutex::new(tasks),
             }),
         })
@@ -202,12 +212,13 @@ impl Node {
     /// Validates `msg` (live context), stores it durably (committed before this returns), then
     /// gossips it. A message already stored is reported as a duplicate and not gossiped again.
     pub async fn publish(&self, msg: Message) -> Result<Published, PublishError> {
+        // Validation runs on the blocking pool.
         self.inner.core.publish(msg).await
     }
 
     /// A stream of messages newly accepted from now on (from the API, gossip or sync).
     pub fn subscribe(&self, filter: Filter) -> Subscription {
-        Subscription::new(self.inner.core.accepted(), filter)
+        Subscription::new(self.inner.core.accepted.subscribe(), filter)
     }
 
     fn store(&self) -> Result<Option<Arc<Store>>, RelayError> {
@@ -307,35 +318,44 @@ impl Node {
     /// A connected peer's gossipsub score (`None` if unknown or the node is shut down).
     pub async fn peer_score(&self, peer: &PeerId) -> Option<f64> {
         let (reply, answer) = oneshot::channel();
-        let sent = self
-            .inner
+        self.inner
             .core
-            .command(Command::PeerScore { peer: *peer, reply })
-            .await;
-        if !sent {
-            return None;
-        }
+            .commands
+            .send(Command::PeerScore { peer: *peer, reply })
+            .await
+            .ok()?;
         answer.await.ok().flatten()
     }
 
     /// Prometheus text exposition (names in `INTERFACES.md`).
     pub fn metrics(&self) -> String {
-        let m = self.inner.core.metrics();
+        let m = &self.inner.core.metrics;
         let (messages, bytes) = self.store_figures();
         m.stored.set(saturating_i64(messages));
         m.store_bytes.set(saturating_i64(bytes));
         m.peers.set(saturating_i64(self.peers() as u64));
+        let (held, seen) = self.inner.core.guard_sizes();
+        m.held.set(saturating_i64(held as u64));
+        m.seen.set(saturating_i64(seen as u64));
         let chain = self.chain_status();
         m.chain_height.set(chain.height.map_or(0, saturating_i64));
         m.chain_healthy.set(i64::from(chain.healthy));
         m.encode()
     }
 
+    /// Resolves when a core task (swarm, dispatcher, writer) has ended while the node was not
+    /// shutting down; never otherwise. The node no longer works: its owner should exit non-zero
+    /// so that it is restarted.
+    pub async fn failed(&self) -> TaskFailure {
+        self.inner.supervisor.failed().await
+    }
+
     /// Stops accepting, closes every connection, commits the writes already queued, and closes
     /// the store.
     pub async fn shutdown(self) {
         let inner = &self.inner;
-        inner.core.command(Command::Shutdown).await;
+        inner.supervisor.stopping();
+        let _ = inner.core.commands.send(Command::Shutdown).await;
         inner.shutdown.send_replace(true);
         let tasks = std::mem::take(&mut *inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
@@ -343,7 +363,12 @@ impl Node {
                 tracing::warn!(error = %e, "relay task failed during shutdown");
             }
         }
-        let store = inner.core.close_store();
+        let store = inner
+            .core
+            .store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(mut store) = store {
             // Readers finish their current call, then the last reference closes the file.
             let deadline = tokio::time::Instant::now() + CLOSE_GRACE;

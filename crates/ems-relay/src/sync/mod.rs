@@ -21,16 +21,11 @@
 //! refused unread.
 
 //!
-//! The protocol lives here whole, the way rust-libp2p gives each protocol its room:
-//! - `codec`: the wire types ([`Request`], [`Response`]) and [`SyncCodec`];
-//! - `round`: the rounds (ask for an inventory, fetch what is missing, follow the pages),
-//!   the server that answers peers from the store, and the task that runs both.
+//! - `codec`: the wire types ([`Request`], [`Response`]) and [`SyncCodec`].
 
 mod codec;
-mod round;
 
 pub use codec::{
     Request, Response, SyncCodec, SyncError, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY,
     MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL,
 };
-pub(crate) use round::{run, Rounds};
