@@ -77,7 +77,7 @@ pub mod subscription;
 pub mod sync;
 mod writer;
 
-pub use config::{NodeConfig, Tuning};
+pub use config::{BoxedTransport, Gossip, NodeConfig, TransportFactory, Tuning};
 pub use error::{PublishError, RelayError, StoreError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{ChainStatus, Node, Published, Status, StoreStatus};
