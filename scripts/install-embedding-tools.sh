@@ -15,9 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ ! -x "$VENV/bin/maturin" ] || [ ! -x "$VENV/bin/pytest" ]; then
-  PY310=${PY310:-$(ls -d "$HOME"/.pyenv/versions/3.10.*/bin/python3.10 /usr/bin/python3.10 2>/dev/null | head -1 || true)}
-  [ -x "${PY310:-}" ] || { echo "no Python 3.10 found (pyenv 3.10.x or /usr/bin/python3.10); set PY310" >&2; exit 1; }
-  "$PY310" -m venv "$VENV"
+  . "$(dirname "$0")/qrl-node/common.sh"
+  py310=$(find_python310)
+  "$py310" -m venv "$VENV"
   "$VENV/bin/pip" install -q 'maturin>=1.9,<2' 'pytest>=8,<10'
 fi
 echo "embedding tools ready: $(go version 2>/dev/null || /usr/lib/go/bin/go version), $("$VENV/bin/maturin" --version), pytest $("$VENV/bin/pytest" --version 2>&1 | awk '{print $2}')"

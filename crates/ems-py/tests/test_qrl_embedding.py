@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, Emsd, free_port
 
-VENV = pathlib.Path(os.environ.get("EMS_QRL_VENV", pathlib.Path.home() / ".cache/ems/qrl-node-venv"))
+VENV = pathlib.Path(os.environ.get("EMS_QRL_NODE_VENV", pathlib.Path.home() / ".cache/ems/qrl-node-venv"))
 EXAMPLE = ROOT / "crates/ems-py/examples/qrl_embedded.py"
 
 
