@@ -56,7 +56,7 @@ impl EmsBytes {
 
 /// Runs an exported function's body: `Ok` is code 0; an error or a panic is written to `err`
 /// (when not NULL) and its code returned.
-pub fn call(err: *mut EmsError, body: impl FnOnce() -> Result<(), Error>) -> i32 {
+pub(crate) fn call(err: *mut EmsError, body: impl FnOnce() -> Result<(), Error>) -> i32 {
     let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()

@@ -31,7 +31,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod boundary;
+mod boundary;
+
+pub use boundary::{EmsBytes, EmsError};
 pub mod common;
 pub mod frame;
 pub mod mine;

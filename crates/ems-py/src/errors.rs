@@ -14,13 +14,13 @@ pyo3::create_exception!(
 );
 
 macro_rules! errors {
-    ($($name:ident => $code:expr, $doc:literal;)*) => {
+    ($($name:ident => $code:ident, $doc:literal;)*) => {
         $(pyo3::create_exception!(ems, $name, EmsError, $doc);)*
 
         /// The exception class of `code`.
         fn class(py: Python<'_>, code: Code) -> Bound<'_, PyType> {
             match code {
-                $($code => py.get_type::<$name>(),)*
+                $(Code::$code => py.get_type::<$name>(),)*
                 Code::Ok => py.get_type::<EmsError>(),
             }
         }
@@ -33,7 +33,7 @@ macro_rules! errors {
             m.add("EmsError", base)?;
             $(
                 let class = py.get_type::<$name>();
-                class.setattr("code", $code.name())?;
+                class.setattr("code", Code::$code.name())?;
                 m.add(stringify!($name), class)?;
             )*
             Ok(())
@@ -42,21 +42,21 @@ macro_rules! errors {
 }
 
 errors! {
-    MalformedError => Code::Malformed, "The bytes are not a v1 frame (`malformed`).";
-    TooLargeError => Code::TooLarge, "The frame or payload is larger than the protocol allows (`too_large`).";
-    ExpiredError => Code::Expired, "The TTL has passed (`expired`).";
-    TtlTooFarError => Code::TtlTooFar, "The TTL is further ahead than policy.max_ttl (`ttl_too_far`).";
-    StaleBlockhashError => Code::StaleBlockhash, "The BLOCKHASH is not a recent enough block (`stale_blockhash`).";
-    ChainUnavailableError => Code::ChainUnavailable, "The chain view cannot answer (`chain_unavailable`).";
-    UnsupportedPowError => Code::UnsupportedPow, "The proof's algorithm is not accepted (`unsupported_pow`).";
-    InsufficientWorkError => Code::InsufficientWork, "The proof does not show the work required (`insufficient_work`).";
-    StoreFullError => Code::StoreFull, "The relay's store is at store.max_bytes (`store_full`).";
-    ShuttingDownError => Code::ShuttingDown, "The relay is stopped (`shutting_down`).";
-    InternalError => Code::Internal, "The library failed; the message says where (`internal`).";
-    InvalidArgumentError => Code::InvalidArgument, "An argument or configuration value cannot be used (`invalid_argument`).";
-    CancelledError => Code::Cancelled, "A mining run was cancelled (`cancelled`).";
-    NotFoundError => Code::NotFound, "Nothing is stored under that digest (`not_found`).";
-    ChannelError => Code::Channel, "A channel message failed to open, verify or decode (`channel`).";
+    MalformedError => Malformed, "The bytes are not a v1 frame (`malformed`).";
+    TooLargeError => TooLarge, "The frame or payload is larger than the protocol allows (`too_large`).";
+    ExpiredError => Expired, "The TTL has passed (`expired`).";
+    TtlTooFarError => TtlTooFar, "The TTL is further ahead than policy.max_ttl (`ttl_too_far`).";
+    StaleBlockhashError => StaleBlockhash, "The BLOCKHASH is not a recent enough block (`stale_blockhash`).";
+    ChainUnavailableError => ChainUnavailable, "The chain view cannot answer (`chain_unavailable`).";
+    UnsupportedPowError => UnsupportedPow, "The proof's algorithm is not accepted (`unsupported_pow`).";
+    InsufficientWorkError => InsufficientWork, "The proof does not show the work required (`insufficient_work`).";
+    StoreFullError => StoreFull, "The relay's store is at store.max_bytes (`store_full`).";
+    ShuttingDownError => ShuttingDown, "The relay is stopped (`shutting_down`).";
+    InternalError => Internal, "The library failed; the message says where (`internal`).";
+    InvalidArgumentError => InvalidArgument, "An argument or configuration value cannot be used (`invalid_argument`).";
+    CancelledError => Cancelled, "A mining run was cancelled (`cancelled`).";
+    NotFoundError => NotFound, "Nothing is stored under that digest (`not_found`).";
+    ChannelError => Channel, "A channel message failed to open, verify or decode (`channel`).";
 }
 
 /// The Python exception for an EMS error.

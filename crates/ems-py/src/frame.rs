@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict};
 ///
 /// ``Frame(id, payload, ttl, blockhash)`` builds one with an empty proof, ready for
 /// :meth:`mine`; :meth:`decode` reads wire bytes (format only: see :class:`Validator`).
-#[pyclass(module = "ems", eq, skip_from_py_object)]
+#[pyclass(module = "ems", eq)]
 #[derive(Clone, PartialEq)]
 pub struct Frame {
     pub(crate) msg: Message,

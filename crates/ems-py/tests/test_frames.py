@@ -28,7 +28,7 @@ def test_bad_fields_raise_typed_errors():
         ems.Frame(b"\x00" * 64, b"\x00" * (ems.MAX_PAYLOAD + 1), 1, b"\x00" * 4)
     assert e.value.code == "too_large" and isinstance(e.value, ems.EmsError)
     with pytest.raises(ems.MalformedError, match="ttl"):
-        ems.Frame.decode(ems.Frame(b"\x00" * 64, b"", 1, b"\x00" * 4).encode()[:70])
+        ems.Frame.decode(ems.Frame(b"\x00" * 64, b"", 1, b"\x00" * 4).encode()[:68])
     with pytest.raises(ems.TooLargeError):
         ems.Frame.decode(bytes(ems.MAX_FRAME + 1))
 
