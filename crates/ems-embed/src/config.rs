@@ -55,10 +55,6 @@ pub struct RelayConfig {
 pub struct TuningConfig {
     /// Gossipsub heartbeat, milliseconds.
     pub heartbeat_ms: Option<u64>,
-    /// Sustained gossip messages per second accepted from one peer.
-    pub peer_rate: Option<u32>,
-    /// Burst above the sustained rate.
-    pub peer_burst: Option<u32>,
     /// Redial interval of disconnected bootstrap peers, milliseconds.
     pub redial_ms: Option<u64>,
     /// Interval of repeated history sync, milliseconds.
@@ -132,8 +128,6 @@ impl RelayConfig {
         c.tuning.heartbeat = millis("heartbeat_ms", t.heartbeat_ms, d.heartbeat)?;
         c.tuning.redial = millis("redial_ms", t.redial_ms, d.redial)?;
         c.tuning.resync = millis("resync_ms", t.resync_ms, d.resync)?;
-        c.tuning.peer_rate = t.peer_rate.unwrap_or(d.peer_rate);
-        c.tuning.peer_burst = t.peer_burst.unwrap_or(d.peer_burst);
         c.tuning.discovery = t.discovery.unwrap_or(d.discovery);
         Ok(c)
     }
@@ -168,8 +162,8 @@ mod tests {
         let c = RelayConfig::from_json(
             r#"{"data_dir": "/d", "network": "n1", "listen": ["/ip4/127.0.0.1/tcp/0"],
                 "bootstrap": [], "policy": {"policy": {"block_depth": 7}},
-                "tuning": {"heartbeat_ms": 100, "discovery": false, "peer_rate": 5,
-                           "peer_burst": 6, "redial_ms": 200, "resync_ms": 300},
+                "tuning": {"heartbeat_ms": 100, "discovery": false,
+                           "redial_ms": 200, "resync_ms": 300},
                 "threads": 3}"#,
         )
         .unwrap();
@@ -179,7 +173,6 @@ mod tests {
         assert_eq!(n.policy.policy.block_depth, 7);
         assert_eq!(n.tuning.heartbeat, Duration::from_millis(100));
         assert!(!n.tuning.discovery);
-        assert_eq!((n.tuning.peer_rate, n.tuning.peer_burst), (5, 6));
         assert_eq!(n.tuning.resync, Duration::from_millis(300));
         assert_eq!(c.threads, 3);
     }
