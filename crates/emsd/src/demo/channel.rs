@@ -174,7 +174,7 @@ pub(super) fn run(
     println!(
         "  rekey: Alice stepped her KEM ratchet ({}); Bob read {:?} in {}",
         if rekeyed {
-            "Bob followed to epoch 1"
+            "Bob followed to her new epoch"
         } else {
             "Bob did not see it"
         },
