@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long in-flight API requests may take to finish after a stop signal.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long in-flight API requests may take to finish after a stop signal
+/// (`contrib/emsd.service` allows this plus 20 s for the store before SIGKILL).
+pub const DRAIN: Duration = Duration::from_secs(10);
 /// How long the p2p listeners may take to report their bound addresses.
 const LISTEN_WAIT: Duration = Duration::from_secs(10);
 
