@@ -16,9 +16,9 @@ step() {
   echo "== $name: $((SECONDS - start)) s"
 }
 
-# install NAME SCRIPT: runs an install script in the background, its log in target/NAME-install.log.
+# install_bg NAME SCRIPT: runs an install script in the background, its log in target/NAME-install.log.
 installs=()
-install() {
+install_bg() {
   "$2" >"target/$1-install.log" 2>&1 &
   installs+=("$1:$!")
 }
@@ -35,9 +35,12 @@ installs_done() {
   return $failed
 }
 
-install qrl-node scripts/qrl-node/install.sh
-install schemathesis scripts/schemathesis/install.sh
+install_bg qrl-node scripts/qrl-node/install.sh
+install_bg schemathesis scripts/schemathesis/install.sh
 step "build tests" cargo test --workspace --all-targets --no-run
 step "python tools installed (after the build)" installs_done
 step "tests + benches (test mode)" cargo test --workspace --all-targets
 step "doctests" cargo test --workspace --doc
+# The fuzz targets still build and pass their seeds: each runs over fuzz/seeds/TARGET, then
+# fuzzes for a few seconds (docs/testing.md).
+step "fuzz smoke" scripts/fuzz.sh --smoke

@@ -49,6 +49,8 @@ impl Channel {
         let mut sealed = identity.bundle().body().encode();
         sealed.extend_from_slice(&salt);
         sealed.extend_from_slice(&signature);
+        #[cfg(fuzzing)]
+        super::fuzzing::edit(&mut sealed);
         let mut channel = Channel::new(
             th,
             Role::Initiator,

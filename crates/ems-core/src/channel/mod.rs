@@ -46,6 +46,8 @@
 //! ```
 
 mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod handshake;
 mod ratchet;
 mod receive;

@@ -31,6 +31,8 @@ fn frame(
     blockhash: [u8; 4],
     body: &[u8],
 ) -> Result<Message, ChannelError> {
+    #[cfg(fuzzing)]
+    let body = &super::fuzzing::edited(body);
     let payload = seal::seal(key, &id, ttl, blockhash, body);
     Message::new(id, payload, ttl, blockhash)
         .map_err(|_| ChannelError::State("sealed message exceeds a payload"))

@@ -10,14 +10,18 @@
 
 mod error;
 mod info;
-mod limit;
 mod messages;
 mod openapi;
 mod subscribe;
 
 pub use error::ApiError;
-pub use limit::RateLimiter;
 pub use openapi::DOCUMENT as OPENAPI;
+
+/// Per-client rate limiting: one token bucket per client IP (the relay's limiter, O(1)
+/// eviction of the client quiet longest once [`MAX_CLIENTS`] are tracked).
+pub type RateLimiter = ems_relay::RateLimiter<std::net::IpAddr>;
+/// Clients tracked at once by the API's rate limiter.
+pub const MAX_CLIENTS: usize = 65_536;
 
 use crate::shutdown::ShutdownSignal;
 use axum::extract::{ConnectInfo, Request, State};
