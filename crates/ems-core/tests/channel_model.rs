@@ -434,12 +434,12 @@ impl World {
     }
 }
 
-/// Schedules per run: 24 in the suite; `EMS_MODEL_CASES=2000` for a long run.
+/// Schedules per run: 16 in the suite; `EMS_MODEL_CASES=2000` for a long run.
 fn cases() -> u32 {
     std::env::var("EMS_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
+        .unwrap_or(16)
 }
 
 proptest! {
