@@ -211,24 +211,28 @@ impl Channel {
             .map_err(channel_err)
     }
 
-    /// Opens a frame of this channel: ``{"kind": "data", "plaintext": bytes, "signature":
-    /// bytes | None}`` or ``{"kind": "rekey", "epoch": int}``. Raises ``ChannelError`` for a
-    /// frame that is not of this channel, a replay, or a tampered one.
+    /// Opens a frame of this channel at ``now`` (default: the current time):
+    /// ``{"kind": "data", "plaintext": bytes, "signature": bytes | None}`` or
+    /// ``{"kind": "rekey", "epoch": int}``. Raises ``ChannelError`` for a frame that is not of
+    /// this channel, expired, a replay, or a tampered one; the state is then unchanged.
+    #[pyo3(signature = (identity, frame, now = None))]
     fn unseal<'py>(
         &mut self,
         py: Python<'py>,
         identity: &Identity,
         frame: &Frame,
+        now: Option<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         match self
             .inner
-            .unseal(&identity.inner, &frame.msg)
+            .unseal(&identity.inner, &frame.msg, now.unwrap_or_else(unix_now))
             .map_err(channel_err)?
         {
             Received::Data {
                 plaintext,
                 signature,
+                ..
             } => {
                 d.set_item("kind", "data")?;
                 d.set_item("plaintext", PyBytes::new(py, &plaintext))?;
@@ -242,11 +246,11 @@ impl Channel {
         Ok(d)
     }
 
-    /// The ``ID0`` tags the peer's next messages will carry: subscribe to these.
-    #[getter]
-    fn watch_tags<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+    /// The ``ID0`` tags the peer's next messages will carry as of ``now``: subscribe to these.
+    #[pyo3(signature = (now = None))]
+    fn watch_tags<'py>(&self, py: Python<'py>, now: Option<u64>) -> Vec<Bound<'py, PyBytes>> {
         self.inner
-            .watch_tags()
+            .watch_tags(now.unwrap_or_else(unix_now))
             .iter()
             .map(|t| PyBytes::new(py, t))
             .collect()
