@@ -2,7 +2,7 @@
 # Runs every EMS test: unit, property, vector and end-to-end tests (real emsd processes, a real
 # QRL node, schemathesis against a live emsd), the doctests, and each criterion bench once in
 # test mode. Needs nothing outside the repository: the Python tools the tests run (the QRL node:
-# Python 3.10, ~8 min cold; schemathesis: ~30 s) install into ~/.cache/ems while Rust compiles.
+# Python 3.10, ~8 min cold; schemathesis: ~20 s of CPU) install into ~/.cache/ems while Rust compiles.
 # Prints the wall time of each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
