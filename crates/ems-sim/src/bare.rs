@@ -152,42 +152,41 @@ impl Bare {
         rx.await.unwrap_or_default()
     }
 
-    /// Publishes `count` frames that fail validation (random bytes of `len`), `per_sec` a
-    /// second, in the background.
+    /// Publishes `count` frames that fail validation (pseudo-random bytes of `len`), `per_sec`
+    /// a second, in the background.
     pub fn flood(&self, len: usize, per_sec: u32, count: usize) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_sec.max(1))));
-            for i in 0..count {
-                tick.tick().await;
-                let mut data = vec![0u8; len];
-                let seed = Sha256::digest(
-                    (i as u64)
-                        .to_be_bytes()
-                        .iter()
-                        .chain(me.peer_id.to_bytes().iter())
-                        .copied()
-                        .collect::<Vec<u8>>(),
-                );
-                for (j, b) in data.iter_mut().enumerate() {
-                    *b = seed[j % 32] ^ (j as u8);
-                }
-                me.publish(data).await;
-            }
+        let salt = self.peer_id.to_bytes();
+        self.repeat(per_sec, count, move |i| {
+            let seed = Sha256::new()
+                .chain_update((i as u64).to_be_bytes())
+                .chain_update(&salt)
+                .finalize();
+            Some((0..len).map(|j| seed[j % 32] ^ (j as u8)).collect())
         });
     }
 
     /// Publishes `frames` again and again (replays), `per_sec` a second, in the background.
     pub fn replay(&self, frames: Vec<Vec<u8>>, per_sec: u32, count: usize) {
+        self.repeat(per_sec, count, move |i| {
+            frames.get(i % frames.len().max(1)).cloned()
+        });
+    }
+
+    /// Publishes `make(i)` for `i` in `0..count`, `per_sec` a second, in the background.
+    fn repeat(
+        &self,
+        per_sec: u32,
+        count: usize,
+        make: impl Fn(usize) -> Option<Vec<u8>> + Send + 'static,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_sec.max(1))));
+            let period = Duration::from_secs_f64(1.0 / f64::from(per_sec.max(1)));
+            let mut tick = tokio::time::interval(period);
             for i in 0..count {
                 tick.tick().await;
-                if let Some(frame) = frames.get(i % frames.len().max(1)) {
-                    me.publish(frame.clone()).await;
+                if let Some(data) = make(i) {
+                    me.publish(data).await;
                 }
             }
         });
@@ -248,10 +247,10 @@ fn event_of(
                 }
             }
         }
-        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
-            if swarm.connected_peers().count() < DISCOVERY_TARGET && !swarm.is_connected(&peer) {
-                let _ = swarm.dial(peer);
-            }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }))
+            if swarm.connected_peers().count() < DISCOVERY_TARGET && !swarm.is_connected(&peer) =>
+        {
+            let _ = swarm.dial(peer);
         }
         _ => {}
     }

@@ -84,6 +84,33 @@ pub async fn build(setup: &Setup) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
+/// Publishes `msgs` one every `interval` at random nodes of `nodes`, then waits until every
+/// one has reached all of `nodes` or `tail` has passed; returns the ids.
+async fn publish_and_wait(
+    cluster: &mut Cluster,
+    msgs: &[Message],
+    nodes: &[usize],
+    interval: Duration,
+    tail: Duration,
+) -> anyhow::Result<Vec<[u8; 32]>> {
+    let mut ids = Vec::with_capacity(msgs.len());
+    let mut tick = tokio::time::interval(interval);
+    for m in msgs {
+        tick.tick().await;
+        let at = nodes[cluster.draw(nodes.len())];
+        ids.push(cluster.publish(at, m).await?);
+    }
+    let deadline = Instant::now() + tail;
+    while Instant::now() < deadline
+        && ids
+            .iter()
+            .any(|id| cluster.recorder.reached(id, nodes) < nodes.len())
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(ids)
+}
+
 /// Figures of one propagation run.
 #[derive(Clone, Debug)]
 pub struct Figures {
@@ -132,21 +159,7 @@ pub async fn propagate(
     let before = measure::counters(cluster, &nodes).await;
     let cpu0 = measure::cpu_seconds();
     let started = Instant::now();
-    let mut ids = Vec::with_capacity(msgs.len());
-    let mut tick = tokio::time::interval(interval);
-    for m in msgs {
-        tick.tick().await;
-        let at = nodes[cluster.draw(nodes.len())];
-        ids.push(cluster.publish(at, m).await?);
-    }
-    let deadline = Instant::now() + tail;
-    while Instant::now() < deadline
-        && ids
-            .iter()
-            .any(|id| cluster.recorder.reached(id, &nodes) < nodes.len())
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ids = publish_and_wait(cluster, msgs, &nodes, interval, tail).await?;
     let wall = started.elapsed();
     let cpu = measure::cpu_since(cpu0, wall);
     let after = measure::counters(cluster, &nodes).await;
@@ -369,21 +382,7 @@ pub async fn hostile(
     }
     let cpu0 = measure::cpu_seconds();
     let started = Instant::now();
-    let mut ids = Vec::new();
-    let mut tick = tokio::time::interval(interval);
-    for m in msgs {
-        tick.tick().await;
-        let at = nodes[cluster.draw(nodes.len())];
-        ids.push(cluster.publish(at, m).await?);
-    }
-    let deadline = Instant::now() + tail;
-    while Instant::now() < deadline
-        && ids
-            .iter()
-            .any(|id| cluster.recorder.reached(id, &nodes) < nodes.len())
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ids = publish_and_wait(cluster, msgs, &nodes, interval, tail).await?;
     let reached: Vec<usize> = ids
         .iter()
         .map(|id| cluster.recorder.reached(id, &nodes))

@@ -70,6 +70,9 @@ pub struct Access {
     pub down: Arc<Bucket>,
 }
 
+/// The cut signal of one dialer end: (dialer port, listener port) and the switch.
+type CutSwitch = ((u64, u64), watch::Sender<bool>);
+
 /// The emulated network.
 #[derive(Debug)]
 pub struct Net {
@@ -78,7 +81,7 @@ pub struct Net {
     /// Side of each port while partitioned; ports not listed are on side 0.
     partition: Mutex<Option<HashMap<u64, u8>>>,
     /// Cut signals of live dialer ends, by (dialer port, listener port).
-    cuts: Mutex<Vec<((u64, u64), watch::Sender<bool>)>>,
+    cuts: Mutex<Vec<CutSwitch>>,
 }
 
 impl Net {
