@@ -9,6 +9,7 @@
 //! `SHA2-256(ID ‖ PAYLOAD ‖ TTL ‖ BLOCKHASH)` with the payload bytes taken without their length
 //! prefix. `docs/wire-format.md` is the byte-exact specification.
 
+use crate::cursor::Cursor;
 use crate::policy::Policy;
 use ems_pow::{Algorithm, Proof, PROOF_LEN};
 use sha2::{Digest, Sha256};
@@ -261,18 +262,26 @@ impl Message {
         if bytes.len() > MAX_FRAME {
             return Err(DecodeError::FrameTooLarge { len: bytes.len() });
         }
-        let mut r = Reader { bytes, pos: 0 };
-        let id: [u8; ID_LEN] = r.array(Field::Id)?;
-        let len = u16::from_be_bytes(r.array(Field::PayloadLength)?) as usize;
+        let mut r = Cursor::new(bytes);
+        let id: [u8; ID_LEN] = field(&mut r, Field::Id)?;
+        let len = u16::from_be_bytes(field(&mut r, Field::PayloadLength)?) as usize;
         if len > MAX_PAYLOAD {
             return Err(DecodeError::PayloadTooLarge { len });
         }
-        let payload = r.take(Field::Payload, len)?.to_vec();
-        let ttl = u32::from_be_bytes(r.array(Field::Ttl)?);
-        let blockhash = r.array(Field::Blockhash)?;
-        let [algorithm] = r.array(Field::PowAlgorithm)?;
-        let proof = Proof::from_bytes(&r.array(Field::PowProof)?);
-        let extra = bytes.len() - r.pos;
+        let available = r.remaining();
+        let payload = r
+            .take(len)
+            .ok_or(DecodeError::Truncated {
+                field: Field::Payload,
+                needed: len,
+                available,
+            })?
+            .to_vec();
+        let ttl = u32::from_be_bytes(field(&mut r, Field::Ttl)?);
+        let blockhash = field(&mut r, Field::Blockhash)?;
+        let [algorithm] = field(&mut r, Field::PowAlgorithm)?;
+        let proof = Proof::from_bytes(&field(&mut r, Field::PowProof)?);
+        let extra = r.remaining();
         if extra > 0 {
             return Err(DecodeError::TrailingBytes { extra });
         }
@@ -286,32 +295,14 @@ impl Message {
     }
 }
 
-/// A cursor over the frame that names the field it is reading when bytes run out.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, field: Field, n: usize) -> Result<&'a [u8], DecodeError> {
-        let available = self.bytes.len() - self.pos;
-        if available < n {
-            return Err(DecodeError::Truncated {
-                field,
-                needed: n,
-                available,
-            });
-        }
-        let out = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self, field: Field) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(field, N)?);
-        Ok(out)
-    }
+/// The next `N` bytes of the frame as `field`, or which field ran out and by how much.
+fn field<const N: usize>(cursor: &mut Cursor<'_>, field: Field) -> Result<[u8; N], DecodeError> {
+    let available = cursor.remaining();
+    cursor.array().ok_or(DecodeError::Truncated {
+        field,
+        needed: N,
+        available,
+    })
 }
 
 #[cfg(test)]

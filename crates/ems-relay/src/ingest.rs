@@ -110,7 +110,7 @@ impl Core {
         }
     }
 
-    fn announce(&self, msg: Arc<Message>, source: Source) {
+    fn notify_subscribers(&self, msg: Arc<Message>, source: Source) {
         self.metrics.received(source);
         // No subscribers is not an error.
         let _ = self.accepted.send(msg);
@@ -125,7 +125,7 @@ impl Core {
         let digest = msg.digest();
         match self.keep(msg.clone()).await {
             Ok(Insert::Stored) => {
-                self.announce(msg.clone(), Source::Api);
+                self.notify_subscribers(msg.clone(), Source::Api);
                 self.commands
                     .send(Command::Publish(msg.encode()))
                     .await
@@ -159,7 +159,7 @@ impl Core {
             .await;
     }
 
-    /// One gossip message: verdict to gossipsub, then store and announce.
+    /// One gossip message: verdict to gossipsub, then store and notify subscribers.
     async fn gossip(&self, peer: PeerId, id: MessageId, data: Vec<u8>, relay: bool) {
         let msg = match self.check(Input::Bytes(&data), Context::Live) {
             Verdict::Valid(m) => Arc::new(m),
@@ -179,18 +179,18 @@ impl Core {
             MessageAcceptance::Ignore
         };
         self.report(id, peer, acceptance).await;
-        self.store_and_announce(msg, Source::Gossip).await;
+        self.store_and_notify(msg, Source::Gossip).await;
     }
 
-    async fn store_and_announce(&self, msg: Arc<Message>, source: Source) {
+    async fn store_and_notify(&self, msg: Arc<Message>, source: Source) {
         match self.keep(msg.clone()).await {
-            Ok(Insert::Stored) => self.announce(msg, source),
+            Ok(Insert::Stored) => self.notify_subscribers(msg, source),
             Ok(Insert::Duplicate) => {}
             Ok(Insert::Full) => {
                 // Refuse-new policy: the message was valid and is still delivered live, but
                 // this node does not keep it.
                 self.metrics.rejected("store_full");
-                self.announce(msg, source);
+                self.notify_subscribers(msg, source);
             }
             Err(e) => tracing::warn!(error = %e, "storing a valid message failed"),
         }
@@ -200,7 +200,7 @@ impl Core {
     async fn sync_frames(&self, peer: PeerId, frames: Vec<Vec<u8>>) {
         for frame in frames {
             match self.check(Input::Bytes(&frame), Context::History) {
-                Verdict::Valid(m) => self.store_and_announce(Arc::new(m), Source::Sync).await,
+                Verdict::Valid(m) => self.store_and_notify(Arc::new(m), Source::Sync).await,
                 Verdict::Ignore(_) => {}
                 Verdict::Reject(r) => tracing::info!(%peer, reason = %r, "invalid sync frame"),
             }

@@ -28,7 +28,7 @@
 //! - [`subscription`]: [`Filter`] and [`Subscription`], the live stream of accepted messages.
 //! - `metrics`: Prometheus metrics with the names from the interface contract.
 //! - `ratelimit`: per-peer token buckets.
-//! - `identity`: the node's libp2p key, created once in the data directory.
+//! - `node_key`: the node's libp2p key, created once in the data directory.
 //!
 //! # Example
 //! ```no_run
@@ -40,7 +40,7 @@
 //! # async fn run(wire: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = NodeConfig::new("/var/lib/emsd", "devnet");
 //! config.listen = vec!["/ip4/0.0.0.0/tcp/19100".parse()?];
-//! let window = config.policy.policy.max_ttl + config.policy.policy.clock_skew;
+//! let window = config.policy.limits.max_ttl + config.policy.limits.clock_skew;
 //! let node = Node::start(config, Arc::new(DevnetChain::new(&DevnetConfig::default(), window))).await?;
 //!
 //! let mut incoming = node.subscribe(Filter::Tags(vec![[0xab; 32]]));
@@ -66,7 +66,7 @@
 mod behaviour;
 pub mod config;
 pub mod error;
-mod identity;
+mod node_key;
 mod ingest;
 mod metrics;
 mod network;

@@ -2,7 +2,7 @@
 
 use crate::config::NodeConfig;
 use crate::error::{PublishError, RelayError, StoreError};
-use crate::identity;
+use crate::node_key;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
 use crate::network::{self, Command, Network, Shared};
@@ -14,7 +14,7 @@ use ems_core::{ChainView, Message, Policy, Validator};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -25,12 +25,7 @@ const QUEUE: usize = 4_096;
 /// How long shutdown waits for readers still holding the store before closing it anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// The current unix time in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use ems_core::clock::unix_now;
 
 /// The outcome of a successful [`Node::publish`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +122,7 @@ impl Node {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let key = identity::load_or_create(&config.data_dir.join("node.key"))?;
+        let key = node_key::load_or_create(&config.data_dir.join("node.key"))?;
         let metrics = Arc::new(Metrics::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();

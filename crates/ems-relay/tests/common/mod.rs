@@ -30,7 +30,7 @@ pub fn policy() -> Policy {
         size_factor: 0,
         ttl_factor: 0,
     };
-    p.policy.max_ttl = 3_600;
+    p.limits.max_ttl = 3_600;
     p
 }
 
@@ -38,7 +38,7 @@ pub fn policy() -> Policy {
 pub fn chain(policy: &Policy) -> Arc<dyn ChainView> {
     Arc::new(DevnetChain::new(
         &DevnetConfig::default(),
-        policy.policy.max_ttl + policy.policy.clock_skew,
+        policy.limits.max_ttl + policy.limits.clock_skew,
     ))
 }
 

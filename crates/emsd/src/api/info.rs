@@ -1,5 +1,6 @@
 //! What the node says about itself: status, the chain head for senders, metrics.
 
+use ems_core::clock::unix_now;
 use super::{ApiError, ApiState};
 use axum::extract::State;
 use axum::http::header;
@@ -51,10 +52,4 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         )],
         state.node.metrics(),
     )
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
