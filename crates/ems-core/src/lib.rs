@@ -62,11 +62,11 @@ pub mod validator;
 
 pub use bundle::{Bundle, BundleBody, BundleError, Fingerprint, QrlAddress};
 pub use chain::{BlockRef, ChainError, ChainView, StaticChain};
+pub use channel::{Channel, ChannelError, Received};
 pub use clock::unix_now;
 /// The proof-of-work crate, `ems-pow`: algorithms, work parameters, the solver.
 pub use ems_pow as pow;
 pub use ems_pow::Algorithm;
-pub use channel::{Channel, ChannelError, Received};
 pub use identity::{Identity, IdentityError};
 pub use keyfile::{KdfParams, Protection};
 pub use message::{DecodeError, Message};

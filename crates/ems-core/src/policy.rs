@@ -292,7 +292,10 @@ mod tests {
     fn unknown_algorithms_are_refused_by_name() {
         match Policy::from_toml("pow.algorithms = [\"md5\"]") {
             Err(PolicyError::Parse(e)) => {
-                assert!(e.contains("unknown algorithm \"md5\" (known: sha256, argon2id)"), "{e}")
+                assert!(
+                    e.contains("unknown algorithm \"md5\" (known: sha256, argon2id)"),
+                    "{e}"
+                )
             }
             other => panic!("expected a parse error, got {other:?}"),
         }
@@ -303,7 +306,10 @@ mod tests {
         let mut p = Policy::default();
         p.pow.algorithms = vec![Algorithm::Argon2id, Algorithm::Sha256];
         let json = serde_json::to_value(&p).unwrap();
-        assert_eq!(json["pow"]["algorithms"], serde_json::json!(["argon2id", "sha256"]));
+        assert_eq!(
+            json["pow"]["algorithms"],
+            serde_json::json!(["argon2id", "sha256"])
+        );
         assert_eq!(json["policy"]["max_ttl"], 86_400);
         assert_eq!(serde_json::from_value::<Policy>(json).unwrap(), p);
     }

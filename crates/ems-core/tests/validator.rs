@@ -53,7 +53,7 @@ fn expired_message_is_rejected() {
 
 #[test]
 fn ttl_beyond_max_ttl_is_rejected() {
-    let p = policy().policy;
+    let p = policy().limits;
     let latest = NOW + p.max_ttl + p.clock_skew;
     assert!(matches!(
         live(&mined(latest + 1, HEAD, b"x")),

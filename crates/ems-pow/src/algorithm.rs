@@ -112,18 +112,22 @@ mod tests {
 
     #[test]
     fn serde_uses_the_name_and_refuses_unknown_names() {
-        let v: Vec<Algorithm> = serde::Deserialize::deserialize(
-            serde::de::value::SeqDeserializer::<_, serde::de::value::Error>::new(
-                ["argon2id", "sha256"].into_iter(),
-            ),
-        )
-        .unwrap();
+        let v: Vec<Algorithm> =
+            serde::Deserialize::deserialize(serde::de::value::SeqDeserializer::<
+                _,
+                serde::de::value::Error,
+            >::new(["argon2id", "sha256"].into_iter()))
+            .unwrap();
         assert_eq!(v, [Algorithm::Argon2id, Algorithm::Sha256]);
-        let e = <Algorithm as serde::Deserialize>::deserialize(
-            serde::de::value::StrDeserializer::<serde::de::value::Error>::new("md5"),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("\"md5\" (known: sha256, argon2id)"), "{e}");
+        let e =
+            <Algorithm as serde::Deserialize>::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new("md5"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("\"md5\" (known: sha256, argon2id)"),
+            "{e}"
+        );
     }
 
     #[test]

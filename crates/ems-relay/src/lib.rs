@@ -66,11 +66,11 @@
 mod behaviour;
 pub mod config;
 pub mod error;
-mod node_key;
 mod ingest;
 mod metrics;
 mod network;
 pub mod node;
+mod node_key;
 mod ratelimit;
 pub mod store;
 pub mod subscription;

@@ -2,10 +2,10 @@
 
 use crate::config::NodeConfig;
 use crate::error::{PublishError, RelayError, StoreError};
-use crate::node_key;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
 use crate::network::{self, Command, Network, Shared};
+use crate::node_key;
 use crate::ratelimit::RateLimiter;
 use crate::store::{Page, Position, Query, Scan, Store, MAX_PAGE};
 use crate::subscription::{Filter, Subscription};

@@ -12,8 +12,8 @@
 
 mod channel;
 
-use ems_core::clock::unix_now;
 use crate::run::NodeInfo;
+use ems_core::clock::unix_now;
 use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Solver};
 use sha2::{Digest, Sha256};

@@ -171,7 +171,10 @@ mod tests {
     fn each_change_is_logged_once() {
         let mut h = Health::default();
         assert_eq!(h.record_logged(QrlState::Connecting), None);
-        assert_eq!(h.record_logged(QrlState::Healthy), Some(QrlState::Connecting));
+        assert_eq!(
+            h.record_logged(QrlState::Healthy),
+            Some(QrlState::Connecting)
+        );
         assert_eq!(h.record_logged(QrlState::Healthy), None);
         assert_eq!(h.record_logged(QrlState::Degraded), Some(QrlState::Healthy));
     }

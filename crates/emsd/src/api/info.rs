@@ -1,11 +1,11 @@
 //! What the node says about itself: status, the chain head for senders, metrics.
 
-use ems_core::clock::unix_now;
 use super::{ApiError, ApiState};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
+use ems_core::clock::unix_now;
 use ems_core::Policy;
 use ems_relay::Status;
 use serde::Serialize;
