@@ -1,5 +1,5 @@
 //! The qrl backend against a real qrl-node (PyPI `qrl` 4.0.12, an isolated testnet mining about
-//! a block a second), started with `../shared/qrl-node/` scripts.
+//! a block a second), started with the harness in `scripts/qrl-node/`.
 
 mod qrl_support;
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p ems-relay --example load -- [--messages N] [--payload BYTES]
-//!     [--concurrency C] [--peer-rate R]
+//!     [--concurrency C]
 //! ```
 //!
 //! Real nodes (libp2p over 127.0.0.1 TCP, redb stores in temporary directories, every insert
@@ -25,8 +25,6 @@ struct Args {
     messages: usize,
     payload: usize,
     concurrency: usize,
-    /// Per-peer gossip rate limit (messages/s; bursts of twice that); `None` keeps the default.
-    peer_rate: Option<u32>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -34,7 +32,6 @@ fn args() -> anyhow::Result<Args> {
         messages: 2_000,
         payload: 1_024,
         concurrency: 64,
-        peer_rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,7 +44,6 @@ fn args() -> anyhow::Result<Args> {
             "--messages" => a.messages = value,
             "--payload" => a.payload = value,
             "--concurrency" => a.concurrency = value.max(1),
-            "--peer-rate" => a.peer_rate = Some(u32::try_from(value)?),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -99,13 +95,7 @@ async fn start(
     dir: &tempfile::TempDir,
     bootstrap: Vec<Multiaddr>,
     policy: &Policy,
-    peer_rate: Option<u32>,
 ) -> anyhow::Result<Node> {
-    let defaults = Tuning::default();
-    let (peer_rate, peer_burst) = match peer_rate {
-        Some(r) => (r, r.saturating_mul(2)),
-        None => (defaults.peer_rate, defaults.peer_burst),
-    };
     let config = NodeConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
         bootstrap,
@@ -114,9 +104,7 @@ async fn start(
             heartbeat: Duration::from_millis(200),
             redial: Duration::from_secs(1),
             discovery: false,
-            peer_rate,
-            peer_burst,
-            ..defaults
+            ..Tuning::default()
         },
         ..NodeConfig::new(dir.path(), "load")
     };
@@ -168,23 +156,17 @@ async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let policy = policy();
     println!(
-        "{} messages, {}-byte payloads ({}-byte frames), {} publishes in flight, min_work 64, \
-         per-peer rate {}",
+        "{} messages, {}-byte payloads ({}-byte frames), {} publishes in flight, min_work 64",
         args.messages,
         args.payload,
         args.payload + ems_core::message::OVERHEAD,
         args.concurrency,
-        args.peer_rate
-            .map_or("default (1000/s, burst 2000)".to_string(), |r| format!(
-                "{r}/s, burst {}",
-                2 * r
-            )),
     );
 
     // One node.
     let msgs = mine(&policy, 1, args.messages, args.payload)?;
     let dir = tempfile::tempdir()?;
-    let node = start(&dir, vec![], &policy, args.peer_rate).await?;
+    let node = start(&dir, vec![], &policy).await?;
     let t0 = Instant::now();
     let (_, acks) = publish_all(&node, &msgs, args.concurrency).await?;
     let took = t0.elapsed();
@@ -205,9 +187,9 @@ async fn main() -> anyhow::Result<()> {
         tempfile::tempdir()?,
         tempfile::tempdir()?,
     ];
-    let a = start(&dirs[0], vec![], &policy, args.peer_rate).await?;
-    let b = start(&dirs[1], a.listen_addrs().await, &policy, args.peer_rate).await?;
-    let c = start(&dirs[2], b.listen_addrs().await, &policy, args.peer_rate).await?;
+    let a = start(&dirs[0], vec![], &policy).await?;
+    let b = start(&dirs[1], a.listen_addrs().await, &policy).await?;
+    let c = start(&dirs[2], b.listen_addrs().await, &policy).await?;
     // Warm up: wait until a message crosses the line, so the gossip mesh exists.
     let mut warm = c.subscribe(Filter::All);
     let mut crossed = false;

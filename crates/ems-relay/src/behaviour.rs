@@ -1,10 +1,11 @@
-//! The relay's libp2p behaviour: gossipsub, identify, ping, Kademlia and sync, composed.
+//! The relay's libp2p behaviour: connection limits, gossipsub, identify, ping, Kademlia and
+//! sync, composed.
 //!
 //! # Gossipsub
 //! Anonymous mode (`MessageAuthenticity::Anonymous`, `ValidationMode::Anonymous`): an EMS frame
 //! carries its own proof, and a `from` field or signature would tie a message to the node that
-//! first sent it. The message id is the EMS digest, so gossipsub's duplicate cache and the
-//! store agree on identity. Every message waits for the application's verdict
+//! first sent it. The message id is the EMS digest (read from the frame without decoding it), so
+//! gossipsub's duplicate cache, the relay's seen-set and the store agree on identity. Every message waits for the application's verdict
 //! (`validate_messages`) before it is forwarded.
 //!
 //! # Peer scoring
@@ -24,9 +25,10 @@
 //! - Thresholds: gossip −10, publish −50, graylist −80 (the libp2p defaults).
 
 use crate::config::Tuning;
+use crate::limits::{self, PerIp};
+use crate::peek;
 use crate::sync::{SyncCodec, PROTOCOL};
 use ems_core::message::MAX_FRAME;
-use ems_core::Message;
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
     TopicScoreParams, ValidationMode,
@@ -34,7 +36,7 @@ use libp2p::gossipsub::{
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{identify, kad, ping, request_response, StreamProtocol};
+use libp2p::{connection_limits, identify, kad, ping, request_response, StreamProtocol};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -51,6 +53,9 @@ const IDENTIFY_VERSION: &str = "/qrl/ems/1";
 /// Everything a relay speaks.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// First, so a connection over a limit is refused before any other behaviour sees it.
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) per_ip: PerIp,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -70,6 +75,7 @@ impl Behaviour {
             .max_transmit_size(MAX_RPC)
             .max_transmit_size_for_topic(MAX_TOPIC_MESSAGE, topic.hash())
             .heartbeat_interval(tuning.heartbeat)
+            .duplicate_cache_time(tuning.duplicate_cache)
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;
         let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
@@ -97,6 +103,8 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
         );
         Ok(Behaviour {
+            limits: limits::connection_limits(tuning),
+            per_ip: PerIp::new(tuning.max_connections_per_ip),
             gossipsub,
             identify,
             ping: ping::Behaviour::default(),
@@ -132,9 +140,9 @@ fn score_params(topic: &IdentTopic) -> PeerScoreParams {
 /// The gossipsub message id: the EMS digest for a frame; for bytes that are not a frame (to be
 /// rejected, but they need an id to be reported), SHA2-256 of the bytes under a domain prefix.
 fn message_id(data: &[u8]) -> MessageId {
-    let id: [u8; 32] = match Message::decode(data) {
-        Ok(m) => m.digest(),
-        Err(_) => Sha256::new()
+    let id: [u8; 32] = match peek::digest(data) {
+        Some(digest) => digest,
+        None => Sha256::new()
             .chain_update(b"ems-undecodable")
             .chain_update(data)
             .finalize()

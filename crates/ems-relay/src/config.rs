@@ -42,36 +42,132 @@ impl NodeConfig {
     }
 }
 
-/// Knobs that are not node policy: protocol timings and per-peer limits.
+/// A token bucket's size: `rate` per second sustained, `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Tokens per second.
+    pub rate: u32,
+    /// Tokens held at most.
+    pub burst: u32,
+}
+
+/// A core task of the node, as named in logs and in [`crate::TaskFailure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// The libp2p swarm.
+    Swarm,
+    /// The ingest dispatcher (gossip verdicts, sync rounds).
+    Dispatcher,
+    /// The store's writer and expiry sweeper.
+    Writer,
+}
+
+impl Task {
+    /// The name logs use: `swarm`, `dispatcher`, `writer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Swarm => "swarm",
+            Task::Dispatcher => "dispatcher",
+            Task::Writer => "writer",
+        }
+    }
+
+    /// The task called `name`.
+    pub fn from_name(name: &str) -> Option<Task> {
+        [Task::Swarm, Task::Dispatcher, Task::Writer]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
+/// Knobs that are not node policy: protocol timings and the limits on what a peer can make
+/// this node spend. Valid messages are never limited by rate: a saturated node reads more
+/// slowly instead (`docs/relay.md`, "Limits").
 #[derive(Clone, Debug)]
 pub struct Tuning {
     /// Gossipsub heartbeat (mesh maintenance, gossip emission). Default 1 s.
     pub heartbeat: Duration,
-    /// Sustained gossip messages per second accepted from one peer; more are ignored.
-    pub peer_rate: u32,
-    /// Burst of gossip messages one peer may send above its sustained rate.
-    pub peer_burst: u32,
+    /// How long gossipsub remembers a message id (its duplicate cache). Default 60 s. The
+    /// relay's own seen-set covers the rest of a message's live window.
+    pub duplicate_cache: Duration,
+    /// Waste one peer may cause: invalid frames, duplicates, frames held for a block that
+    /// never came; one token each. Over it, the peer's gossip is skipped unread (and fetched
+    /// again by sync). Default 100/s, burst 500.
+    pub waste_per_peer: Budget,
+    /// The same, for all peers behind one IP address. Default 400/s, burst 2 000.
+    pub waste_per_ip: Budget,
+    /// Argon2id proofs verified per second for one peer (about 0.26 ms each). Over it, the
+    /// peer's Argon2id frames are skipped and fetched again by sync. Default 200/s, burst 400.
+    pub argon2_per_peer: Budget,
+    /// The same, for all peers behind one IP address. Default 400/s, burst 800.
+    pub argon2_per_ip: Budget,
+    /// Message digests remembered as seen (valid ones, until their block leaves the live
+    /// window or their TTL passes), so that no message is forwarded twice. Default 262 144
+    /// (about 20 MB).
+    pub seen_capacity: usize,
+    /// How long a frame naming a block this node does not know yet is held, waiting for the
+    /// chain view to catch up, before it is dropped without penalty. Default 12 s.
+    pub hold: Duration,
+    /// Frames held at most (each at most 8 KiB); per peer, a quarter of it. Default 1 024.
+    pub hold_capacity: usize,
+    /// How soon a peer whose frames were skipped (over a budget, or the hold queue full) is
+    /// asked for what it received since. Default 2 s.
+    pub refetch: Duration,
+    /// Established connections at most. Default 128.
+    pub max_connections: u32,
+    /// Pending (handshaking) connections at most, each way. Default 32.
+    pub max_pending: u32,
+    /// Inbound connections (pending or established) from one IP address. Default 8.
+    pub max_connections_per_ip: u32,
     /// How often bootstrap peers that are not connected are redialled.
     pub redial: Duration,
     /// How often the node repeats history sync with every connected peer (asking only for what
-    /// they received since the previous round, less a margin), so that messages lost to rate
-    /// limits or overload are recovered without a reconnect.
+    /// they received since the previous round, less a margin), so that messages lost to
+    /// overload are recovered without a reconnect.
     pub resync: Duration,
     /// Run Kademlia to discover peers beyond the bootstrap list, and dial them (up to a dozen
     /// connections). Default on; tests that need a fixed topology turn it off, which leaves
     /// the node connected to its bootstrap peers and whoever dials it.
     pub discovery: bool,
+    /// Fault injection for supervision tests: the named core task is aborted shortly after
+    /// start, as if it had crashed. `None` (the default) in every real deployment; `emsd`
+    /// sets it only from the `EMSD_FAULT_INJECT` environment variable
+    /// (`docs/operations.md`).
+    pub inject_fault: Option<Task>,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             heartbeat: Duration::from_secs(1),
-            peer_rate: 1_000,
-            peer_burst: 2_000,
+            duplicate_cache: Duration::from_secs(60),
+            waste_per_peer: Budget {
+                rate: 100,
+                burst: 500,
+            },
+            waste_per_ip: Budget {
+                rate: 400,
+                burst: 2_000,
+            },
+            argon2_per_peer: Budget {
+                rate: 200,
+                burst: 400,
+            },
+            argon2_per_ip: Budget {
+                rate: 400,
+                burst: 800,
+            },
+            seen_capacity: 262_144,
+            hold: Duration::from_secs(12),
+            hold_capacity: 1_024,
+            refetch: Duration::from_secs(2),
+            max_connections: 128,
+            max_pending: 32,
+            max_connections_per_ip: 8,
             redial: Duration::from_secs(10),
             resync: Duration::from_secs(300),
             discovery: true,
+            inject_fault: None,
         }
     }
 }

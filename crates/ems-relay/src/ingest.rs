@@ -1,29 +1,33 @@
 //! The validation pipeline, shared by the API, gossip and sync.
 //!
 //! Every frame is decoded and checked by [`ems_core::Validator`] (live context for the API and
-//! gossip, history context for sync) off the swarm task. Gossip verdicts go back to gossipsub:
-//! `Accept` forwards (unless `relay.enabled = false`), `Reject` (malformed, oversized, bad
-//! proof, unknown or too old block, TTL too far) makes peer scoring penalise the sender,
-//! `Ignore` (expired, chain unavailable, over the peer's rate, pipeline full) drops it without
-//! blame. Valid messages are stored durably, then handed to subscribers.
+//! gossip, history context for sync) on the blocking pool, off the swarm task and the async
+//! workers. Gossip goes through the defences in `gossip` first; its verdicts (`verdict`) go back
+//! to gossipsub: `Accept` forwards (unless `relay.enabled = false`), `Reject` (certainly
+//! invalid) makes peer scoring penalise the sender, `Ignore` (depends on this node's view, a
+//! duplicate, over a budget) drops it without blame. Valid messages are stored durably, then
+//! handed to subscribers.
 
 use crate::error::{PublishError, StoreError};
+use crate::gossip::{Guard, Input};
 use crate::metrics::{Metrics, Source};
 use crate::network::{connected, Command, Event, Shared};
 use crate::node::{unix_now, Published};
-use crate::ratelimit::RateLimiter;
 use crate::store::{Insert, Scan, Store};
 use crate::sync::{self, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY};
+use crate::verdict::Verdict;
 use crate::writer::Writer;
-use ems_core::{ChainView, Context, Message, Reject, Validator};
+use ems_core::{ChainView, Context, Message, Validator};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
+/// How often held frames, the seen-set and skipped peers are looked after.
+const UPKEEP: Duration = Duration::from_millis(500);
 /// Gossip messages validated and stored concurrently.
 const IN_FLIGHT: usize = 256;
 /// A repeated sync round asks for what the peer received since the previous round began, less
@@ -43,63 +47,16 @@ pub(crate) struct Core {
     pub(crate) commands: mpsc::Sender<Command>,
     /// When each peer was last asked for its inventory (this node's clock).
     pub(crate) synced: Mutex<HashMap<PeerId, u64>>,
-    pub(crate) limiter: Mutex<RateLimiter>,
-}
-
-/// What is validated: a message the API decoded, or wire bytes from a peer.
-enum Input<'a> {
-    Decoded(Message),
-    Bytes(&'a [u8]),
-}
-
-/// How a frame fared in the validator.
-enum Verdict {
-    Valid(Message),
-    /// Not the sender's fault (or not provably): drop without penalty.
-    Ignore(Reject),
-    /// Invalid: penalise the sender.
-    Reject(Reject),
+    /// The gossip defences: seen-set, hold queue, budgets, the validation pool.
+    pub(crate) guard: Guard,
+    /// `relay.enabled`: valid gossip is forwarded.
+    pub(crate) relay: bool,
 }
 
 impl Core {
     /// The store, if there is one and it is open.
     pub(crate) fn store(&self) -> Option<Arc<Store>> {
         self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn check(&self, input: Input<'_>, context: Context) -> Verdict {
-        let started = Instant::now();
-        let now = unix_now();
-        let chain = self.chain.as_ref();
-        let result = match input {
-            Input::Decoded(msg) => self
-                .validator
-                .validate(&msg, chain, now, context)
-                .map(|()| msg),
-            Input::Bytes(bytes) => self.validator.validate_bytes(bytes, chain, now, context),
-        };
-        self.metrics
-            .validation
-            .observe(started.elapsed().as_secs_f64());
-        // The validator grants the clock-skew allowance; a message whose TTL has passed by
-        // this node's clock is not worth keeping or forwarding all the same.
-        let result = result.and_then(|m| {
-            if u64::from(m.ttl()) <= now {
-                Err(Reject::Expired { ttl: m.ttl(), now })
-            } else {
-                Ok(m)
-            }
-        });
-        match result {
-            Ok(m) => Verdict::Valid(m),
-            Err(r) => {
-                self.metrics.rejected(r.code());
-                match r {
-                    Reject::Expired { .. } | Reject::ChainUnavailable(_) => Verdict::Ignore(r),
-                    _ => Verdict::Reject(r),
-                }
-            }
-        }
     }
 
     /// Stores a valid message (if the store is on); `Stored` means newly accepted.
@@ -117,14 +74,28 @@ impl Core {
     }
 
     /// `Node::publish`: validate (live), store durably, then gossip.
-    pub(crate) async fn publish(&self, msg: Message) -> Result<Published, PublishError> {
-        let msg = match self.check(Input::Decoded(msg), Context::Live) {
-            Verdict::Valid(m) => Arc::new(m),
-            Verdict::Ignore(r) | Verdict::Reject(r) => return Err(PublishError::Rejected(r)),
-        };
+    pub(crate) async fn publish(self: &Arc<Self>, msg: Message) -> Result<Published, PublishError> {
         let digest = msg.digest();
+        let msg = match self.judge(Input::Decoded(msg), Context::Live).await.0 {
+            Verdict::Valid(m) => Arc::new(m),
+            Verdict::Hold(r) | Verdict::Ignore(r) | Verdict::Reject(r) => {
+                if matches!(r, ems_core::Reject::StaleBlockhash { .. }) {
+                    // Counted here: a held gossip frame is not (yet) refused.
+                    self.metrics.rejected(r.code());
+                }
+                return Err(PublishError::Rejected(r));
+            }
+        };
+        if self.seen(&digest) {
+            // Accepted before (perhaps relayed without being stored): subscribers not notified again.
+            return Ok(Published {
+                digest,
+                duplicate: true,
+            });
+        }
         match self.keep(msg.clone()).await {
             Ok(Insert::Stored) => {
+                self.remember(&msg);
                 self.notify_subscribers(msg.clone(), Source::Api);
                 self.commands
                     .send(Command::Publish(msg.encode()))
@@ -148,7 +119,7 @@ impl Core {
         }
     }
 
-    async fn report(&self, id: MessageId, peer: PeerId, acceptance: MessageAcceptance) {
+    pub(crate) async fn report(&self, id: MessageId, peer: PeerId, acceptance: MessageAcceptance) {
         let _ = self
             .commands
             .send(Command::Report {
@@ -159,30 +130,7 @@ impl Core {
             .await;
     }
 
-    /// One gossip message: verdict to gossipsub, then store and notify subscribers.
-    async fn gossip(&self, peer: PeerId, id: MessageId, data: Vec<u8>, relay: bool) {
-        let msg = match self.check(Input::Bytes(&data), Context::Live) {
-            Verdict::Valid(m) => Arc::new(m),
-            Verdict::Ignore(r) => {
-                tracing::debug!(%peer, reason = %r, "gossip ignored");
-                return self.report(id, peer, MessageAcceptance::Ignore).await;
-            }
-            Verdict::Reject(r) => {
-                tracing::info!(%peer, reason = %r, "invalid gossip rejected");
-                return self.report(id, peer, MessageAcceptance::Reject).await;
-            }
-        };
-        // Forward first: the next hop does not wait for this node's fsync.
-        let acceptance = if relay {
-            MessageAcceptance::Accept
-        } else {
-            MessageAcceptance::Ignore
-        };
-        self.report(id, peer, acceptance).await;
-        self.store_and_notify(msg, Source::Gossip).await;
-    }
-
-    async fn store_and_notify(&self, msg: Arc<Message>, source: Source) {
+    pub(crate) async fn store_and_notify(&self, msg: Arc<Message>, source: Source) {
         match self.keep(msg.clone()).await {
             Ok(Insert::Stored) => self.notify_subscribers(msg, source),
             Ok(Insert::Duplicate) => {}
@@ -197,11 +145,15 @@ impl Core {
     }
 
     /// Frames a peer handed over in sync: validated in the history context.
-    async fn sync_frames(&self, peer: PeerId, frames: Vec<Vec<u8>>) {
+    async fn sync_frames(self: &Arc<Self>, peer: PeerId, frames: Vec<Vec<u8>>) {
         for frame in frames {
-            match self.check(Input::Bytes(&frame), Context::History) {
-                Verdict::Valid(m) => self.store_and_notify(Arc::new(m), Source::Sync).await,
-                Verdict::Ignore(_) => {}
+            match self.judge(Input::Bytes(frame), Context::History).await.0 {
+                Verdict::Valid(m) => {
+                    if self.remember(&m) {
+                        self.store_and_notify(Arc::new(m), Source::Sync).await;
+                    }
+                }
+                Verdict::Hold(_) | Verdict::Ignore(_) => {}
                 Verdict::Reject(r) => tracing::info!(%peer, reason = %r, "invalid sync frame"),
             }
         }
@@ -232,7 +184,7 @@ impl Core {
 
     /// Asks `peer` for its inventory: all of it on a new connection (`full`), otherwise what it
     /// received since the previous round.
-    async fn start_sync(&self, peer: PeerId, full: bool) {
+    pub(crate) async fn start_sync(&self, peer: PeerId, full: bool) {
         if self.writer.is_none() {
             return;
         }
@@ -249,7 +201,7 @@ impl Core {
     }
 
     /// Continues a sync round with `peer` after its answer.
-    async fn sync_response(&self, peer: PeerId, response: sync::Response) {
+    async fn sync_response(self: &Arc<Self>, peer: PeerId, response: sync::Response) {
         match response {
             sync::Response::Inventory { digests, next } => {
                 let Some(store) = self.store() else { return };
@@ -331,18 +283,20 @@ fn answer(store: Option<&Store>, request: sync::Request, now: u64) -> sync::Resp
 }
 
 /// Takes events from the swarm task and runs each off it, gossip under a concurrency bound
-/// and per-peer rate limits. Ends when the swarm task ends.
+/// (waiting for a slot slows the swarm down: no valid frame is dropped for rate). Ends when the
+/// swarm task ends.
 pub(crate) async fn dispatch(
     core: Arc<Core>,
     mut events: mpsc::Receiver<Event>,
     shared: Arc<Shared>,
-    relay: bool,
     resync: Duration,
 ) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut rounds = tokio::time::interval(resync);
     rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rounds.tick().await;
+    let mut upkeep = tokio::time::interval(UPKEEP);
+    upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
             event = events.recv() => match event {
@@ -361,25 +315,20 @@ pub(crate) async fn dispatch(
                 }
                 continue;
             }
+            _ = upkeep.tick() => {
+                tokio::spawn(core.clone().upkeep());
+                continue;
+            }
         };
         match event {
-            Event::Gossip { peer, id, data } => {
-                let allowed = core
-                    .limiter
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .allow(peer, Instant::now());
-                if !allowed {
-                    core.metrics.rejected("rate_limited");
-                    core.report(id, peer, MessageAcceptance::Ignore).await;
-                    continue;
-                }
+            Event::Gossip { peer, ip, id, data } => {
+                // Waiting here is the backpressure: the queue fills, the swarm reads slower.
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
                 let core = core.clone();
                 tokio::spawn(async move {
-                    core.gossip(peer, id, data, relay).await;
+                    core.gossip(peer, ip, id, data).await;
                     drop(permit);
                 });
             }

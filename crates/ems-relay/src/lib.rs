@@ -19,6 +19,10 @@
 //! - [`config`]: [`NodeConfig`] and the [`Tuning`] knobs.
 //! - [`node`]: the [`Node`] handle: publish, subscribe, get, query, status, metrics, shutdown.
 //! - `ingest`: the validation pipeline shared by API, gossip and sync.
+//! - `gossip`: the gossip path and its defences (budgets per peer and IP, Argon2id budget).
+//! - `verdict`: where the line between `Reject` and `Ignore` is.
+//! - `seen`: digests accepted, for their whole live window (nothing is forwarded twice).
+//! - `hold`: frames waiting for a block this node does not know yet.
 //! - [`store`]: the redb [`Store`]: messages by digest, expiry index, `ID0` index, arrival index.
 //! - `writer`: the single writer task: group commits and the expiry sweeper.
 //! - [`sync`]: the `/qrl/ems/sync/1` request-response protocol and its codec.
@@ -27,8 +31,11 @@
 //! - `network`: the swarm task, which only moves events.
 //! - [`subscription`]: [`Filter`] and [`Subscription`], the live stream of accepted messages.
 //! - `metrics`: Prometheus metrics with the names from the interface contract.
-//! - `ratelimit`: per-peer token buckets.
+//! - [`ratelimit`]: token buckets keyed by anything (peer, IP, API client), O(1) eviction.
 //! - `node_key`: the node's libp2p key, created once in the data directory.
+//! - `limits`: connection limits (libp2p's, plus inbound connections per IP address).
+//! - `peek`: a frame's digest and proof algorithm, read without decoding it.
+//! - [`supervise`]: the core tasks' watcher; [`Node::failed`] names a task that died.
 //!
 //! # Example
 //! ```no_run
@@ -59,27 +66,37 @@
 //!
 //! The public interface is: [`Node`], [`NodeConfig`], [`Tuning`], [`Published`],
 //! [`PublishError`], [`RelayError`], [`StoreError`], [`Filter`], [`Subscription`], [`Query`],
-//! [`Page`], [`Status`], [`ChainStatus`], [`StoreStatus`], [`Store`], and the [`sync`] wire types.
+//! [`Page`], [`Status`], [`ChainStatus`], [`StoreStatus`], [`Store`], [`RateLimiter`], [`Budget`],
+//! [`Task`], [`TaskFailure`], and the [`sync`] wire types.
 
 #![forbid(unsafe_code)]
 
 mod behaviour;
 pub mod config;
 pub mod error;
+mod gossip;
+mod hold;
 mod ingest;
+mod limits;
 mod metrics;
 mod network;
 pub mod node;
 mod node_key;
-mod ratelimit;
+mod peek;
+pub mod ratelimit;
+mod seen;
 pub mod store;
 pub mod subscription;
+pub mod supervise;
 pub mod sync;
+mod verdict;
 mod writer;
 
-pub use config::{NodeConfig, Tuning};
+pub use config::{Budget, NodeConfig, Task, Tuning};
 pub use error::{PublishError, RelayError, StoreError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{ChainStatus, Node, Published, Status, StoreStatus};
+pub use ratelimit::RateLimiter;
 pub use store::{Page, Query, Store};
 pub use subscription::{Filter, Subscription};
+pub use supervise::TaskFailure;

@@ -44,9 +44,15 @@ pub(crate) struct Metrics {
     rejected: Family<Label, Counter>,
     /// `ems_messages_expired_total`.
     pub(crate) expired: Counter,
+    /// `ems_connections_denied_total`: inbound connections over a connection limit.
+    pub(crate) connections_denied: Counter,
     pub(crate) stored: Gauge,
     pub(crate) store_bytes: Gauge,
     pub(crate) peers: Gauge,
+    /// `ems_held_frames`: gossip frames waiting for a block this node does not know yet.
+    pub(crate) held: Gauge,
+    /// `ems_seen_digests`: accepted digests remembered for their live window.
+    pub(crate) seen: Gauge,
     pub(crate) chain_height: Gauge,
     pub(crate) chain_healthy: Gauge,
     /// `ems_validation_seconds`.
@@ -65,8 +71,10 @@ impl Metrics {
         let received = Family::<Label, Counter>::default();
         let rejected = Family::<Label, Counter>::default();
         let expired = Counter::default();
+        let connections_denied = Counter::default();
         let (stored, store_bytes, peers) = (Gauge::default(), Gauge::default(), Gauge::default());
         let (chain_height, chain_healthy) = (Gauge::default(), Gauge::default());
+        let (held, seen) = (Gauge::default(), Gauge::default());
         // 1 µs .. ~16 s: a SHA-256 check takes microseconds, an Argon2 check milliseconds.
         let validation = Histogram::new(exponential_buckets(1e-6, 4.0, 13));
         registry.register(
@@ -85,6 +93,11 @@ impl Metrics {
             expired.clone(),
         );
         registry.register(
+            "ems_connections_denied",
+            "Inbound connections refused by a connection limit (total, pending, per IP)",
+            connections_denied.clone(),
+        );
+        registry.register(
             "ems_messages_stored",
             "Messages in the store",
             stored.clone(),
@@ -95,6 +108,16 @@ impl Metrics {
             store_bytes.clone(),
         );
         registry.register("ems_peers", "Connected peers", peers.clone());
+        registry.register(
+            "ems_held_frames",
+            "Gossip frames waiting for a block this node does not know yet",
+            held.clone(),
+        );
+        registry.register(
+            "ems_seen_digests",
+            "Accepted digests remembered while they could still be live",
+            seen.clone(),
+        );
         registry.register(
             "ems_chain_height",
             "Chain head height as the chain view reports it",
@@ -115,9 +138,12 @@ impl Metrics {
             received,
             rejected,
             expired,
+            connections_denied,
             stored,
             store_bytes,
             peers,
+            held,
+            seen,
             chain_height,
             chain_healthy,
             validation,
@@ -130,7 +156,8 @@ impl Metrics {
     }
 
     /// Counts a refused message; `reason` is a `Reject::code()` or one of the relay's own
-    /// reasons (`rate_limited`, `overloaded`, `store_full`).
+    /// reasons (`duplicate`, `over_budget`, `held_expired`, `hold_full`, `overloaded`,
+    /// `store_full`).
     pub(crate) fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&[("reason", reason)]).inc();
     }

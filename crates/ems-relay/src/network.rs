@@ -1,9 +1,15 @@
 //! The swarm task. It only moves events: what arrives goes to the ingest dispatcher, and the
 //! verdicts, publishes and sync answers that come back are handed to the swarm.
+//!
+//! Backpressure: the swarm is polled only while the dispatcher's queue has room. When the node
+//! is saturated it stops reading from its connections (TCP and yamux windows then slow the
+//! senders) instead of discarding valid messages; commands (verdicts, publishes) keep flowing
+//! meanwhile, so the pipeline drains.
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::NodeConfig;
 use crate::error::RelayError;
+use crate::limits::ip_of;
 use crate::metrics::Metrics;
 use crate::sync;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
@@ -11,7 +17,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, kad, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +64,8 @@ pub(crate) enum Event {
     /// A gossip message waiting for its verdict.
     Gossip {
         peer: PeerId,
+        /// The IP address the peer connected from, if known.
+        ip: Option<IpAddr>,
         id: MessageId,
         data: Vec<u8>,
     },
@@ -79,6 +88,8 @@ pub(crate) enum Event {
 pub(crate) struct Shared {
     /// Peers with at least one open connection.
     pub(crate) connected: Mutex<HashSet<PeerId>>,
+    /// The IP address of each connected peer (its latest connection).
+    pub(crate) ips: Mutex<HashMap<PeerId, IpAddr>>,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
 }
 
@@ -217,10 +228,18 @@ impl Network {
                     None | Some(Command::Shutdown) => break,
                     Some(cmd) => self.command(cmd),
                 },
-                event = futures::StreamExt::next(&mut self.swarm) => match event {
-                    Some(event) => self.swarm_event(event, &events),
-                    None => break,
-                },
+                event = futures::StreamExt::next(&mut self.swarm), if events.capacity() > 0 => {
+                    match event {
+                        Some(event) => self.swarm_event(event, &events),
+                        None => break,
+                    }
+                }
+                room = events.reserve(), if events.capacity() == 0 => {
+                    // The dispatcher took an event: read again.
+                    if room.is_err() {
+                        break;
+                    }
+                }
                 _ = redial.tick() => {
                     if !self.bootstrap.is_empty() {
                         self.dial_bootstrap();
@@ -282,8 +301,15 @@ impl Network {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
-            } if num_established.get() == 1 => {
+            } => {
+                if let Some(ip) = ip_of(endpoint.get_remote_address()) {
+                    lock(&self.shared.ips).insert(peer_id, ip);
+                }
+                if num_established.get() > 1 {
+                    return;
+                }
                 lock(&self.shared.connected).insert(peer_id);
                 tracing::debug!(peer = %peer_id, "connected");
                 forward(events, Event::Connected(peer_id));
@@ -294,7 +320,16 @@ impl Network {
                 ..
             } => {
                 lock(&self.shared.connected).remove(&peer_id);
+                lock(&self.shared.ips).remove(&peer_id);
                 tracing::debug!(peer = %peer_id, "disconnected");
+            }
+            SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                self.metrics.connections_denied.inc();
+                tracing::debug!(addr = %send_back_addr, %cause, "inbound connection refused");
             }
             SwarmEvent::Behaviour(event) => self.behaviour_event(event, events),
             _ => {}
@@ -308,21 +343,22 @@ impl Network {
                 message_id,
                 message,
             }) => {
+                let ip = lock(&self.shared.ips).get(&propagation_source).copied();
                 let event = Event::Gossip {
                     peer: propagation_source,
+                    ip,
                     id: message_id,
                     data: message.data,
                 };
+                // The swarm is polled only with room in the queue, so this cannot be full.
                 if let Err(mpsc::error::TrySendError::Full(Event::Gossip { peer, id, .. })) =
                     events.try_send(event)
                 {
-                    // The pipeline is saturated: neither forward nor penalise.
                     self.swarm
                         .behaviour_mut()
                         .gossipsub
                         .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
                     self.metrics.rejected("overloaded");
-                    tracing::debug!("validation queue full; gossip message ignored");
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {

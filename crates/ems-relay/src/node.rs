@@ -1,14 +1,16 @@
 //! The [`Node`] handle: what the daemon (and tests) call.
 
 use crate::config::NodeConfig;
+use crate::config::Task;
 use crate::error::{PublishError, RelayError, StoreError};
+use crate::gossip::Guard;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
 use crate::network::{self, Command, Network, Shared};
 use crate::node_key;
-use crate::ratelimit::RateLimiter;
 use crate::store::{Page, Position, Query, Scan, Store, MAX_PAGE};
 use crate::subscription::{Filter, Subscription};
+use crate::supervise::{Supervisor, TaskFailure};
 use crate::writer::Writer;
 use ems_core::{ChainView, Message, Policy, Validator};
 use libp2p::{Multiaddr, PeerId};
@@ -84,6 +86,7 @@ struct Inner {
     policy: Policy,
     chain: Arc<dyn ChainView>,
     shutdown: watch::Sender<bool>,
+    supervisor: Supervisor,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -125,6 +128,7 @@ impl Node {
         let key = node_key::load_or_create(&config.data_dir.join("node.key"))?;
         let metrics = Arc::new(Metrics::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let supervisor = Supervisor::new(config.tuning.inject_fault);
         let mut tasks = Vec::new();
 
         let (store, writer) = if config.policy.store.enabled {
@@ -147,7 +151,7 @@ impl Node {
                 metrics.clone(),
                 shutdown_rx,
             );
-            tasks.push(task);
+            tasks.push(supervisor.watch(Task::Writer, task));
             (Some(store), Some(writer))
         } else {
             (None, None)
@@ -167,19 +171,18 @@ impl Node {
             metrics,
             commands,
             synced: Mutex::default(),
-            limiter: Mutex::new(RateLimiter::new(
-                config.tuning.peer_rate,
-                config.tuning.peer_burst,
-            )),
+            guard: Guard::new(&config.tuning),
+            relay: config.policy.relay.enabled,
         });
-        tasks.push(tokio::spawn(network.run(commands_rx, events)));
-        tasks.push(tokio::spawn(dispatch(
+        let swarm = tokio::spawn(network.run(commands_rx, events));
+        tasks.push(supervisor.watch(Task::Swarm, swarm));
+        let dispatcher = tokio::spawn(dispatch(
             core.clone(),
             events_rx,
             shared.clone(),
-            config.policy.relay.enabled,
             config.tuning.resync,
-        )));
+        ));
+        tasks.push(supervisor.watch(Task::Dispatcher, dispatcher));
         tracing::info!(%peer_id, network = %config.network, "relay started");
         Ok(Node {
             inner: Arc::new(Inner {
@@ -190,6 +193,7 @@ impl Node {
                 policy: config.policy,
                 chain,
                 shutdown,
+                supervisor,
                 tasks: Mutex::new(tasks),
             }),
         })
@@ -208,6 +212,7 @@ impl Node {
     /// Validates `msg` (live context), stores it durably (committed before this returns), then
     /// gossips it. A message already stored is reported as a duplicate and not gossiped again.
     pub async fn publish(&self, msg: Message) -> Result<Published, PublishError> {
+        // Validation runs on the blocking pool.
         self.inner.core.publish(msg).await
     }
 
@@ -329,16 +334,27 @@ impl Node {
         m.stored.set(saturating_i64(messages));
         m.store_bytes.set(saturating_i64(bytes));
         m.peers.set(saturating_i64(self.peers() as u64));
+        let (held, seen) = self.inner.core.guard_sizes();
+        m.held.set(saturating_i64(held as u64));
+        m.seen.set(saturating_i64(seen as u64));
         let chain = self.chain_status();
         m.chain_height.set(chain.height.map_or(0, saturating_i64));
         m.chain_healthy.set(i64::from(chain.healthy));
         m.encode()
     }
 
+    /// Resolves when a core task (swarm, dispatcher, writer) has ended while the node was not
+    /// shutting down; never otherwise. The node no longer works: its owner should exit non-zero
+    /// so that it is restarted.
+    pub async fn failed(&self) -> TaskFailure {
+        self.inner.supervisor.failed().await
+    }
+
     /// Stops accepting, closes every connection, commits the writes already queued, and closes
     /// the store.
     pub async fn shutdown(self) {
         let inner = &self.inner;
+        inner.supervisor.stopping();
         let _ = inner.core.commands.send(Command::Shutdown).await;
         inner.shutdown.send_replace(true);
         let tasks = std::mem::take(&mut *inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));

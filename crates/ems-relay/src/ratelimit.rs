@@ -1,86 +1,165 @@
-//! Per-peer token buckets for gossip.
+//! Token buckets keyed by anything: the relay's per-peer and per-IP cost budgets and the HTTP
+//! API's per-client limit are the same [`RateLimiter`].
 //!
-//! Proof of work already prices every message; the bucket bounds how much validation and
-//! storage work one peer can make this node do per second. Messages over the limit are
-//! ignored (not forwarded, no score penalty: a busy honest relay can exceed it in a burst).
+//! A bucket holds up to `burst` tokens and refills at `rate` per second; an action takes its
+//! cost in tokens, or is refused if the bucket holds fewer. The table of buckets is bounded and
+//! ordered by last use: a key seen for the first time when the table is full evicts the key
+//! that has been quiet longest, in O(1) (a linked hash map: no sweep, whatever the table size).
+//! The evicted key starts again with a full bucket if it comes back; it is the one most likely
+//! to have refilled anyway, and an attacker has to keep `capacity` keys busy to reset one.
 
-use libp2p::PeerId;
-use std::collections::HashMap;
+use hashlink::LinkedHashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
 use std::time::Instant;
 
-/// Buckets kept before idle (full) ones are dropped.
-const MAX_TRACKED: usize = 4_096;
-
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
-    updated: Instant,
+    at: Instant,
 }
 
-/// Token buckets keyed by peer.
+/// Token buckets by key, at most `capacity` of them; safe to share between tasks.
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub struct RateLimiter<K: Hash + Eq> {
     rate: f64,
     burst: f64,
-    buckets: HashMap<PeerId, Bucket>,
+    capacity: usize,
+    buckets: Mutex<LinkedHashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
-    /// `rate` tokens per second, holding at most `burst`.
-    pub(crate) fn new(rate: u32, burst: u32) -> Self {
+impl<K: Hash + Eq> RateLimiter<K> {
+    /// `rate` tokens per second sustained, `burst` at once, per key; at most `capacity` keys
+    /// tracked (at least 1).
+    pub fn new(rate: u32, burst: u32, capacity: usize) -> Self {
         RateLimiter {
             rate: f64::from(rate),
             burst: f64::from(burst.max(1)),
-            buckets: HashMap::new(),
+            capacity: capacity.max(1),
+            buckets: Mutex::new(LinkedHashMap::new()),
         }
     }
 
-    /// Takes one token for `peer` at `now`; false if it has none left.
-    pub(crate) fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
-        if self.buckets.len() >= MAX_TRACKED && !self.buckets.contains_key(&peer) {
-            let (rate, burst) = (self.rate, self.burst);
-            self.buckets
-                .retain(|_, b| refill(b, rate, burst, now) < burst);
-        }
-        let burst = self.burst;
-        let bucket = self.buckets.entry(peer).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        if refill(bucket, self.rate, self.burst, now) >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    /// Takes one token for `key` at `now`; `false` if its bucket is empty.
+    pub fn allow(&self, key: K, now: Instant) -> bool {
+        self.take(key, 1.0, now)
     }
-}
 
-fn refill(bucket: &mut Bucket, rate: f64, burst: f64, now: Instant) -> f64 {
-    let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-    bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
-    bucket.updated = now;
-    bucket.tokens
+    /// Takes `cost` tokens for `key` at `now`; `false` (and nothing taken) if its bucket holds
+    /// fewer.
+    pub fn take(&self, key: K, cost: f64, now: Instant) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = match buckets.to_back(&key) {
+            Some(b) => b,
+            None => {
+                if buckets.len() >= self.capacity {
+                    buckets.pop_front();
+                }
+                buckets.entry(key).or_insert(Bucket {
+                    tokens: self.burst,
+                    at: now,
+                })
+            }
+        };
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        let allowed = tokens >= cost;
+        *bucket = Bucket {
+            tokens: if allowed { tokens - cost } else { tokens },
+            at: now.max(bucket.at),
+        };
+        allowed
+    }
+
+    /// Whether `key` has at least `cost` tokens at `now`, without taking any.
+    pub fn has(&self, key: &K, cost: f64, now: Instant) -> bool {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.get(key).is_none_or(|b| {
+            let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+            (b.tokens + elapsed * self.rate).min(self.burst) >= cost
+        })
+    }
+
+    /// Keys tracked now (at most the capacity).
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
     use std::time::Duration;
 
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
     #[test]
-    fn a_peer_gets_its_burst_then_its_rate() {
-        let mut limiter = RateLimiter::new(10, 5);
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let t0 = Instant::now();
-        assert!((0..5).all(|_| limiter.allow(a, t0)));
-        assert!(!limiter.allow(a, t0), "burst exhausted");
-        assert!(limiter.allow(b, t0), "another peer has its own bucket");
-        let later = t0 + Duration::from_millis(250);
-        assert!(limiter.allow(a, later) && limiter.allow(a, later));
+    fn a_burst_passes_then_the_next_request_is_refused() {
+        let limiter = RateLimiter::new(1, 3, 16);
+        let t = Instant::now();
+        assert!((0..3).all(|_| limiter.allow(A, t)));
+        assert!(!limiter.allow(A, t));
+    }
+
+    #[test]
+    fn tokens_come_back_at_the_rate() {
+        let limiter = RateLimiter::new(10, 5, 16);
+        let t = Instant::now();
+        assert!((0..5).all(|_| limiter.allow(A, t)));
+        let later = t + Duration::from_millis(250);
+        assert!(limiter.allow(A, later) && limiter.allow(A, later));
         assert!(
-            !limiter.allow(a, later),
+            !limiter.allow(A, later),
             "2.5 tokens refilled in 250 ms at 10/s"
         );
+    }
+
+    #[test]
+    fn keys_have_their_own_buckets() {
+        let limiter = RateLimiter::new(1, 1, 16);
+        let t = Instant::now();
+        assert!(limiter.allow(A, t));
+        assert!(!limiter.allow(A, t));
+        assert!(limiter.allow(B, t));
+    }
+
+    #[test]
+    fn a_cost_larger_than_the_tokens_left_takes_nothing() {
+        let limiter = RateLimiter::new(1, 10, 16);
+        let t = Instant::now();
+        assert!(limiter.take(A, 8.0, t));
+        assert!(!limiter.take(A, 3.0, t), "2 tokens left");
+        assert!(limiter.has(&A, 2.0, t) && !limiter.has(&A, 2.5, t));
+        assert!(limiter.take(A, 2.0, t));
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_key_quiet_longest_and_keeps_busy_ones() {
+        let limiter = RateLimiter::new(0, 1, 3);
+        let t = Instant::now();
+        assert!(limiter.allow(1u32, t));
+        assert!(limiter.allow(2u32, t));
+        assert!(limiter.allow(3u32, t));
+        // Key 1 is used again (refused: no refill at rate 0), so key 2 is now the quietest.
+        assert!(!limiter.allow(1u32, t));
+        assert!(limiter.allow(4u32, t));
+        assert_eq!(limiter.tracked(), 3);
+        assert!(!limiter.allow(1u32, t), "key 1 kept its empty bucket");
+        assert!(!limiter.allow(3u32, t), "key 3 kept its empty bucket");
+        assert!(limiter.allow(2u32, t), "key 2 was evicted and starts full");
+    }
+
+    #[test]
+    fn eviction_does_not_sweep_the_table() {
+        // A million distinct keys through a table of 65 536: each insertion evicts one key, so
+        // the run is linear; a sweep per insertion would be 6.5e10 steps and never finish.
+        let limiter = RateLimiter::new(1, 1, 65_536);
+        let t = Instant::now();
+        for i in 0..1_000_000u32 {
+            assert!(limiter.allow(i, t));
+        }
+        assert_eq!(limiter.tracked(), 65_536);
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ems_relay::{Node, Tuning};
+use ems_relay::{Budget, Node, Tuning};
 use std::time::Duration;
 
 fn synced(node: &Node) -> f64 {
@@ -121,21 +121,22 @@ async fn an_expired_message_leaves_every_store_and_a_restart_does_not_bring_it_b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn messages_a_rate_limit_dropped_are_recovered_by_the_next_sync_round() {
-    let policy = policy();
-    // b accepts one gossip message from a peer and then no more: gossip loses the rest.
+async fn frames_skipped_over_a_peers_argon2id_budget_are_fetched_again_promptly() {
+    let policy = with_argon2id(policy());
+    // b verifies one Argon2id proof from a peer and then no more: gossip loses the rest. The
+    // periodic resync is five minutes away; the refetch of skipped peers is not.
     let strict = Tuning {
-        peer_rate: 0,
-        peer_burst: 1,
-        resync: Duration::from_secs(1),
+        argon2_per_peer: Budget { rate: 0, burst: 1 },
+        refetch: Duration::from_secs(1),
         ..tuning()
     };
+    assert_eq!(strict.resync, Duration::from_secs(300));
     let a = TestNode::start(vec![], policy.clone()).await;
     let b = TestNode::start_with(vec![a.addr().await], policy.clone(), strict).await;
     let nodes = [a, b];
     wait_for_line(&nodes).await;
     let burst: Vec<_> = (0..5)
-        .map(|i| message(&policy, [i; 32], 128, 600))
+        .map(|i| argon2id_message(&policy, [i; 32], 128, 600))
         .collect();
     for m in &burst {
         nodes[0].node().publish(m.clone()).await.unwrap();
@@ -147,8 +148,8 @@ async fn messages_a_rate_limit_dropped_are_recovered_by_the_next_sync_round() {
         .await;
     }
     let b = nodes[1].node();
-    assert!(metric(b, "ems_messages_rejected_total{reason=\"rate_limited\"}") >= 1.0);
-    assert!(synced(b) >= 1.0, "the dropped ones came through sync");
+    assert!(metric(b, "ems_messages_rejected_total{reason=\"over_budget\"}") >= 1.0);
+    assert!(synced(b) >= 1.0, "the skipped ones came through sync");
     assert_eq!(
         metric(b, "ems_messages_received_total{source=\"gossip\"}") + synced(b),
         5.0,

@@ -4,94 +4,12 @@
 
 mod common;
 
+use common::hostile::HostilePeer;
 use common::*;
 use ems_chain::{DevnetChain, DevnetConfig};
 use ems_core::{ChainView, Message};
 use ems_pow::{Algorithm, Proof};
 use ems_relay::Tuning;
-use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc;
-
-/// A bare gossipsub peer that publishes whatever bytes it is given: no validation of its own.
-struct Injector {
-    peer_id: PeerId,
-    frames: mpsc::Sender<Vec<u8>>,
-    ready: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Injector {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Injector {
-    async fn connect(target: Multiaddr, topic: &str) -> Injector {
-        let topic = IdentTopic::new(topic);
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                let config = gossipsub::ConfigBuilder::default()
-                    .validation_mode(ValidationMode::Anonymous)
-                    .heartbeat_interval(Duration::from_millis(200))
-                    .message_id_fn(|m: &gossipsub::Message| MessageId::from(m.data.clone()))
-                    .build()
-                    .unwrap();
-                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
-                    MessageAuthenticity::Anonymous,
-                    config,
-                )
-                .unwrap()
-            })
-            .unwrap()
-            .build();
-        swarm.behaviour_mut().subscribe(&topic).unwrap();
-        swarm.dial(target).unwrap();
-        let peer_id = *swarm.local_peer_id();
-        let ready = Arc::new(AtomicBool::new(false));
-        let (frames, mut rx) = mpsc::channel::<Vec<u8>>(16);
-        let flag = ready.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    Some(data) = rx.recv() => {
-                        swarm.behaviour_mut().publish(topic.clone(), data).unwrap();
-                    }
-                    event = swarm.select_next_some() => {
-                        if let libp2p::swarm::SwarmEvent::Behaviour(
-                            gossipsub::Event::Subscribed { .. },
-                        ) = event
-                        {
-                            flag.store(true, Ordering::SeqCst);
-                        }
-                    }
-                }
-            }
-        });
-        Injector {
-            peer_id,
-            frames,
-            ready,
-            task,
-        }
-    }
-
-    async fn send(&self, frame: Vec<u8>) {
-        self.frames.send(frame).await.unwrap();
-    }
-}
 
 fn rejected(node: &ems_relay::Node, reason: &str) -> f64 {
     metric(
@@ -130,9 +48,9 @@ async fn five_nodes_in_a_line_store_what_is_valid_and_nothing_that_is_not() {
     stored_everywhere(&nodes, &back).await;
 
     // A hostile peer attached to node 0 injects frames that are invalid in every way.
-    let injector = Injector::connect(nodes[0].addr().await, "/qrl/ems/1/test").await;
+    let injector = HostilePeer::connect(nodes[0].addr().await, "/qrl/ems/1/test").await;
     eventually("injector sees node 0 on the topic", DEADLINE, || async {
-        injector.ready.load(Ordering::SeqCst)
+        injector.ready()
     })
     .await;
     let target = nodes[0].node();

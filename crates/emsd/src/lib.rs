@@ -15,6 +15,15 @@
 
 #![forbid(unsafe_code)]
 
+/// `--version` of `emsd` and `ems`: the crate version and the git commit built from
+/// (`unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("EMS_GIT_COMMIT"),
+    ")"
+);
+
 pub mod api;
 pub mod client;
 pub mod config;

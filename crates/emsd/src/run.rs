@@ -5,6 +5,12 @@
 //! SIGTERM/SIGINT. Then the API stops accepting and finishes in-flight requests (each frame it
 //! acknowledged is already committed), live streams close, and the node commits what is queued
 //! and closes the store.
+//!
+//! Supervision: if a core task of the node (swarm, dispatcher, writer) or the API server ends
+//! while no stop was asked for, the daemon logs the task's name and exits non-zero
+//! ([`RunError::TaskFailed`]), so that systemd (`Restart=on-failure`) starts it again: a node
+//! that answers `503` forever or silently stops relaying helps nobody. For the test that shows
+//! it, `EMSD_FAULT_INJECT=swarm|dispatcher|writer` aborts that task shortly after start.
 
 use crate::api::{self, ApiState, RateLimiter};
 use crate::config::{ChainSource, Config, ConfigError};
@@ -12,14 +18,17 @@ use crate::shutdown::{self, Shutdown, ShutdownSignal};
 use ems_chain::{DevnetChain, QrlChain};
 use ems_core::ChainView;
 use ems_core::StaticChain;
-use ems_relay::{Node, NodeConfig, RelayError};
+use ems_relay::{Node, NodeConfig, RelayError, Task, TaskFailure};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long in-flight API requests may take to finish after a stop signal.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long in-flight API requests may take to finish after a stop signal
+/// (`contrib/emsd.service` allows this plus 20 s for the store before SIGKILL).
+pub const DRAIN: Duration = Duration::from_secs(10);
+/// The fault-injection variable: the core task it names is aborted shortly after start.
+pub const FAULT_ENV: &str = "EMSD_FAULT_INJECT";
 /// How long the p2p listeners may take to report their bound addresses.
 const LISTEN_WAIT: Duration = Duration::from_secs(10);
 
@@ -91,6 +100,9 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A core task ended while the node was running.
+    #[error(transparent)]
+    TaskFailed(#[from] TaskFailure),
     /// Signal handlers could not be installed, or the API server failed.
     #[error("{what}: {source}")]
     Io {
@@ -158,12 +170,42 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
 
     let state = ApiState::new(
         node.clone(),
-        RateLimiter::new(config.api.rate_limit, config.api.rate_burst),
+        RateLimiter::new(
+            config.api.rate_limit,
+            config.api.rate_burst,
+            api::MAX_CLIENTS,
+        ),
         config.api.token.clone(),
         stop.clone(),
     );
-    let server = tokio::spawn(api::serve(listener, state, stop.clone()));
-    stop.wait().await;
+    let mut server = tokio::spawn(api::serve(listener, state, stop.clone()));
+    tokio::select! {
+        () = stop.clone().wait() => {}
+        failure = node.failed() => {
+            tracing::error!(
+                task = failure.task.name(),
+                reason = %failure.reason,
+                "core task failed; exiting so that the service manager restarts the node"
+            );
+            server.abort();
+            let _ = std::fs::remove_file(&info_path);
+            return Err(failure.into());
+        }
+        ended = &mut server => {
+            let reason = match ended {
+                Ok(Ok(())) => "it returned".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(task = "api", %reason, "API server ended unexpectedly; exiting");
+            node.shutdown().await;
+            let _ = std::fs::remove_file(&info_path);
+            return Err(RunError::Io {
+                what: "API server ended unexpectedly",
+                source: std::io::Error::other(reason),
+            });
+        }
+    }
     match tokio::time::timeout(DRAIN, server).await {
         Ok(Ok(Ok(()))) => tracing::info!("API drained"),
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "API server failed"),
@@ -195,7 +237,26 @@ pub fn node_config(config: &Config) -> Result<NodeConfig, ConfigError> {
     node.listen = config.listen_addrs()?;
     node.bootstrap = config.bootstrap_addrs()?;
     node.policy = config.policy();
+    node.tuning.inject_fault = fault_injection()?;
     Ok(node)
+}
+
+/// The task [`FAULT_ENV`] names, if set (tests only; `docs/operations.md`).
+fn fault_injection() -> Result<Option<Task>, ConfigError> {
+    match std::env::var(FAULT_ENV) {
+        Err(_) => Ok(None),
+        Ok(name) => match Task::from_name(&name) {
+            Some(task) => {
+                tracing::warn!(task = %name, "{FAULT_ENV} is set: the task will be aborted");
+                Ok(Some(task))
+            }
+            None => Err(ConfigError::Invalid {
+                key: FAULT_ENV.to_string(),
+                reason: format!("{name:?} is not swarm, dispatcher or writer"),
+                origin: "the environment".to_string(),
+            }),
+        },
+    }
 }
 
 /// The node's bound addresses; waits (bounded) for the listeners to report them.

@@ -1,5 +1,5 @@
 //! Opening a channel by QRL address against a real `qrl-node` (the isolated testnet of
-//! `../shared/qrl-node`): an address with no commitment, an announced bundle the address did not
+//! `scripts/qrl-node/`): an address with no commitment, an announced bundle the address did not
 //! commit to, and the committed one.
 
 mod client_common;

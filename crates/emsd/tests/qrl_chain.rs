@@ -1,5 +1,5 @@
 //! A real `emsd --chain qrl://…` beside a real qrl-node (the isolated testnet of
-//! `../shared/qrl-node`): its height follows the node's, a message on a fresh block validates,
+//! `scripts/qrl-node/`): its height follows the node's, a message on a fresh block validates,
 //! one on a block older than `block_depth` is refused, and when the node stops `emsd` keeps
 //! running, says the chain is unhealthy, serves its cache for the grace period, then refuses
 //! with `chain_unavailable` until the node is back, healing without a restart.

@@ -1,6 +1,6 @@
-//! A real qrl-node for tests, installed and started with the scripts in `../shared/qrl-node/`
-//! (beside the repository), on free loopback ports in a temporary directory, and stopped when
-//! dropped. Shared with `crates/emsd/tests/qrl_chain.rs` by `#[path]`.
+//! A real qrl-node for tests, installed and started with the repository's harness in
+//! `scripts/qrl-node/`, on free loopback ports in a temporary directory, and stopped when
+//! dropped. Shared with `crates/emsd/tests/` by `#[path]`.
 //!
 //! Tests that use it do not skip when the node cannot be installed or started: they fail saying
 //! what to run.
@@ -9,21 +9,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
-/// The scripts' directory: `$EMS_SHARED_DIR/qrl-node`, by default
-/// `<workspace>/../shared/qrl-node`.
+/// The harness: `<workspace>/scripts/qrl-node`.
 pub fn scripts() -> PathBuf {
-    std::env::var_os("EMS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("qrl-node")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/qrl-node")
 }
 
-/// The virtualenv `install.sh` fills (its default).
+/// The Python of the virtualenv `install.sh` fills: `$EMS_QRL_NODE_VENV`, by default
+/// `~/.cache/ems/qrl-node-venv` (as in `scripts/qrl-node/common.sh`).
 fn venv_python() -> PathBuf {
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    Path::new(&home).join(".cache/ems/qrl-node-venv/bin/python")
+    let venv = std::env::var_os("EMS_QRL_NODE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            Path::new(&home).join(".cache/ems/qrl-node-venv")
+        });
+    venv.join("bin/python")
 }
 
 fn run(command: &mut Command, what: &str) -> Output {
@@ -33,7 +34,7 @@ fn run(command: &mut Command, what: &str) -> Output {
     if !output.status.success() {
         panic!(
             "{what} failed ({}).\nstdout: {}\nstderr: {}\n\
-             The QRL node tests need the real node: run {}/install.sh (see its README.md).",
+             The QRL node tests need the real node: run {}/install.sh (see README.md there).",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
@@ -62,9 +63,9 @@ pub struct Published {
     pub block: u64,
 }
 
-/// A running qrl-node; killed on drop.
+/// A running qrl-node; stopped on drop.
 pub struct QrlNode {
-    pid: Option<u32>,
+    running: bool,
     api_port: u16,
     p2p_port: u16,
     dir: tempfile::TempDir,
@@ -74,18 +75,12 @@ impl QrlNode {
     /// Installs the node if needed (instant when cached) and starts an isolated single-node
     /// testnet mining about a block a second.
     pub fn start() -> QrlNode {
-        let scripts = scripts();
-        assert!(
-            scripts.join("start.sh").exists(),
-            "the QRL node scripts are not at {}: the repository must have shared/ beside it",
-            scripts.display()
-        );
         run(
-            Command::new("bash").arg(scripts.join("install.sh")),
+            Command::new("bash").arg(scripts().join("install.sh")),
             "installing the QRL node",
         );
         let mut node = QrlNode {
-            pid: None,
+            running: false,
             api_port: free_port(),
             p2p_port: free_port(),
             dir: tempfile::tempdir().expect("a temporary directory"),
@@ -95,24 +90,15 @@ impl QrlNode {
     }
 
     fn launch(&mut self) {
-        let output = run(
+        run(
             Command::new("bash")
                 .arg(scripts().join("start.sh"))
-                .arg(self.dir.path().join("qrl"))
+                .arg(self.dir.path())
                 .arg(self.api_port.to_string())
                 .arg(self.p2p_port.to_string()),
             "starting the QRL node",
         );
-        let pid = String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| {
-                panic!(
-                    "start.sh printed no PID: {}",
-                    String::from_utf8_lossy(&output.stdout)
-                )
-            });
-        self.pid = Some(pid);
+        self.running = true;
     }
 
     /// `qrl://127.0.0.1:PORT` of the node's public API.
@@ -148,36 +134,36 @@ impl QrlNode {
         serde_json::from_slice(&output.stdout).expect("publish_lattice.py prints JSON")
     }
 
-    /// Stops the node (SIGTERM, then SIGKILL if it lingers) and waits until it is gone.
+    /// Stops the node (`stop.sh`: SIGTERM, then SIGKILL if it lingers) and waits until it is gone.
     pub fn stop(&mut self) {
-        let Some(pid) = self.pid.take() else {
-            return;
-        };
-        let alive = || {
-            Command::new("kill")
-                .args(["-0", &pid.to_string()])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        let _ = Command::new("kill").arg(pid.to_string()).output();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while alive() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
+        if std::mem::take(&mut self.running) {
+            run(&mut self.stop_command(), "stopping the QRL node");
         }
-        if alive() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
-        }
+    }
+
+    fn stop_command(&self) -> Command {
+        let mut command = Command::new("bash");
+        command.arg(scripts().join("stop.sh")).arg(self.dir.path());
+        command
     }
 
     /// Starts the stopped node again on the same ports and data.
     pub fn restart(&mut self) {
-        assert!(self.pid.is_none(), "restart() needs a stopped node");
+        assert!(!self.running, "restart() needs a stopped node");
         self.launch();
     }
 }
 
 impl Drop for QrlNode {
+    /// Stops the node without panicking (drop may run while a failed test unwinds).
     fn drop(&mut self) {
-        self.stop();
+        if std::mem::take(&mut self.running) {
+            if let Err(e) = self.stop_command().output() {
+                eprintln!(
+                    "could not stop the QRL node in {}: {e}",
+                    self.dir.path().display()
+                );
+            }
+        }
     }
 }

@@ -3,12 +3,15 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod hostile;
+
 use ems_chain::{DevnetChain, DevnetConfig};
-use ems_core::{ChainView, Message, Policy};
+use ems_core::{BlockRef, ChainError, ChainView, Message, Policy};
 use ems_pow::{Algorithm, WorkParams};
 use ems_relay::{Multiaddr, Node, NodeConfig, PeerId, Tuning};
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +35,29 @@ pub fn policy() -> Policy {
     };
     p.limits.max_ttl = 3_600;
     p
+}
+
+/// `policy` that also accepts Argon2id proofs, at one try a message.
+pub fn with_argon2id(mut p: Policy) -> Policy {
+    p.pow.algorithms = vec![Algorithm::Sha256, Algorithm::Argon2id];
+    p.pow.argon2id = WorkParams {
+        min_work: 1,
+        size_factor: 0,
+        ttl_factor: 0,
+    };
+    p
+}
+
+/// A valid message with an Argon2id proof (the policy must accept Argon2id).
+pub fn argon2id_message(
+    policy: &Policy,
+    id0: [u8; 32],
+    payload_len: usize,
+    ttl_secs: u64,
+) -> Message {
+    let mut m = message(policy, id0, payload_len, ttl_secs);
+    m.mine(policy, Algorithm::Argon2id, now());
+    m
 }
 
 /// Every node gets its own devnet chain with the shared default genesis, as real nodes do.
@@ -93,10 +119,90 @@ pub fn tuning() -> Tuning {
     }
 }
 
+/// A chain view a test steers: a fixed list of blocks (block `h` has prefix `[0xc4, h, h, 1]`,
+/// ten seconds apart, the newest now), how many of them it shows, and whether it answers at
+/// all. Two of them showing different counts are two nodes whose views differ.
+pub struct SteeredChain {
+    blocks: Vec<BlockRef>,
+    shown: AtomicUsize,
+    up: AtomicBool,
+}
+
+impl SteeredChain {
+    /// `n` blocks (at most 256), the first `shown` of them visible.
+    pub fn new(n: usize, shown: usize) -> Arc<SteeredChain> {
+        let now = now();
+        let blocks = (0..n as u64)
+            .map(|h| BlockRef {
+                height: h,
+                prefix: [0xc4, h as u8, h as u8, 1],
+                time: now - (n as u64 - 1 - h) * 10,
+            })
+            .collect();
+        Arc::new(SteeredChain {
+            blocks,
+            shown: AtomicUsize::new(shown),
+            up: AtomicBool::new(true),
+        })
+    }
+
+    /// Another view of the same blocks, showing the first `shown`.
+    pub fn fork(&self, shown: usize) -> Arc<SteeredChain> {
+        Arc::new(SteeredChain {
+            blocks: self.blocks.clone(),
+            shown: AtomicUsize::new(shown),
+            up: AtomicBool::new(true),
+        })
+    }
+
+    pub fn block(&self, height: usize) -> BlockRef {
+        self.blocks[height]
+    }
+
+    /// Shows the first `n` blocks (the head moves to block `n - 1`).
+    pub fn show(&self, n: usize) {
+        self.shown.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether the source answers (a restarted chain node does not, for a while).
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+
+    fn visible(&self) -> Result<&[BlockRef], ChainError> {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(ChainError::Unavailable("steered chain is down".into()));
+        }
+        Ok(&self.blocks[..self.shown.load(Ordering::SeqCst)])
+    }
+}
+
+impl ChainView for SteeredChain {
+    fn source(&self) -> String {
+        "steered".into()
+    }
+    fn head(&self, _now: u64) -> Result<BlockRef, ChainError> {
+        self.visible()?
+            .last()
+            .copied()
+            .ok_or_else(|| ChainError::Unavailable("no blocks".into()))
+    }
+    fn find(&self, prefix: [u8; 4], _now: u64) -> Result<Option<BlockRef>, ChainError> {
+        Ok(self
+            .visible()?
+            .iter()
+            .rev()
+            .find(|b| b.prefix == prefix)
+            .copied())
+    }
+}
+
 /// A node's data directory, kept across restarts, removed when dropped.
 pub struct TestNode {
     pub dir: tempfile::TempDir,
     pub node: Option<Node>,
+    /// The chain view; `None`: a devnet chain of its own, as real nodes have.
+    pub chain: Option<Arc<dyn ChainView>>,
     pub bootstrap: Vec<Multiaddr>,
     pub policy: Policy,
     pub tuning: Tuning,
@@ -108,10 +214,21 @@ impl TestNode {
     }
 
     pub async fn start_with(bootstrap: Vec<Multiaddr>, policy: Policy, tuning: Tuning) -> TestNode {
+        Self::start_on(bootstrap, policy, tuning, None).await
+    }
+
+    /// Starts with the given chain view (`None`: its own devnet chain).
+    pub async fn start_on(
+        bootstrap: Vec<Multiaddr>,
+        policy: Policy,
+        tuning: Tuning,
+        chain: Option<Arc<dyn ChainView>>,
+    ) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let mut t = TestNode {
             dir,
             node: None,
+            chain,
             bootstrap,
             policy,
             tuning,
@@ -133,9 +250,8 @@ impl TestNode {
     /// Starts (again) from the same data directory.
     pub async fn restart(&mut self) {
         assert!(self.node.is_none(), "node already running");
-        let node = Node::start(self.config(), chain(&self.policy))
-            .await
-            .unwrap();
+        let view = self.chain.clone().unwrap_or_else(|| chain(&self.policy));
+        let node = Node::start(self.config(), view).await.unwrap();
         self.node = Some(node);
     }
 

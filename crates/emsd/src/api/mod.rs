@@ -4,23 +4,31 @@
 //! Every request passes the [`guard`] first: the per-client-IP rate limit (429
 //! `rate_limited`), then, when the node has an API token, `Authorization: Bearer` (401
 //! `unauthorized`). Every failure is an [`ApiError`]: a status and
-//! `{"error": {"code", "message"}}`. `docs/api.md` lists the routes with examples.
+//! `{"error": {"code", "message"}}`. `docs/api.md` lists the routes with examples;
+//! `docs/openapi.json` (served at `/v1/openapi.json`) describes each one, and a test checks it
+//! against [`paths`].
 
 mod error;
 mod info;
-mod limit;
 mod messages;
+mod openapi;
 mod subscribe;
 
 pub use error::ApiError;
-pub use limit::RateLimiter;
+pub use openapi::DOCUMENT as OPENAPI;
+
+/// Per-client rate limiting: one token bucket per client IP (the relay's limiter, O(1)
+/// eviction of the client quiet longest once [`MAX_CLIENTS`] are tracked).
+pub type RateLimiter = ems_relay::RateLimiter<std::net::IpAddr>;
+/// Clients tracked at once by the API's rate limiter.
+pub const MAX_CLIENTS: usize = 65_536;
 
 use crate::shutdown::ShutdownSignal;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use ems_relay::Node;
 use std::net::SocketAddr;
@@ -54,15 +62,32 @@ impl ApiState {
     }
 }
 
+/// Every route the API mounts: its path and its handlers by method. [`router`] mounts exactly
+/// these.
+fn routes() -> [(&'static str, MethodRouter<ApiState>); 7] {
+    [
+        ("/v1/status", get(info::status)),
+        ("/v1/chain/head", get(info::chain_head)),
+        ("/v1/messages", post(messages::submit).get(messages::query)),
+        ("/v1/messages/{digest}", get(messages::get_one)),
+        ("/v1/subscribe", get(subscribe::subscribe)),
+        ("/v1/openapi.json", get(openapi::document)),
+        ("/metrics", get(info::metrics)),
+    ]
+}
+
+/// The paths the API mounts (`{name}` marks a path parameter, as in OpenAPI).
+pub fn paths() -> Vec<&'static str> {
+    routes().map(|(path, _)| path).to_vec()
+}
+
 /// The API's routes, guarded.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/status", get(info::status))
-        .route("/v1/chain/head", get(info::chain_head))
-        .route("/v1/messages", post(messages::submit).get(messages::query))
-        .route("/v1/messages/{digest}", get(messages::get_one))
-        .route("/v1/subscribe", get(subscribe::subscribe))
-        .route("/metrics", get(info::metrics))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .fallback(|| async { ApiError::not_found("no such path; see docs/api.md") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))

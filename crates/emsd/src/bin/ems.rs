@@ -3,7 +3,7 @@
 //! Every failure is one line on stderr, `error: …`, naming the problem, and exit code 1 (2 for
 //! a command line clap refuses).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use ems_core::{Identity, Message, QrlAddress};
 use emsd::client::keys::{self, Passphrase};
 use emsd::client::lattice::Lattice;
@@ -30,7 +30,7 @@ macro_rules! out {
 #[derive(Parser)]
 #[command(
     name = "ems",
-    version,
+    version = emsd::VERSION,
     about = "The EMS client: post-quantum channels over EMS relays"
 )]
 struct Cli {
@@ -178,6 +178,17 @@ enum Command {
     Status {
         #[command(flatten)]
         node: NodeArgs,
+    },
+    /// Prints shell completions (source the output, or save it where your shell looks).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff), or writes a page per command into --dir.
+    Man {
+        /// Write ems.1, ems-send.1, ... into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -429,6 +440,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let status = node.client()?.status()?;
             out!("{}", serde_json::to_string_pretty(&status)?);
             Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ems", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir: Some(dir) } => Ok(clap_mangen::generate_to(Cli::command(), dir)?),
+        Command::Man { dir: None } => {
+            Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?)
         }
     }
 }

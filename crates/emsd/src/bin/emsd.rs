@@ -3,18 +3,19 @@
 //! Exit codes: 0 clean stop, 2 bad configuration or arguments (the message names the key),
 //! 1 anything else.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use emsd::config::ConfigArgs;
 use emsd::demo::{self, Cluster, DemoError};
 use emsd::logging::{self, LogFormat};
 use emsd::run::{self, RunError};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
     name = "emsd",
-    version,
+    version = emsd::VERSION,
     about = "EMS relay daemon: post-quantum ephemeral messages for the QRL network"
 )]
 struct Cli {
@@ -37,6 +38,17 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         nodes: usize,
     },
+    /// Print shell completions (source the output, or save it where your shell looks).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write a page per command into --dir.
+    Man {
+        /// Write emsd.1, emsd-run.1, ... into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 const BAD_CONFIG: u8 = 2;
@@ -44,6 +56,23 @@ const BAD_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "emsd", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => {
+            let written = match dir {
+                Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
+                None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+            };
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("emsd: writing the man page: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Config(args) => match args.load() {
             Ok(config) => {
                 print!("{}", config.to_toml());

@@ -525,14 +525,8 @@ fn printed_configuration_reads_back_to_the_same_and_hides_the_token() {
 }
 
 #[test]
-fn the_reference_in_docs_operations_md_is_the_defaults_and_names_every_key() {
-    let doc = include_str!("../../../../docs/operations.md");
-    let start = doc
-        .find("### Configuration reference")
-        .expect("reference section");
-    let block = &doc[start..];
-    let begin = block.find("```toml\n").expect("a toml block") + "```toml\n".len();
-    let text = &block[begin..begin + block[begin..].find("```").unwrap()];
+fn the_example_config_is_the_defaults_and_names_every_key() {
+    let text = include_str!("../../../../contrib/emsd.toml");
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(text.as_bytes()).unwrap();
     let flags = Overrides {
@@ -554,7 +548,7 @@ fn the_reference_in_docs_operations_md_is_the_defaults_and_names_every_key() {
             text.lines().any(|l| l
                 .trim_start_matches("# ")
                 .starts_with(&format!("{leaf} = "))),
-            "docs/operations.md does not document {key}"
+            "contrib/emsd.toml does not document {key}"
         );
     }
 }

@@ -1,0 +1,146 @@
+//! A scripted hostile peer: a bare libp2p swarm with gossipsub and nothing of the relay. It
+//! publishes whatever bytes it is told to (no validation, no duplicate cache of its own: every
+//! publish gets a fresh message id) and counts every copy of every frame it receives.
+
+use ems_core::Message;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A hostile (or merely observing) gossipsub peer connected to one node.
+pub struct HostilePeer {
+    pub peer_id: PeerId,
+    frames: mpsc::Sender<Vec<u8>>,
+    ready: Arc<AtomicBool>,
+    connected: Arc<AtomicBool>,
+    received: Arc<Mutex<HashMap<[u8; 32], usize>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HostilePeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A message id no other publish or receipt shares, so that this peer never deduplicates.
+fn fresh_id(_: &gossipsub::Message) -> MessageId {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    MessageId::from(NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes().to_vec())
+}
+
+impl HostilePeer {
+    /// Dials `target` and subscribes to `topic`.
+    pub async fn connect(target: Multiaddr, topic: &str) -> HostilePeer {
+        let topic = IdentTopic::new(topic);
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| {
+                let config = gossipsub::ConfigBuilder::default()
+                    .validation_mode(ValidationMode::Anonymous)
+                    .heartbeat_interval(Duration::from_millis(200))
+                    .message_id_fn(fresh_id)
+                    .max_transmit_size(64 * 1024)
+                    .build()
+                    .unwrap();
+                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
+                    MessageAuthenticity::Anonymous,
+                    config,
+                )
+                .unwrap()
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm.behaviour_mut().subscribe(&topic).unwrap();
+        swarm.dial(target).unwrap();
+        let peer_id = *swarm.local_peer_id();
+        let ready = Arc::new(AtomicBool::new(false));
+        let connected = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(Mutex::new(HashMap::new()));
+        let (frames, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+        let (flag, link, counts) = (ready.clone(), connected.clone(), received.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(data) = rx.recv() => {
+                        // Refusals (no peers, too large) are part of what a test may script.
+                        let _ = swarm.behaviour_mut().publish(topic.clone(), data);
+                    }
+                    event = swarm.select_next_some() => match event {
+                        SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) => {
+                            flag.store(true, Ordering::SeqCst);
+                        }
+                        SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
+                            if let Ok(m) = Message::decode(&message.data) {
+                                *counts.lock().unwrap().entry(m.digest()).or_insert(0) += 1;
+                            }
+                        }
+                        SwarmEvent::ConnectionEstablished { .. } => link.store(true, Ordering::SeqCst),
+                        SwarmEvent::ConnectionClosed { num_established: 0, .. } => {
+                            link.store(false, Ordering::SeqCst);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        });
+        HostilePeer {
+            peer_id,
+            frames,
+            ready,
+            connected,
+            received,
+            task,
+        }
+    }
+
+    /// Whether the node has told this peer it is subscribed to the topic.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Whether a connection to the node is open.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Publishes `frame` as it is.
+    pub async fn send(&self, frame: Vec<u8>) {
+        self.frames.send(frame).await.unwrap();
+    }
+
+    /// Copies of the frame with this digest received so far.
+    pub fn received(&self, digest: &[u8; 32]) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .get(digest)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The resident set size of this test process, in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
