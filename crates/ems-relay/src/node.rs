@@ -27,7 +27,7 @@ const QUEUE: usize = 4_096;
 /// How long shutdown waits for readers still holding the store before closing it anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-pub(crate) use ems_core::clock::unix_now;
+pub(crate) use crate::clock::unix_now;
 
 /// The outcome of a successful [`Node::publish`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
