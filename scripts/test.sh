@@ -2,7 +2,7 @@
 # Runs every EMS test: unit, property, vector and end-to-end tests (real emsd processes, a real
 # QRL node, schemathesis against a live emsd), the doctests, and each criterion bench once in
 # test mode. Needs nothing outside the repository: the Python tools the tests run (the QRL node:
-# Python 3.10, ~8 min cold; schemathesis: ~30 s) install into ~/.cache/ems while Rust compiles.
+# Python 3.10, ~8 min cold; schemathesis: ~20 s of CPU) install into ~/.cache/ems while Rust compiles.
 # Prints the wall time of each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +16,9 @@ step() {
   echo "== $name: $((SECONDS - start)) s"
 }
 
-# install NAME SCRIPT: runs an install script in the background, its log in target/NAME-install.log.
+# install_bg NAME SCRIPT: runs an install script in the background, its log in target/NAME-install.log.
 installs=()
-install() {
+install_bg() {
   "$2" >"target/$1-install.log" 2>&1 &
   installs+=("$1:$!")
 }
@@ -35,9 +35,12 @@ installs_done() {
   return $failed
 }
 
-install qrl-node scripts/qrl-node/install.sh
-install schemathesis scripts/schemathesis/install.sh
+install_bg qrl-node scripts/qrl-node/install.sh
+install_bg schemathesis scripts/schemathesis/install.sh
 step "build tests" cargo test --workspace --all-targets --no-run
 step "python tools installed (after the build)" installs_done
 step "tests + benches (test mode)" cargo test --workspace --all-targets
 step "doctests" cargo test --workspace --doc
+# The fuzz targets still build and pass their seeds: each runs over fuzz/seeds/TARGET, then
+# fuzzes for a few seconds (docs/testing.md).
+step "fuzz smoke" scripts/fuzz.sh --smoke

@@ -37,7 +37,7 @@ fn inserts(c: &mut Criterion) {
                 },
                 |msgs| {
                     let items: Vec<_> = msgs.iter().map(|m| (m, now)).collect();
-                    store.insert_batch(&items, u64::MAX).unwrap()
+                    store.insert_batch(&items, u64::MAX, now).unwrap()
                 },
                 BatchSize::SmallInput,
             )

@@ -22,6 +22,16 @@ pub enum StoreError {
     /// The store was closed by shutdown.
     #[error("store is closed")]
     Closed,
+    /// The store file holds another table layout than this version reads.
+    #[error("store {path} has table layout {found}, this version reads layout {expected}: move it away (its messages expire anyway) and start again")]
+    Schema {
+        /// The store file.
+        path: String,
+        /// The layout found (1 = the first release, which recorded none).
+        found: u64,
+        /// The layout this version reads.
+        expected: u64,
+    },
 }
 
 macro_rules! store_error_from {
@@ -88,8 +98,9 @@ pub enum PublishError {
     /// The validator refused it (`Reject::code()` is the API's error code).
     #[error("rejected: {0}")]
     Rejected(Reject),
-    /// The store is at `store.max_bytes`; new messages are refused until older ones expire.
-    #[error("store is full (store.max_bytes reached); new messages are refused until stored ones expire")]
+    /// The store is at `store.max_bytes`, and every message that would make room paid more
+    /// work per byte-second than this one.
+    #[error("store is full (store.max_bytes reached) of messages that paid more work per byte-second; pay more, or wait until stored ones expire")]
     StoreFull,
     /// The node is shutting down.
     #[error("node is shut down")]

@@ -135,8 +135,8 @@ impl Core {
             Ok(Insert::Stored) => self.announce(msg, source),
             Ok(Insert::Duplicate) => {}
             Ok(Insert::Full) => {
-                // Refuse-new policy: the message was valid and is still delivered live, but
-                // this node does not keep it.
+                // It paid less per byte-second than everything stored: still valid, so still
+                // delivered live, but this node does not keep it.
                 self.metrics.rejected("store_full");
                 self.announce(msg, source);
             }

@@ -72,6 +72,7 @@
 #![forbid(unsafe_code)]
 
 mod behaviour;
+mod clock;
 pub mod config;
 pub mod error;
 mod gossip;

@@ -16,7 +16,7 @@ use ems_core::{ChainView, Message, Policy, Validator};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -27,12 +27,7 @@ const QUEUE: usize = 4_096;
 /// How long shutdown waits for readers still holding the store before closing it anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// The current unix time in seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::clock::unix_now;
 
 /// The outcome of a successful [`Node::publish`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,8 +3,11 @@
 //! redb allows one write transaction at a time, and each durable commit costs an fsync. One
 //! task owns all writes: it takes every insert that is waiting (up to [`MAX_BATCH`]), commits
 //! them in one transaction, and only then answers each caller, so under load one fsync serves
-//! many messages and no caller hears "stored" before its message is on disk. Between batches,
-//! once a second, it deletes what has reached its TTL.
+//! many messages and no caller hears "stored" before its message is on disk.
+//!
+//! Once a second the writer deletes what has reached its TTL, a chunk per transaction. When
+//! more is due than one chunk, it keeps sweeping, one chunk at a time, and commits the inserts
+//! waiting in between, so a backlog of millions is cleared without stalling inserts.
 
 use crate::error::StoreError;
 use crate::metrics::Metrics;
@@ -81,13 +84,27 @@ async fn run(
 ) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // More is due than the last chunk deleted.
+    let mut behind = false;
     loop {
+        if behind {
+            // Waiting inserts first (one batch), then the next chunk.
+            if let Ok(job) = rx.try_recv() {
+                commit(&store, max_bytes, collect(job, &mut rx)).await;
+            }
+            if *shutdown.borrow() {
+                behind = false;
+                continue;
+            }
+            behind = sweep_expired(&store, &metrics).await;
+            continue;
+        }
         tokio::select! {
             job = rx.recv() => match job {
                 Some(job) => commit(&store, max_bytes, collect(job, &mut rx)).await,
                 None => break,
             },
-            _ = sweep.tick() => sweep_expired(&store, &metrics).await,
+            _ = sweep.tick() => behind = sweep_expired(&store, &metrics).await,
             () = stopped(&mut shutdown) => {
                 // Refuse new inserts, then commit everything already queued.
                 rx.close();
@@ -124,15 +141,16 @@ async fn commit(store: &Arc<Store>, max_bytes: u64, batch: Vec<Job>) {
         .collect();
     let store = store.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let now = crate::clock::unix_now();
         let refs: Vec<(&Message, u64)> = items.iter().map(|(m, t)| (m.as_ref(), *t)).collect();
-        match store.insert_batch(&refs, max_bytes) {
+        match store.insert_batch(&refs, max_bytes, now) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             // A failed batch is retried one message per transaction, so each caller hears its
             // own outcome and one bad write does not fail its neighbours.
             Err(e) => {
                 tracing::warn!(error = %e, size = refs.len(), "batch commit failed; retrying singly");
                 refs.iter()
-                    .map(|item| store.insert_batch(&[*item], max_bytes).map(|o| o[0]))
+                    .map(|item| store.insert_batch(&[*item], max_bytes, now).map(|o| o[0]))
                     .collect::<Vec<_>>()
             }
         }
@@ -152,16 +170,29 @@ async fn commit(store: &Arc<Store>, max_bytes: u64, batch: Vec<Job>) {
     }
 }
 
-async fn sweep_expired(store: &Arc<Store>, metrics: &Metrics) {
+/// Deletes one chunk of expired messages; returns whether more are due.
+async fn sweep_expired(store: &Arc<Store>, metrics: &Metrics) -> bool {
     let store = store.clone();
-    let now = crate::node::unix_now();
+    let now = crate::clock::unix_now();
     match tokio::task::spawn_blocking(move || store.purge_expired(now)).await {
-        Ok(Ok(0)) => {}
-        Ok(Ok(n)) => {
-            metrics.expired.inc_by(n);
-            tracing::debug!(purged = n, "expired messages deleted");
+        Ok(Ok(swept)) => {
+            if swept.deleted > 0 {
+                metrics.expired.inc_by(swept.deleted);
+                tracing::debug!(
+                    purged = swept.deleted,
+                    more = swept.more,
+                    "expired messages deleted"
+                );
+            }
+            swept.more
         }
-        Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),
-        Err(e) => tracing::warn!(error = %e, "expiry sweep task failed"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "expiry sweep failed");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "expiry sweep task failed");
+            false
+        }
     }
 }

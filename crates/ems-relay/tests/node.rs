@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use ems_core::{ChainView, Reject};
+use ems_relay::store::rate;
 use ems_relay::{Filter, PublishError, Query, RelayError};
 use futures::StreamExt;
 
@@ -147,7 +148,8 @@ async fn queries_return_unexpired_messages_by_tag_in_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_full_store_refuses_new_messages_keeps_acknowledged_ones_and_recovers_as_they_expire() {
+async fn a_full_store_refuses_a_poorer_message_keeps_acknowledged_ones_and_recovers_as_they_expire()
+{
     let mut policy = policy();
     policy.store.max_bytes = 9_000;
     let t = TestNode::start(vec![], policy.clone()).await;
@@ -157,7 +159,13 @@ async fn a_full_store_refuses_new_messages_keeps_acknowledged_ones_and_recovers_
     for m in &brief {
         node.publish(m.clone()).await.unwrap();
     }
-    let refused = message(&policy, [9; 32], 1024, 600);
+    // Longer-lived at the same minimum work, so it pays less per byte-second than every stored
+    // message (drawn again in the unlikely case its proof is lucky enough to pay more).
+    let now = now();
+    let cheapest = brief.iter().map(|m| rate(m, now)).min().unwrap();
+    let refused = std::iter::repeat_with(|| message(&policy, [9; 32], 1024, 600))
+        .find(|m| rate(m, now) < cheapest / 2)
+        .unwrap();
     for _ in 0..3 {
         assert!(matches!(
             node.publish(refused.clone()).await,

@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use ems_relay::store::{Insert, Position, Scan, MAX_PAGE};
+use ems_core::Message;
+use ems_pow::{Algorithm, Proof};
+use ems_relay::store::{rate, Insert, Position, Scan, Swept, MAX_PAGE};
 use ems_relay::{RelayError, Store};
 
 #[test]
@@ -19,13 +21,13 @@ fn inserts_survive_reopening_and_duplicates_change_nothing() {
         assert_eq!(purged, 0);
         let items: Vec<_> = msgs.iter().map(|m| (m, now)).collect();
         assert_eq!(
-            store.insert_batch(&items, u64::MAX).unwrap(),
+            store.insert_batch(&items, u64::MAX, now).unwrap(),
             vec![Insert::Stored; 5]
         );
         // The same message twice in one batch, and once more later.
         let again = [(&msgs[0], now), (&msgs[0], now)];
         assert_eq!(
-            store.insert_batch(&again, u64::MAX).unwrap(),
+            store.insert_batch(&again, u64::MAX, now).unwrap(),
             vec![Insert::Duplicate; 2]
         );
     }
@@ -41,30 +43,150 @@ fn inserts_survive_reopening_and_duplicates_change_nothing() {
     );
 }
 
+/// A message whose proof hash starts with `lead` (the store does not check proofs): the lower
+/// `lead`, the more work the proof shows. 1 KiB payload, `life` seconds from `now`.
+fn paid(lead: u64, life: u64, now: u64) -> Message {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut id = [0u8; 64];
+    id[..8].copy_from_slice(&N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    id[8..16].copy_from_slice(&lead.to_be_bytes());
+    let mut m = Message::new(id, vec![7; 1024], (now + life) as u32, [0; 4]).unwrap();
+    let mut hash = [0xff; 32];
+    hash[..8].copy_from_slice(&lead.to_be_bytes());
+    m.set_pow(Algorithm::Sha256, Proof { nonce: 0, hash });
+    m
+}
+
 #[test]
-fn the_byte_budget_refuses_new_messages_and_keeps_the_old() {
+fn when_full_the_least_paid_per_byte_second_make_room_and_a_poorer_message_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy();
     let now = now();
     let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
-    let msgs: Vec<_> = (0..4)
-        .map(|i| message(&policy, [i; 32], 1000, 600))
-        .collect();
-    let frame = msgs[0].encoded_len() as u64;
-    let budget = 3 * frame + frame / 2;
-    let items: Vec<_> = msgs.iter().map(|m| (m, now)).collect();
+    // Same size and life: the proof alone sets the rate. Lower lead = more work.
+    let cheap = paid(1 << 60, 600, now);
+    let middling = paid(1 << 50, 600, now);
+    let dear = paid(1 << 40, 600, now);
+    assert!(rate(&cheap, now) < rate(&middling, now) && rate(&middling, now) < rate(&dear, now));
+    // The same work over a longer life pays less per byte-second.
+    assert!(rate(&paid(1 << 50, 6_000, now), now) < rate(&middling, now));
+    let frame = cheap.encoded_len() as u64;
+    let budget = 3 * frame;
+    let first = [(&cheap, now), (&middling, now), (&dear, now)];
     assert_eq!(
-        store.insert_batch(&items, budget).unwrap(),
-        vec![Insert::Stored, Insert::Stored, Insert::Stored, Insert::Full]
+        store.insert_batch(&first, budget, now).unwrap(),
+        vec![Insert::Stored; 3]
     );
-    assert_eq!(store.stats(), (3, 3 * frame));
-    assert!(store.get(&msgs[3].digest(), now).unwrap().is_none());
-    // A smaller message still fits in what is left.
-    let small = message(&policy, [9; 32], 10, 600);
+
+    // A better-paid newcomer evicts the cheapest message, and only it.
+    let better = paid(1 << 55, 600, now);
     assert_eq!(
-        store.insert_batch(&[(&small, now)], budget).unwrap(),
+        store.insert_batch(&[(&better, now)], budget, now).unwrap(),
         vec![Insert::Stored]
     );
+    assert!(store.get(&cheap.digest(), now).unwrap().is_none());
+    for m in [&middling, &dear, &better] {
+        assert!(store.get(&m.digest(), now).unwrap().is_some());
+    }
+    assert_eq!(store.stats(), (3, 3 * frame));
+    assert_eq!(store.evicted(), 1);
+
+    // A message paying less than everything stored is refused, and nothing is evicted.
+    let poorer = paid(1 << 61, 600, now);
+    assert_eq!(
+        store.insert_batch(&[(&poorer, now)], budget, now).unwrap(),
+        vec![Insert::Full]
+    );
+    assert_eq!(store.stats(), (3, 3 * frame));
+    assert_eq!(store.evicted(), 1);
+    // Neither the refused nor the evicted digest is worth fetching through sync again.
+    assert!(store.was_refused(&poorer.digest()) && store.was_refused(&cheap.digest()));
+    let unknown = [9; 32];
+    assert_eq!(
+        store
+            .missing(&[cheap.digest(), poorer.digest(), unknown])
+            .unwrap(),
+        vec![unknown]
+    );
+
+    // Messages of one batch never evict each other: the batch's own cheap message stays.
+    let (two, _) = Store::open(&dir.path().join("two.redb"), now).unwrap();
+    let low = paid(1 << 60, 600, now);
+    let high = paid(1 << 40, 600, now);
+    assert_eq!(
+        two.insert_batch(&[(&low, now), (&high, now)], frame, now)
+            .unwrap(),
+        vec![Insert::Stored, Insert::Full]
+    );
+
+    // The eviction is durable.
+    drop(store);
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    assert_eq!(store.stats(), (3, 3 * frame));
+    assert!(store.get(&cheap.digest(), now).unwrap().is_none());
+}
+
+#[test]
+fn expired_bytes_never_count_toward_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    // Well paid, but brief; then the store is full.
+    let brief = paid(1 << 30, 10, now);
+    let steady = paid(1 << 60, 600, now);
+    let frame = brief.encoded_len() as u64;
+    let items = [(&brief, now), (&steady, now)];
+    assert_eq!(
+        store.insert_batch(&items, 2 * frame, now).unwrap(),
+        vec![Insert::Stored; 2]
+    );
+    // After `brief`'s TTL, before any sweep: a message paying less than everything still
+    // stored is admitted, because the expired one is deleted first rather than counted.
+    let later = now + 11;
+    let poor = paid(1 << 62, 600, later);
+    assert!(rate(&poor, later) < rate(&steady, now));
+    assert_eq!(
+        store
+            .insert_batch(&[(&poor, later)], 2 * frame, later)
+            .unwrap(),
+        vec![Insert::Stored]
+    );
+    assert_eq!(store.evicted(), 0, "nothing unexpired was evicted");
+    assert!(store.get(&steady.digest(), later).unwrap().is_some());
+    assert_eq!(store.stats(), (2, 2 * frame));
+}
+
+#[test]
+fn the_sweeper_deletes_a_backlog_in_bounded_chunks_until_nothing_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    let chunk = 4_096;
+    let due: Vec<_> = (0..2 * chunk + 10).map(|_| paid(1 << 50, 5, now)).collect();
+    let keep = paid(1 << 50, 600, now);
+    let mut items: Vec<_> = due.iter().map(|m| (m, now)).collect();
+    items.push((&keep, now));
+    store.insert_batch(&items, u64::MAX, now).unwrap();
+    let later = now + 6;
+    let mut sweeps = Vec::new();
+    loop {
+        let swept = store.purge_expired(later).unwrap();
+        sweeps.push(swept.deleted);
+        // An insert between chunks is served.
+        let between = paid(1 << 50, 600, later);
+        assert_eq!(
+            store
+                .insert_batch(&[(&between, later)], u64::MAX, later)
+                .unwrap(),
+            vec![Insert::Stored]
+        );
+        if !swept.more {
+            break;
+        }
+    }
+    assert_eq!(sweeps, vec![chunk as u64, chunk as u64, 10]);
+    assert_eq!(store.stats().0, 1 + 3);
+    assert!(store.get(&keep.digest(), later).unwrap().is_some());
 }
 
 #[test]
@@ -76,13 +198,19 @@ fn purge_deletes_exactly_what_has_expired_from_every_index() {
     let brief = message(&policy, [1; 32], 100, 10);
     let long = message(&policy, [1; 32], 100, 1000);
     store
-        .insert_batch(&[(&brief, now), (&long, now)], u64::MAX)
+        .insert_batch(&[(&brief, now), (&long, now)], u64::MAX, now)
         .unwrap();
     let ttl = u64::from(brief.ttl());
-    assert_eq!(store.purge_expired(ttl - 1).unwrap(), 0);
+    assert_eq!(store.purge_expired(ttl - 1).unwrap().deleted, 0);
     // Readers stop seeing it at its TTL, before the sweeper runs.
     assert!(store.get(&brief.digest(), ttl).unwrap().is_none());
-    assert_eq!(store.purge_expired(ttl).unwrap(), 1);
+    assert_eq!(
+        store.purge_expired(ttl).unwrap(),
+        Swept {
+            deleted: 1,
+            more: false
+        }
+    );
     assert_eq!(store.stats(), (1, long.encoded_len() as u64));
     assert!(store.get(&brief.digest(), now).unwrap().is_none());
     for tags in [vec![], vec![[1; 32]]] {
@@ -108,11 +236,11 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
         let tag = if i % 2 == 0 { a } else { b };
         let m = message(&policy, tag, 10, 600);
         // Arrival times spread over 25 seconds.
-        store.insert_batch(&[(&m, now + i)], u64::MAX).unwrap();
+        store.insert_batch(&[(&m, now + i)], u64::MAX, now).unwrap();
         expected.push(m.digest());
     }
     let noise = message(&policy, other, 10, 600);
-    store.insert_batch(&[(&noise, now)], u64::MAX).unwrap();
+    store.insert_batch(&[(&noise, now)], u64::MAX, now).unwrap();
 
     let mut seen = Vec::new();
     let mut after = None;

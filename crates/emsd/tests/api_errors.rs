@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use ems_core::message::MAX_FRAME;
 use ems_core::Message;
+use ems_relay::store::rate;
 use rand::RngExt as _;
 use std::time::Duration;
 
@@ -179,14 +180,17 @@ fn a_full_store_answers_store_full() {
     let a = node(&dir, "a", &args);
     let (blockhash, policy) = a.head();
     let mut statuses = Vec::new();
-    for i in 0..3u8 {
-        let msg = frame(
-            [i; 32],
-            &vec![i; 8_000],
-            unix_now() + 600,
-            blockhash,
-            &policy,
-        );
+    let now = unix_now();
+    let stored = frame([0; 32], &[0; 8_000], now + 60, blockhash, &policy);
+    // A full store evicts messages that paid less per byte-second (docs/relay.md); these live
+    // longer for the same minimum work, so they pay less than the stored one and are refused
+    // (drawn again in the unlikely case a proof is lucky enough to pay more).
+    let poorer = |i: u8| {
+        std::iter::repeat_with(|| frame([i; 32], &vec![i; 8_000], now + 3_000, blockhash, &policy))
+            .find(|m| rate(m, now) < rate(&stored, now) / 2)
+            .unwrap()
+    };
+    for msg in [stored.clone(), poorer(1), poorer(2)] {
         let (status, body) = post(&a.url("/v1/messages"), &msg.encode(), None);
         statuses.push(status);
         if status == 507 {

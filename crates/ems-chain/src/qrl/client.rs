@@ -4,7 +4,9 @@
 use super::keys::{LatticeEntry, PK1_MAX, PK2_MAX, PK3_MAX};
 use super::proto::get_latest_data_req::Filter;
 use super::proto::public_api_client::PublicApiClient;
-use super::proto::{GetLatestDataReq, GetTransactionsByAddressReq};
+use super::proto::{
+    GetLatestDataReq, GetLatestDataResp, GetLatticePKsByAddressResp, GetTransactionsByAddressReq,
+};
 use super::window::Header;
 use super::{QrlEndpoint, QrlError};
 use std::time::Duration;
@@ -56,57 +58,7 @@ impl Client {
             .await
             .map_err(|s| QrlError::rpc(LATEST, &s))?
             .into_inner();
-        let count = answer.blockheaders.len();
-        if count == 0 {
-            return Err(QrlError::garbage(LATEST, "no block headers"));
-        }
-        if count > quantity as usize {
-            return Err(QrlError::garbage(
-                LATEST,
-                format!("{count} block headers where at most {quantity} were asked for"),
-            ));
-        }
-        let mut run: Vec<Header> = Vec::with_capacity(count);
-        for extended in answer.blockheaders {
-            let header = extended
-                .header
-                .ok_or_else(|| QrlError::garbage(LATEST, "an entry without a block header"))?;
-            let hash = hash32(&header.hash_header, "hash_header", header.block_number)?;
-            // Genesis names no parent block: its `hash_header_prev` is the network's genesis
-            // string (e.g. "Final Testnet"), not a hash.
-            let prev = match header.block_number {
-                0 => [0; 32],
-                n => hash32(&header.hash_header_prev, "hash_header_prev", n)?,
-            };
-            let header = Header {
-                height: header.block_number,
-                hash,
-                prev,
-                time: header.timestamp_seconds,
-            };
-            if let Some(parent) = run.last() {
-                if parent.height.checked_add(1) != Some(header.height) {
-                    return Err(QrlError::garbage(
-                        LATEST,
-                        format!(
-                            "block {} after block {}: headers must be consecutive, oldest first",
-                            header.height, parent.height
-                        ),
-                    ));
-                }
-                if parent.hash != header.prev {
-                    return Err(QrlError::garbage(
-                        LATEST,
-                        format!(
-                            "block {} whose parent hash is not the hash of block {}",
-                            header.height, parent.height
-                        ),
-                    ));
-                }
-            }
-            run.push(header);
-        }
-        Ok(run)
+        check_headers(answer, quantity)
     }
 
     /// One page (`page` from 1) of the lattice entries `address` published, newest first.
@@ -127,44 +79,112 @@ impl Client {
             .await
             .map_err(|s| QrlError::rpc(LATTICE, &s))?
             .into_inner();
-        let count = answer.lattice_pks_detail.len();
-        if count as u64 > per_page {
-            return Err(QrlError::garbage(
-                LATTICE,
-                format!("{count} entries on a page of {per_page}"),
-            ));
-        }
-        answer
-            .lattice_pks_detail
-            .into_iter()
-            .map(|d| {
-                for (name, field, max) in [
-                    ("pk1", &d.pk1, PK1_MAX),
-                    ("pk2", &d.pk2, PK2_MAX),
-                    ("pk3", &d.pk3, PK3_MAX),
-                ] {
-                    if field.len() > max {
-                        return Err(QrlError::garbage(
-                            LATTICE,
-                            format!("a {name} of {} bytes (the limit is {max})", field.len()),
-                        ));
-                    }
-                }
-                let tx_hash = d.tx_hash.as_slice().try_into().map_err(|_| {
-                    QrlError::garbage(
-                        LATTICE,
-                        format!("a tx_hash of {} bytes, not 32", d.tx_hash.len()),
-                    )
-                })?;
-                Ok(LatticeEntry {
-                    pk1: d.pk1,
-                    pk2: d.pk2,
-                    pk3: d.pk3,
-                    tx_hash,
-                })
-            })
-            .collect()
+        check_lattice_page(answer, per_page)
     }
+}
+
+/// Checks a `GetLatestData` answer to a request for `quantity` headers: non-empty, no more than
+/// asked for, every hash 32 bytes, consecutive and linked by parent hashes, oldest first.
+pub(crate) fn check_headers(
+    answer: GetLatestDataResp,
+    quantity: u32,
+) -> Result<Vec<Header>, QrlError> {
+    let count = answer.blockheaders.len();
+    if count == 0 {
+        return Err(QrlError::garbage(LATEST, "no block headers"));
+    }
+    if count > quantity as usize {
+        return Err(QrlError::garbage(
+            LATEST,
+            format!("{count} block headers where at most {quantity} were asked for"),
+        ));
+    }
+    let mut run: Vec<Header> = Vec::with_capacity(count);
+    for extended in answer.blockheaders {
+        let header = extended
+            .header
+            .ok_or_else(|| QrlError::garbage(LATEST, "an entry without a block header"))?;
+        let hash = hash32(&header.hash_header, "hash_header", header.block_number)?;
+        // Genesis names no parent block: its `hash_header_prev` is the network's genesis
+        // string (e.g. "Final Testnet"), not a hash.
+        let prev = match header.block_number {
+            0 => [0; 32],
+            n => hash32(&header.hash_header_prev, "hash_header_prev", n)?,
+        };
+        let header = Header {
+            height: header.block_number,
+            hash,
+            prev,
+            time: header.timestamp_seconds,
+        };
+        if let Some(parent) = run.last() {
+            if parent.height.checked_add(1) != Some(header.height) {
+                return Err(QrlError::garbage(
+                    LATEST,
+                    format!(
+                        "block {} after block {}: headers must be consecutive, oldest first",
+                        header.height, parent.height
+                    ),
+                ));
+            }
+            if parent.hash != header.prev {
+                return Err(QrlError::garbage(
+                    LATEST,
+                    format!(
+                        "block {} whose parent hash is not the hash of block {}",
+                        header.height, parent.height
+                    ),
+                ));
+            }
+        }
+        run.push(header);
+    }
+    Ok(run)
+}
+
+/// Checks one page of a `GetLatticePKsByAddress` answer asked with `per_page` entries: no more
+/// entries than asked for, each key field within qrl-node's limits, each `tx_hash` 32 bytes.
+pub(crate) fn check_lattice_page(
+    answer: GetLatticePKsByAddressResp,
+    per_page: u64,
+) -> Result<Vec<LatticeEntry>, QrlError> {
+    let count = answer.lattice_pks_detail.len();
+    if count as u64 > per_page {
+        return Err(QrlError::garbage(
+            LATTICE,
+            format!("{count} entries on a page of {per_page}"),
+        ));
+    }
+    answer
+        .lattice_pks_detail
+        .into_iter()
+        .map(|d| {
+            for (name, field, max) in [
+                ("pk1", &d.pk1, PK1_MAX),
+                ("pk2", &d.pk2, PK2_MAX),
+                ("pk3", &d.pk3, PK3_MAX),
+            ] {
+                if field.len() > max {
+                    return Err(QrlError::garbage(
+                        LATTICE,
+                        format!("a {name} of {} bytes (the limit is {max})", field.len()),
+                    ));
+                }
+            }
+            let tx_hash = d.tx_hash.as_slice().try_into().map_err(|_| {
+                QrlError::garbage(
+                    LATTICE,
+                    format!("a tx_hash of {} bytes, not 32", d.tx_hash.len()),
+                )
+            })?;
+            Ok(LatticeEntry {
+                pk1: d.pk1,
+                pk2: d.pk2,
+                pk3: d.pk3,
+                tx_hash,
+            })
+        })
+        .collect()
 }
 
 fn hash32(bytes: &[u8], field: &str, height: u64) -> Result<[u8; 32], QrlError> {

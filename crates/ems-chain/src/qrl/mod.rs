@@ -21,6 +21,8 @@
 mod client;
 mod endpoint;
 mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod health;
 mod keys;
 pub mod proto;

@@ -198,6 +198,39 @@ impl Window {
         self.trim_count();
     }
 
+    /// What is wrong with the window, if anything: heights not contiguous, a header not linked
+    /// to its parent, more than [`MAX_BLOCKS`] kept, or a prefix index that disagrees with the
+    /// headers (for the fuzz targets, which feed it hostile answers).
+    #[cfg(fuzzing)]
+    pub(crate) fn invariant_violation(&self) -> Option<String> {
+        if self.blocks.len() > MAX_BLOCKS {
+            return Some(format!("{} blocks kept", self.blocks.len()));
+        }
+        for (parent, child) in self.blocks.iter().zip(self.blocks.iter().skip(1)) {
+            if parent.height.checked_add(1) != Some(child.height) || parent.hash != child.prev {
+                return Some(format!(
+                    "block {} does not follow {}",
+                    child.height, parent.height
+                ));
+            }
+        }
+        let indexed: usize = self.by_prefix.values().map(BTreeSet::len).sum();
+        if indexed != self.blocks.len() {
+            return Some(format!(
+                "{indexed} index entries for {} blocks",
+                self.blocks.len()
+            ));
+        }
+        for header in &self.blocks {
+            let prefix = header.block_ref().prefix;
+            let newest = self.by_prefix.get(&prefix).and_then(|h| h.last().copied());
+            if newest.is_none_or(|h| h < header.height) || self.find(prefix).is_none() {
+                return Some(format!("block {} is not indexed", header.height));
+            }
+        }
+        None
+    }
+
     fn trim_count(&mut self) {
         while self.blocks.len() > MAX_BLOCKS {
             self.pop_front();

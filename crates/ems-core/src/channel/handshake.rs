@@ -48,6 +48,8 @@ impl Channel {
         let mut sealed = identity.bundle().body().encode();
         sealed.extend_from_slice(&salt);
         sealed.extend_from_slice(&signature);
+        #[cfg(fuzzing)]
+        super::fuzzing::edit(&mut sealed);
         let mut id = [0u8; ID_LEN];
         id[..32].copy_from_slice(&open_tag());
         rng.fill_bytes(&mut id[32..]);

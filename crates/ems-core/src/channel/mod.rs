@@ -38,6 +38,8 @@
 
 mod chain;
 mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod handshake;
 pub mod schedule;
 mod seal;
@@ -321,6 +323,8 @@ impl Channel {
         let mut id = [0u8; ID_LEN];
         id[..32].copy_from_slice(&tag.0);
         rng.fill_bytes(&mut id[32..]);
+        #[cfg(fuzzing)]
+        let body = &fuzzing::edited(body);
         let payload = seal::seal(&key, &id, ttl, blockhash, body);
         Message::new(id, payload, ttl, blockhash)
             .map_err(|_| ChannelError::State("sealed message exceeds a payload"))

@@ -1,0 +1,150 @@
+//! Admitting messages: duplicates, the byte budget, and eviction by what a message paid.
+
+use super::expiry::{Tables, PURGE_CHUNK};
+use super::{Entry, Insert, Store, RECEIVED_AT_LEN};
+use crate::error::StoreError;
+use ems_core::Message;
+use ems_pow::{expected_tries, leading_u64, required_work, Algorithm};
+use redb::ReadableTable;
+use std::collections::HashSet;
+
+/// Fixed-point scale of [`rate`].
+const RATE_SCALE_BITS: u32 = 32;
+
+/// What `msg` paid per byte-second of the life it asked for when it arrived at
+/// `received_at`: the work its proof shows (`2^64 / (leading u64 of the proof hash + 1)`
+/// expected tries, the measure the difficulty target uses), divided by its encoded length and
+/// by the seconds from arrival to TTL, scaled by 2^32. An Argon2id try counts as many SHA2-256
+/// tries as the default parameters of the two algorithms exchange for this size and lifetime
+/// (`docs/pow.md`: they are calibrated to cost the same). A message that mined a lower hash
+/// than required paid more, and ranks higher.
+pub fn rate(msg: &Message, received_at: u64) -> u64 {
+    let len = msg.encoded_len();
+    let life = u64::from(msg.ttl()).saturating_sub(received_at).max(1);
+    let tries = u128::from(expected_tries(leading_u64(&msg.pow().proof.hash)));
+    let work = match Algorithm::from_id(msg.pow().algorithm) {
+        Some(Algorithm::Argon2id) => {
+            let sha = required_work(&Algorithm::Sha256.default_params(), len, life);
+            let argon = required_work(&Algorithm::Argon2id.default_params(), len, life);
+            tries.saturating_mul(u128::from(sha)) / u128::from(argon.max(1))
+        }
+        _ => tries,
+    };
+    let rate = (work << RATE_SCALE_BITS) / (len.max(1) as u128 * u128::from(life));
+    u64::try_from(rate).unwrap_or(u64::MAX)
+}
+
+impl Store {
+    /// Stores messages in one durable transaction; `received_at` is the node's unix time of
+    /// receipt, `now` the current time. Returns what happened to each, in order.
+    ///
+    /// Encoded bytes beyond `max_bytes` are made room for: first by deleting what has reached
+    /// its TTL, then by evicting the messages with the lowest [`rate`] if they paid no more
+    /// than the newcomer. A message that cannot be made room for is refused
+    /// ([`Insert::Full`]). Messages of the same batch never evict each other.
+    pub fn insert_batch(
+        &self,
+        items: &[(&Message, u64)],
+        max_bytes: u64,
+        now: u64,
+    ) -> Result<Vec<Insert>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        let mut evicted = Vec::new();
+        let mut stored = HashSet::new();
+        let figures = {
+            let mut t = Tables::open(&txn)?;
+            for (msg, received_at) in items {
+                let digest = msg.digest();
+                if t.msgs.get(&digest)?.is_some() {
+                    out.push(Insert::Duplicate);
+                    continue;
+                }
+                let entry = Entry::of(msg, *received_at);
+                let len = u64::from(entry.len);
+                // Expired bytes never count toward the budget.
+                while t.size.saturating_add(len) > max_bytes
+                    && t.purge_due(now, PURGE_CHUNK)?.deleted > 0
+                {}
+                if t.size.saturating_add(len) > max_bytes {
+                    match victims(&t, &entry, max_bytes, &stored)? {
+                        Some(victims) => {
+                            for (ttl, d, e) in &victims {
+                                t.remove(*ttl, d, e)?;
+                                evicted.push(*d);
+                            }
+                        }
+                        None => {
+                            refused.push(digest);
+                            out.push(Insert::Full);
+                            continue;
+                        }
+                    }
+                }
+                let wire = msg.encode();
+                let mut value = Vec::with_capacity(RECEIVED_AT_LEN + wire.len());
+                value.extend_from_slice(&received_at.to_be_bytes());
+                value.extend_from_slice(&wire);
+                t.msgs.insert(&digest, value.as_slice())?;
+                t.expiry.insert((msg.ttl(), digest), entry.to_bytes())?;
+                t.by_rate.insert((entry.rate, digest), msg.ttl())?;
+                t.by_tag
+                    .insert((entry.id0, *received_at, digest), msg.ttl())?;
+                t.by_arrival.insert((*received_at, digest), msg.ttl())?;
+                t.count += 1;
+                t.size += len;
+                stored.insert(digest);
+                out.push(Insert::Stored);
+            }
+            t.finish()?
+        };
+        txn.commit()?;
+        self.set_stats(figures.0, figures.1);
+        self.stats
+            .evicted
+            .fetch_add(evicted.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let mut memory = self.refused();
+        for d in refused.into_iter().chain(evicted) {
+            memory.insert(d);
+        }
+        for d in &stored {
+            memory.remove(d);
+        }
+        Ok(out)
+    }
+}
+
+/// A stored message chosen to make room: its TTL, digest and expiry entry.
+type Victim = (u32, [u8; 32], Entry);
+
+/// The cheapest stored messages whose deletion makes room for `entry`, if they all paid no
+/// more than it; `None` if the room cannot be made that way.
+fn victims(
+    t: &Tables<'_>,
+    entry: &Entry,
+    max_bytes: u64,
+    protected: &HashSet<[u8; 32]>,
+) -> Result<Option<Vec<Victim>>, StoreError> {
+    let need = t.size + u64::from(entry.len) - max_bytes;
+    let mut freed = 0u64;
+    let mut out = Vec::new();
+    for row in t.by_rate.range(..=(entry.rate, [0xff; 32]))? {
+        let (key, ttl) = row?;
+        let (_, digest) = key.value();
+        if protected.contains(&digest) {
+            continue;
+        }
+        let ttl = ttl.value();
+        let Some(found) = t.expiry.get((ttl, digest))? else {
+            continue;
+        };
+        let victim = Entry::from_bytes(&found.value());
+        freed += u64::from(victim.len);
+        out.push((ttl, digest, victim));
+        if freed >= need {
+            return Ok(Some(out));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,299 @@
+//! The message store: redb in the node's data directory.
+//!
+//! Tables (keys are big-endian encoded by redb, so ranges run in time order):
+//!
+//! | table | key | value | serves |
+//! | --- | --- | --- | --- |
+//! | `messages` | digest `[u8; 32]` | received-at `u64` BE ‖ wire frame | `get`, sync fetch |
+//! | `expiry` | (`ttl: u32`, digest) | [`Entry`]: received-at, `ID0`, length, rate | the sweeper, start-up purge |
+//! | `by_rate` | (rate `u64`, digest) | `ttl: u32` | eviction when full |
+//! | `by_tag` | (`ID0`, received-at `u64`, digest) | `ttl: u32` | queries by tag, sync by tag |
+//! | `by_arrival` | (received-at `u64`, digest) | `ttl: u32` | queries and sync without tags |
+//! | `meta` | `"messages"`, `"bytes"`, `"schema"` | `u64` | store figures, the byte budget |
+//!
+//! The expiry index holds everything needed to delete a message from every table (its
+//! arrival time, `ID0`, length and rate), so neither the sweeper nor eviction reads or decodes
+//! a frame.
+//!
+//! Every insert is one redb write transaction committed with `Durability::Immediate` (the
+//! default) before anyone is told the message was accepted; the writer task groups concurrent
+//! inserts into one transaction so that one fsync serves many messages under load.
+//!
+//! # When the store is full
+//! `store.max_bytes` counts the encoded frames of unexpired messages: an insert that would
+//! exceed it first deletes whatever has reached its TTL. If that is not enough, the messages
+//! that paid the least work per byte-second of life ([`rate`]) make room for a message that
+//! paid more; a message that pays no more than every message it would displace is refused
+//! (`Insert::Full`). Refused and evicted digests are remembered (a bounded set) so that history
+//! sync does not fetch them again.
+
+mod admit;
+mod expiry;
+mod query;
+mod refused;
+
+pub use admit::rate;
+pub use expiry::Swept;
+pub use query::{Page, Position, Query, Scan};
+
+use crate::error::StoreError;
+use ems_core::Message;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use refused::Refused;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+const MESSAGES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("messages");
+const EXPIRY: TableDefinition<(u32, [u8; 32]), [u8; Entry::LEN]> = TableDefinition::new("expiry");
+const BY_RATE: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_rate");
+const BY_TAG: TableDefinition<([u8; 32], u64, [u8; 32]), u32> = TableDefinition::new("by_tag");
+const BY_ARRIVAL: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_arrival");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const META_MESSAGES: &str = "messages";
+const META_BYTES: &str = "bytes";
+const META_SCHEMA: &str = "schema";
+/// The table layout this code reads and writes.
+const SCHEMA: u64 = 2;
+/// Bytes of the received-at prefix of a `messages` value.
+const RECEIVED_AT_LEN: usize = 8;
+/// Refused or evicted digests remembered so that sync does not fetch them again.
+const REMEMBER_REFUSED: usize = 65_536;
+
+/// Most messages one page of a query returns ([`crate::Node::query`]).
+pub const MAX_PAGE: usize = 1_000;
+/// Most tags one query may ask for.
+pub const MAX_QUERY_TAGS: usize = 64;
+
+/// What happened to one message handed to [`Store::insert_batch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// Newly stored and committed.
+    Stored,
+    /// Already stored; nothing changed.
+    Duplicate,
+    /// Refused: the store is full of messages that paid at least as much.
+    Full,
+}
+
+/// What the expiry index keeps of a message: enough to delete it everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    received_at: u64,
+    id0: [u8; 32],
+    len: u32,
+    rate: u64,
+}
+
+impl Entry {
+    const LEN: usize = 52;
+
+    fn of(msg: &Message, received_at: u64) -> Entry {
+        let len = msg.encoded_len();
+        Entry {
+            received_at,
+            id0: *msg.id0(),
+            len: len as u32,
+            rate: rate(msg, received_at),
+        }
+    }
+
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..8].copy_from_slice(&self.received_at.to_be_bytes());
+        out[8..40].copy_from_slice(&self.id0);
+        out[40..44].copy_from_slice(&self.len.to_be_bytes());
+        out[44..].copy_from_slice(&self.rate.to_be_bytes());
+        out
+    }
+
+    fn from_bytes(b: &[u8; Self::LEN]) -> Entry {
+        let mut id0 = [0u8; 32];
+        id0.copy_from_slice(&b[8..40]);
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_be_bytes(x)
+        };
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&b[40..44]);
+        Entry {
+            received_at: u64_at(0),
+            id0,
+            len: u32::from_be_bytes(len),
+            rate: u64_at(44),
+        }
+    }
+}
+
+/// Store figures.
+#[derive(Debug, Default)]
+struct Stats {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    evicted: AtomicU64,
+}
+
+/// The redb message store. All methods block; async callers run them on the blocking pool.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    stats: Stats,
+    refused: Mutex<Refused>,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and purges what expired while it was closed
+    /// (relative to `now`, unix seconds). Returns the store and the number purged.
+    pub fn open(path: &Path, now: u64) -> Result<(Store, u64), StoreError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let schema = meta.get(META_SCHEMA)?.map(|v| v.value());
+            let count = meta.get(META_MESSAGES)?.map_or(0, |v| v.value());
+            match schema {
+                Some(SCHEMA) => {}
+                None if count == 0 => {
+                    meta.insert(META_SCHEMA, SCHEMA)?;
+                }
+                found => {
+                    return Err(StoreError::Schema {
+                        path: path.display().to_string(),
+                        found: found.unwrap_or(1),
+                        expected: SCHEMA,
+                    })
+                }
+            }
+            txn.open_table(MESSAGES)?;
+            txn.open_table(EXPIRY)?;
+            txn.open_table(BY_RATE)?;
+            txn.open_table(BY_TAG)?;
+            txn.open_table(BY_ARRIVAL)?;
+        }
+        txn.commit()?;
+        let store = Store {
+            db,
+            stats: Stats::default(),
+            refused: Mutex::new(Refused::new(REMEMBER_REFUSED)),
+        };
+        store.load_stats()?;
+        let mut purged = 0;
+        loop {
+            let swept = store.purge_expired(now)?;
+            purged += swept.deleted;
+            if !swept.more {
+                break;
+            }
+        }
+        Ok((store, purged))
+    }
+
+    fn load_stats(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let get = |k| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
+        self.stats
+            .messages
+            .store(get(META_MESSAGES)?, Ordering::Relaxed);
+        self.stats.bytes.store(get(META_BYTES)?, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn set_stats(&self, messages: u64, bytes: u64) {
+        self.stats.messages.store(messages, Ordering::Relaxed);
+        self.stats.bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Messages stored and their encoded bytes (expired ones count until the sweeper or an
+    /// insert deletes them).
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.messages.load(Ordering::Relaxed),
+            self.stats.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Messages evicted for better-paid ones since the store was opened.
+    pub fn evicted(&self) -> u64 {
+        self.stats.evicted.load(Ordering::Relaxed)
+    }
+
+    fn refused(&self) -> std::sync::MutexGuard<'_, Refused> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this digest was refused as full or evicted (among the last ones remembered).
+    pub fn was_refused(&self, digest: &[u8; 32]) -> bool {
+        self.refused().contains(digest)
+    }
+
+    /// The stored message with this digest, unless its TTL is at or before `now`.
+    pub fn get(&self, digest: &[u8; 32], now: u64) -> Result<Option<Message>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let msgs = txn.open_table(MESSAGES)?;
+        let Some(value) = msgs.get(digest)? else {
+            return Ok(None);
+        };
+        let (_, msg) = decode_record(digest, value.value())?;
+        Ok((u64::from(msg.ttl()) > now).then_some(msg))
+    }
+
+    /// Which of `digests` are worth fetching: not stored, and not refused or evicted here.
+    pub fn missing(&self, digests: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let msgs = txn.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        for d in digests {
+            if msgs.get(d)?.is_none() && !self.was_refused(d) {
+                out.push(*d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Wire frames of those `digests` that are stored and unexpired, stopping before the total
+    /// would exceed `max_bytes`.
+    pub fn frames(
+        &self,
+        digests: &[[u8; 32]],
+        now: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let msgs = txn.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        let mut total = 0;
+        for d in digests {
+            let Some(value) = msgs.get(d)? else { continue };
+            let (_, msg) = decode_record(d, value.value())?;
+            if u64::from(msg.ttl()) <= now {
+                continue;
+            }
+            let wire = &value.value()[RECEIVED_AT_LEN..];
+            if total + wire.len() > max_bytes {
+                break;
+            }
+            total += wire.len();
+            out.push(wire.to_vec());
+        }
+        Ok(out)
+    }
+}
+
+/// Splits a `messages` value into its receive time and decoded frame.
+fn decode_record(digest: &[u8; 32], value: &[u8]) -> Result<(u64, Message), StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt {
+        digest: hex::encode(digest),
+        why,
+    };
+    if value.len() < RECEIVED_AT_LEN {
+        return Err(corrupt(format!("record of {} bytes", value.len())));
+    }
+    let (at, wire) = value.split_at(RECEIVED_AT_LEN);
+    let mut at_bytes = [0u8; RECEIVED_AT_LEN];
+    at_bytes.copy_from_slice(at);
+    let msg = Message::decode(wire).map_err(|e| corrupt(e.to_string()))?;
+    Ok((u64::from_be_bytes(at_bytes), msg))
+}

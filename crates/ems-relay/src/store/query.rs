@@ -1,0 +1,205 @@
+//! Reading the store by tag or by arrival: queries, their pages and cursors.
+
+use super::{Store, BY_ARRIVAL, BY_TAG, MAX_QUERY_TAGS};
+use crate::error::{RelayError, StoreError};
+use ems_core::Message;
+use redb::ReadableDatabase;
+use std::ops::Bound;
+
+/// A query over stored, unexpired messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Only messages whose `ID0` is one of these; empty means every message.
+    pub tags: Vec<[u8; 32]>,
+    /// Only messages this node received at or after this unix time.
+    pub since: Option<u64>,
+    /// Most messages to return (at most [`MAX_PAGE`](super::MAX_PAGE); 0 means that many).
+    pub limit: usize,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
+}
+
+/// One page of query results, in (tag, arrival) order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The messages.
+    pub messages: Vec<Message>,
+    /// Pass as `cursor` to get the next page; `None` when this is the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// A position in the tag or arrival index: the last entry a page returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The tag index entry's `ID0`, zero for the arrival index.
+    pub tag: [u8; 32],
+    /// Receive time.
+    pub received_at: u64,
+    /// Digest.
+    pub digest: [u8; 32],
+}
+
+impl Position {
+    /// Encoded length.
+    pub const LEN: usize = 72;
+
+    /// `tag ‖ received_at (u64 BE) ‖ digest`.
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..32].copy_from_slice(&self.tag);
+        out[32..40].copy_from_slice(&self.received_at.to_be_bytes());
+        out[40..].copy_from_slice(&self.digest);
+        out
+    }
+
+    /// The inverse of [`Position::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::LEN {
+            return None;
+        }
+        let mut tag = [0u8; 32];
+        tag.copy_from_slice(&bytes[..32]);
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&bytes[32..40]);
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&bytes[40..]);
+        Some(Position {
+            tag,
+            received_at: u64::from_be_bytes(at),
+            digest,
+        })
+    }
+
+    /// The API's cursor string (hex).
+    pub fn to_cursor(&self) -> String {
+        hex::encode(self.to_bytes())
+    }
+
+    /// Parses an API cursor string.
+    pub fn from_cursor(cursor: &str) -> Result<Self, RelayError> {
+        if cursor.len() != Self::LEN * 2 {
+            return Err(RelayError::BadCursor(format!(
+                "expected {} hex characters, got {}",
+                Self::LEN * 2,
+                cursor.len()
+            )));
+        }
+        let bytes = hex::decode(cursor).map_err(|e| RelayError::BadCursor(e.to_string()))?;
+        Self::from_bytes(&bytes).ok_or_else(|| RelayError::BadCursor("wrong length".into()))
+    }
+}
+
+/// A selection of the index: which tags, from when, after which position.
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    /// Tags (sorted and deduplicated by [`Scan::new`]); empty = all messages.
+    tags: Vec<[u8; 32]>,
+    since: u64,
+    after: Option<Position>,
+    limit: usize,
+}
+
+impl Scan {
+    /// A scan; `limit` is clamped to `1..=max`.
+    pub fn new(
+        mut tags: Vec<[u8; 32]>,
+        since: Option<u64>,
+        after: Option<Position>,
+        limit: usize,
+        max: usize,
+    ) -> Result<Self, RelayError> {
+        if tags.len() > MAX_QUERY_TAGS {
+            return Err(RelayError::BadQuery(format!(
+                "{} tags asked for, at most {MAX_QUERY_TAGS} allowed",
+                tags.len()
+            )));
+        }
+        tags.sort_unstable();
+        tags.dedup();
+        if let Some(pos) = &after {
+            if !tags.is_empty() && tags.binary_search(&pos.tag).is_err() {
+                return Err(RelayError::BadCursor(
+                    "the cursor belongs to a query with other tags".into(),
+                ));
+            }
+        }
+        let limit = if limit == 0 { max } else { limit.min(max) };
+        Ok(Scan {
+            tags,
+            since: since.unwrap_or(0),
+            after,
+            limit,
+        })
+    }
+}
+
+impl Store {
+    /// Digests of unexpired messages matching `scan`, in index order, and the position to
+    /// continue from if the page is full.
+    pub fn scan(
+        &self,
+        scan: &Scan,
+        now: u64,
+    ) -> Result<(Vec<[u8; 32]>, Option<Position>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        let mut last = None;
+        let mut take = |tag: [u8; 32], received_at: u64, digest: [u8; 32], ttl: u32| {
+            if u64::from(ttl) > now {
+                out.push(digest);
+                last = Some(Position {
+                    tag,
+                    received_at,
+                    digest,
+                });
+            }
+            out.len() >= scan.limit
+        };
+        if scan.tags.is_empty() {
+            let table = txn.open_table(BY_ARRIVAL)?;
+            let lower = match &scan.after {
+                Some(p) => Bound::Excluded((p.received_at, p.digest)),
+                None => Bound::Included((scan.since, [0; 32])),
+            };
+            for entry in table.range((lower, Bound::Unbounded))? {
+                let (k, v) = entry?;
+                let (at, digest) = k.value();
+                if take([0; 32], at, digest, v.value()) {
+                    return Ok((out, last));
+                }
+            }
+        } else {
+            let table = txn.open_table(BY_TAG)?;
+            let first = scan
+                .after
+                .and_then(|p| scan.tags.binary_search(&p.tag).ok())
+                .unwrap_or(0);
+            for (i, tag) in scan.tags.iter().enumerate().skip(first) {
+                let lower = match &scan.after {
+                    Some(p) if i == first => Bound::Excluded((*tag, p.received_at, p.digest)),
+                    _ => Bound::Included((*tag, scan.since, [0; 32])),
+                };
+                let upper = Bound::Included((*tag, u64::MAX, [0xff; 32]));
+                for entry in table.range((lower, upper))? {
+                    let (k, v) = entry?;
+                    let (tag, at, digest) = k.value();
+                    if take(tag, at, digest, v.value()) {
+                        return Ok((out, last));
+                    }
+                }
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// The messages a scan selects, loaded.
+    pub fn load(&self, digests: &[[u8; 32]], now: u64) -> Result<Vec<Message>, StoreError> {
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            if let Some(m) = self.get(d, now)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+}
