@@ -25,7 +25,7 @@
 //! - `hold`: frames waiting for a block this node does not know yet.
 //! - [`store`]: the redb [`Store`]: messages by digest, expiry index, `ID0` index, arrival index.
 //! - `writer`: the single writer task: group commits and the expiry sweeper.
-//! - [`sync`]: the `/qrl/ems/sync/1` request-response protocol and its codec.
+//! - [`sync`]: history sync, `/qrl/ems/sync/1` whole: its codec and its rounds with peers.
 //! - `behaviour`: the composed libp2p behaviour (gossipsub with peer scoring, identify, ping,
 //!   Kademlia, sync).
 //! - `network`: the swarm task, which only moves events.
