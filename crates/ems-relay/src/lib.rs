@@ -93,7 +93,7 @@ pub mod sync;
 mod verdict;
 mod writer;
 
-pub use config::{Budget, NodeConfig, Task, Tuning};
+pub use config::{BoxedTransport, Budget, Gossip, NodeConfig, Task, TransportFactory, Tuning};
 pub use error::{PublishError, RelayError, StoreError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{ChainStatus, Node, Published, Status, StoreStatus};
