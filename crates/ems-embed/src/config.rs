@@ -170,7 +170,7 @@ mod tests {
         let n = c.node_config().unwrap();
         assert_eq!(n.network, "n1");
         assert_eq!(n.listen.len(), 1);
-        assert_eq!(n.policy.policy.block_depth, 7);
+        assert_eq!(n.policy.limits.block_depth, 7);
         assert_eq!(n.tuning.heartbeat, Duration::from_millis(100));
         assert!(!n.tuning.discovery);
         assert_eq!(n.tuning.resync, Duration::from_millis(300));

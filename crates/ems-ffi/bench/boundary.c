@@ -1,5 +1,6 @@
 /* The C side of the boundary benchmarks (scripts/bench-embedding.sh): the same measurements as
  * examples/boundary_native.rs, through the C ABI.  usage: boundary ITERATIONS MINE_WORK */
+#define _POSIX_C_SOURCE 199309L
 #include "ems.h"
 
 #include <stdio.h>

@@ -61,7 +61,7 @@ impl Core {
         }
     }
 
-    fn announce(&self, msg: Arc<Message>, source: Source) {
+    fn notify_subscribers(&self, msg: Arc<Message>, source: Source) {
         self.metrics.received(source);
         // No subscribers is not an error.
         let _ = self.accepted.send(msg);
@@ -81,7 +81,7 @@ impl Core {
             }
         };
         if self.seen(&digest) {
-            // Accepted before (perhaps relayed without being stored): not announced again.
+            // Accepted before (perhaps relayed without being stored): subscribers not notified again.
             return Ok(Published {
                 digest,
                 duplicate: true,
@@ -90,7 +90,7 @@ impl Core {
         match self.keep(msg.clone()).await {
             Ok(Insert::Stored) => {
                 self.remember(&msg);
-                self.announce(msg.clone(), Source::Api);
+                self.notify_subscribers(msg.clone(), Source::Api);
                 self.commands
                     .send(Command::Publish(msg.encode()))
                     .await
@@ -124,15 +124,15 @@ impl Core {
             .await;
     }
 
-    pub(crate) async fn store_and_announce(&self, msg: Arc<Message>, source: Source) {
+    pub(crate) async fn store_and_notify(&self, msg: Arc<Message>, source: Source) {
         match self.keep(msg.clone()).await {
-            Ok(Insert::Stored) => self.announce(msg, source),
+            Ok(Insert::Stored) => self.notify_subscribers(msg, source),
             Ok(Insert::Duplicate) => {}
             Ok(Insert::Full) => {
                 // It paid less per byte-second than everything stored: still valid, so still
                 // delivered live, but this node does not keep it.
                 self.metrics.rejected("store_full");
-                self.announce(msg, source);
+                self.notify_subscribers(msg, source);
             }
             Err(e) => tracing::warn!(error = %e, "storing a valid message failed"),
         }
@@ -144,7 +144,7 @@ impl Core {
             match self.judge(Input::Bytes(frame), Context::History).await.0 {
                 Verdict::Valid(m) => {
                     if self.remember(&m) {
-                        self.store_and_announce(Arc::new(m), Source::Sync).await;
+                        self.store_and_notify(Arc::new(m), Source::Sync).await;
                     }
                 }
                 Verdict::Hold(_) | Verdict::Ignore(_) => {}

@@ -80,7 +80,7 @@ pub fn policy() -> Policy {
 fn chain(policy: &Policy) -> Arc<dyn ChainView> {
     Arc::new(DevnetChain::new(
         &DevnetConfig::default(),
-        policy.policy.max_ttl + policy.policy.clock_skew,
+        policy.limits.max_ttl + policy.limits.clock_skew,
     ))
 }
 

@@ -26,7 +26,7 @@ pub async fn frames(
     tokio::task::spawn_blocking(move || {
         let chain = ems_chain::DevnetChain::new(
             &ems_chain::DevnetConfig::default(),
-            policy.policy.max_ttl + policy.policy.clock_skew,
+            policy.limits.max_ttl + policy.limits.clock_skew,
         );
         let now = unix_now();
         let head = chain

@@ -290,7 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::Announce { keys, ttl, node },
         } => {
             let session = keys.session(&node)?;
-            let submitted = session.announce(parse_duration(&ttl, "--ttl")?)?;
+            let submitted = session.announce_keys(parse_duration(&ttl, "--ttl")?)?;
             let subject = match session.identity.bundle().body().address() {
                 Some(address) => format!("address {address}"),
                 None => format!("fingerprint {}", session.identity.fingerprint()),

@@ -62,7 +62,7 @@ impl Session {
     /// node's `policy.max_ttl`.
     pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(Head, u32), ClientError> {
         let head = self.node.head()?;
-        let max = head.policy.policy.max_ttl;
+        let max = head.policy.limits.max_ttl;
         if ttl_secs > max {
             return Err(ClientError::input(
                 "--ttl",
@@ -149,8 +149,8 @@ impl Session {
         Ok(sent)
     }
 
-    /// Announces this identity's bundle for `ttl_secs`.
-    pub fn announce(&self, ttl_secs: u64) -> Result<Submitted, ClientError> {
+    /// Publishes a key announcement of this identity's bundle, living `ttl_secs`.
+    pub fn announce_keys(&self, ttl_secs: u64) -> Result<Submitted, ClientError> {
         let (head, ttl) = self.head_and_ttl(ttl_secs)?;
         let message = announcement(
             self.identity.bundle(),

@@ -53,7 +53,7 @@ pub(super) fn run(
 
     let fingerprint = bob_session.identity.fingerprint();
     let t = Instant::now();
-    let announced = bob_session.announce(TTL).map_err(client)?;
+    let announced = bob_session.announce_keys(TTL).map_err(client)?;
     println!(
         "  publish: Bob announced his bundle (6502 bytes) at {}, message {}, in {} (mining included);",
         bob.name,
