@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn policies_read_from_json_are_checked() {
         let p = policy_from_json(r#"{"policy": {"max_ttl": 600}}"#).unwrap();
-        assert_eq!(p.policy.max_ttl, 600);
+        assert_eq!(p.limits.max_ttl, 600);
         let e = policy_from_json(r#"{"policy": {"max_ttl": 0}}"#).unwrap_err();
         assert!(e.message.contains("policy.max_ttl"), "{}", e.message);
         assert!(policy_from_json("[").is_err());
