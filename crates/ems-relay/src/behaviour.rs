@@ -91,6 +91,10 @@ impl Behaviour {
             .flood_publish(g.flood_publish)
             .idontwant_message_size_threshold(g.idontwant_threshold)
             .duplicate_cache_time(tuning.duplicate_cache)
+            // A message waits in the message cache for its verdict; a verdict that comes after
+            // it left the cache forwards nothing. Keep messages for the hold time plus a margin
+            // (the default is 5 heartbeats), so a loaded node and a held frame still forward.
+            .history_length(history_length(tuning))
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;
         let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
@@ -128,6 +132,13 @@ impl Behaviour {
             sync,
         })
     }
+}
+
+/// Heartbeats a message stays in gossipsub's message cache: `hold` plus 3 s.
+fn history_length(tuning: &Tuning) -> usize {
+    let keep = tuning.hold + Duration::from_secs(3);
+    let beats = keep.as_millis() / tuning.heartbeat.as_millis().max(1);
+    usize::try_from(beats).unwrap_or(usize::MAX).clamp(5, 1_000)
 }
 
 fn score_params(topic: &IdentTopic) -> PeerScoreParams {

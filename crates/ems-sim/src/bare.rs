@@ -248,10 +248,10 @@ fn event_of(
                 }
             }
         }
-        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
-            if swarm.connected_peers().count() < DISCOVERY_TARGET && !swarm.is_connected(&peer) {
-                let _ = swarm.dial(peer);
-            }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }))
+            if swarm.connected_peers().count() < DISCOVERY_TARGET && !swarm.is_connected(&peer) =>
+        {
+            let _ = swarm.dial(peer);
         }
         _ => {}
     }

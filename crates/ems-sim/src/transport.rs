@@ -78,8 +78,11 @@ pub struct Net {
     /// Side of each port while partitioned; ports not listed are on side 0.
     partition: Mutex<Option<HashMap<u64, u8>>>,
     /// Cut signals of live dialer ends, by (dialer port, listener port).
-    cuts: Mutex<Vec<((u64, u64), watch::Sender<bool>)>>,
+    cuts: Mutex<Vec<DialerCut>>,
 }
+
+/// A live dialer end's cut signal, by (dialer port, listener port).
+type DialerCut = ((u64, u64), watch::Sender<bool>);
 
 impl Net {
     /// An empty network with this link shape.
