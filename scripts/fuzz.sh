@@ -61,7 +61,8 @@ if [ "$smoke" = 1 ]; then
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"' EXIT
 fi
-logs=fuzz/target/logs
+# A smoke run keeps its logs apart, so it never overwrites those of a long run going on.
+logs=${scratch:-fuzz/target}/logs
 mkdir -p "$logs"
 failed=()
 summary=()
@@ -84,8 +85,9 @@ for target in "${targets[@]}"; do
     tail -40 "$log" >&2
   fi
   elapsed=$(( $(date +%s) - start ))
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
+  # -a: a log may hold binary bytes (libFuzzer prints inputs).
+  execs=$(grep -a -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
+  last=$(grep -a -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(grep -o 'cov: [0-9]*' <<<"$last" | awk '{print $2}' || true)
   ft=$(grep -o 'ft: [0-9]*' <<<"$last" | awk '{print $2}' || true)
   corp=$(grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' <<<"$last" | awk '{print $2}' || true)

@@ -7,7 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
-
 # step NAME COMMAND...: runs COMMAND, then prints how long it took.
 step() {
   local name=$1 start=$SECONDS
@@ -15,6 +14,11 @@ step() {
   "$@"
   echo "== $name: $((SECONDS - start)) s"
 }
+
+# The C compiler, valgrind and Go for the C ABI tests, maturin and pytest for the Python ones
+# (apt-get, idempotent; before the background installs start, which may also call apt-get).
+step "install embedding tools" scripts/install-embedding-tools.sh
+export EMS_REQUIRE_VALGRIND=1 EMS_REQUIRE_QRL=1
 
 # install_bg NAME SCRIPT: runs an install script in the background, its log in target/NAME-install.log.
 installs=()
@@ -44,3 +48,5 @@ step "doctests" cargo test --workspace --doc
 # The fuzz targets still build and pass their seeds: each runs over fuzz/seeds/TARGET, then
 # fuzzes for a few seconds (docs/testing.md).
 step "fuzz smoke" scripts/fuzz.sh --smoke
+# The Python bindings: the abi3 wheel (maturin, dev profile), pytest, the real qrl-node embedding.
+step "python bindings (wheel + pytest)" scripts/test-python.sh

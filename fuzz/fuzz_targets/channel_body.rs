@@ -19,14 +19,14 @@ use ems_core::channel::fuzzing::{reencode_body, with_plaintext_edit};
 use ems_core::message::MAX_PAYLOAD;
 use ems_core::suite::AEAD_TAG_LEN;
 use ems_core::{Channel, ChannelError, Message, Received};
-use ems_fuzz::people::{self, alice, bob, BLOCKHASH, TTL};
+use ems_fuzz::people::{self, alice, bob, BLOCKHASH, NOW, TTL};
 use ems_fuzz::rng;
 use libfuzzer_sys::fuzz_target;
 
 /// Unseals `message` at Alice's end; if it fails, her state must not have changed.
 fn deliver(a: &mut Channel, message: &Message) -> Result<Received, ChannelError> {
     let before = people::save(a);
-    let out = a.unseal(alice(), message);
+    let out = a.unseal(alice(), message, NOW);
     if let Err(e) = &out {
         assert_eq!(
             people::save(a),
@@ -80,7 +80,7 @@ fuzz_target!(|bytes: &[u8]| {
             let Ok(mut message) = Message::decode(frame) else {
                 return;
             };
-            let tags = a.watch_tags();
+            let tags = a.watch_tags(NOW);
             if tag & 0x80 != 0 && !tags.is_empty() {
                 let mut id = *message.id();
                 id[..32].copy_from_slice(&tags[usize::from(tag) % tags.len()]);

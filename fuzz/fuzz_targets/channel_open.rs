@@ -68,7 +68,7 @@ fuzz_target!(|bytes: &[u8]| {
                 .accept(bob(), TTL, BLOCKHASH, &mut rng)
                 .expect("Bob accepts");
             assert_eq!(
-                a.unseal(alice(), &accept).ok(),
+                a.unseal(alice(), &accept, NOW).ok(),
                 Some(Received::Rekey { epoch: 1 })
             );
         }

@@ -8,7 +8,7 @@
 #![no_main]
 
 use ems_core::Channel;
-use ems_fuzz::people::{alice, save, BLOCKHASH, TTL};
+use ems_fuzz::people::{alice, save, BLOCKHASH, NOW, TTL};
 use ems_fuzz::rng;
 use libfuzzer_sys::fuzz_target;
 
@@ -24,7 +24,7 @@ fuzz_target!(|bytes: &[u8]| {
         "state serialisation is a fixed point"
     );
 
-    let tags = channel.watch_tags();
+    let tags = channel.watch_tags(NOW);
     let mut rng = rng(0);
     if let Some(tag) = tags.first() {
         let mut id = [0u8; 64];
@@ -32,12 +32,12 @@ fuzz_target!(|bytes: &[u8]| {
         let forged = ems_core::Message::new(id, vec![0; 256], TTL, BLOCKHASH).expect("frame");
         let before = save(&channel);
         assert!(
-            channel.unseal(alice(), &forged).is_err(),
+            channel.unseal(alice(), &forged, NOW).is_err(),
             "a forged frame opened"
         );
         assert_eq!(save(&channel), before, "a refused frame changed the state");
     }
     let _ = channel.seal(alice(), b"hello", TTL, BLOCKHASH, false, &mut rng);
     let _ = channel.rekey(alice(), TTL, BLOCKHASH, &mut rng);
-    let _ = channel.watch_tags();
+    let _ = channel.watch_tags(NOW);
 });

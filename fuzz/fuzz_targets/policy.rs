@@ -24,7 +24,7 @@ fuzz_target!(|bytes: &[u8]| {
             );
             for algorithm in Algorithm::ALL {
                 if policy.accepts(*algorithm) {
-                    let _ = policy.target(*algorithm, 8307, policy.policy.max_ttl);
+                    let _ = policy.target(*algorithm, 8307, policy.limits.max_ttl);
                 }
             }
         }

@@ -79,7 +79,7 @@ fn play() -> Conversation {
         .accept(bob, TTL, BLOCKHASH, &mut rng)
         .expect("accept");
     assert_eq!(
-        a.unseal(alice, &accept).ok(),
+        a.unseal(alice, &accept, NOW).ok(),
         Some(Received::Rekey { epoch: 1 })
     );
     frames.extend([open, accept]);
@@ -100,20 +100,20 @@ fn play() -> Conversation {
             .expect("seal")
         })
         .collect();
-    a.unseal(alice, &sent[2]).expect("out of order");
+    a.unseal(alice, &sent[2], NOW).expect("out of order");
     let signed = a
         .seal(alice, b"signed by Alice", TTL, BLOCKHASH, true, &mut rng)
         .expect("seal");
-    b.unseal(bob, &signed).expect("signed message");
+    b.unseal(bob, &signed, NOW).expect("signed message");
     frames.extend(sent);
     frames.push(signed);
     states.push((save(&a), save(&b)));
 
     // A rekey each way.
     let rekey = a.rekey(alice, TTL, BLOCKHASH, &mut rng).expect("rekey");
-    b.unseal(bob, &rekey).expect("Alice's rekey");
+    b.unseal(bob, &rekey, NOW).expect("Alice's rekey");
     let rekey_back = b.rekey(bob, TTL, BLOCKHASH, &mut rng).expect("rekey");
-    a.unseal(alice, &rekey_back).expect("Bob's rekey");
+    a.unseal(alice, &rekey_back, NOW).expect("Bob's rekey");
     frames.extend([rekey, rekey_back]);
     states.push((save(&a), save(&b)));
     Conversation { states, frames }

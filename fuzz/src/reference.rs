@@ -35,7 +35,7 @@ pub fn verdict(bytes: &[u8], context: Context, v: &Vectors) -> Result<[u8; 32], 
     let nonce = &bytes[after + 9..after + 17];
     let proof_hash = &bytes[after + 17..after + 49];
 
-    let limits = &v.policy.policy;
+    let limits = &v.policy.limits;
     let (now, skew) = (v.now, limits.clock_skew);
     if ttl + skew <= now {
         return Err("expired");
@@ -48,7 +48,7 @@ pub fn verdict(bytes: &[u8], context: Context, v: &Vectors) -> Result<[u8; 32], 
         2 => "argon2id",
         _ => return Err("unsupported_pow"),
     };
-    if !v.policy.pow.algorithms.iter().any(|a| a == name) {
+    if !v.policy.pow.algorithms.iter().any(|a| a.name() == name) {
         return Err("unsupported_pow");
     }
     assert_eq!(name, "sha256", "the reference judges SHA-256 proofs only");

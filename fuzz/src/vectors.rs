@@ -1,7 +1,7 @@
 //! `tests/vectors/wire-v1.json`, compiled into the targets: its clock, policy and chain, and
 //! each vector's frame and expected verdict.
 
-use ems_chain::StaticChain;
+use ems_core::StaticChain;
 use ems_core::{BlockRef, Context, Policy};
 use serde_json::Value;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! Decode + validate throughput, excluding the proof-of-work hash (measured in ems-pow).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ems_chain::StaticChain;
+use ems_core::StaticChain;
 use ems_core::{Context, Message, Policy, Reject, Validator};
 use ems_pow::Algorithm;
 use std::hint::black_box;

@@ -67,8 +67,8 @@ fn invalid(name: &str, context: &str, frame: &[u8], reason: &str, decode: Option
 
 fn main() {
     let p = policy();
-    let skew = p.policy.clock_skew;
-    let max_ttl = p.policy.max_ttl;
+    let skew = p.limits.clock_skew;
+    let max_ttl = p.limits.max_ttl;
     let base = mined(0x01, b"hello, QRL".to_vec(), NOW + 3_600, HEAD);
     let base_bytes = base.encode();
     let alg_at = base_bytes.len() - ems_pow::PROOF_LEN - 1;

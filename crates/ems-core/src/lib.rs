@@ -10,7 +10,9 @@
 //! # Layout
 //! - [`message`]: the wire frame v1 (`ID | PAYLOAD | TTL | BLOCKHASH | POW`), codec and digest.
 //! - [`policy`]: the QIP node parameters, loadable from TOML, with documented defaults.
-//! - [`chain`]: [`ChainView`], what validation asks of the chain.
+//! - [`chain`]: [`ChainView`], what validation asks of the chain, and [`StaticChain`], a chain
+//!   of given blocks for tests and examples.
+//! - [`clock`]: [`unix_now`], the one place the wall clock is read.
 //! - [`validator`]: [`Validator`], accept or a typed [`Reject`] reason.
 //! - [`suite`]: the cryptographic suite (ML-KEM-768, ML-DSA-65, HKDF/HMAC-SHA256, AES-256-GCM).
 //! - [`identity`]: [`Identity`], a user's secret keys; [`keyfile`]: their stored form.
@@ -18,11 +20,12 @@
 //! - [`channel`]: [`Channel`], end-to-end channels: open, recognise, accept, rekey, seal, unseal.
 //! - [`announce`]: key announcements, a bundle published as a message filed under its address.
 //!
+//! The proof-of-work crate is re-exported as [`pow`] (with [`Algorithm`] at the top), so an
+//! embedder needs `ems-core` alone.
+//!
 //! # Example
 //! ```
-//! use ems_chain::StaticChain;
-//! use ems_core::{Message, Policy, Validator, Context};
-//! use ems_pow::Algorithm;
+//! use ems_core::{Algorithm, Context, Message, Policy, StaticChain, Validator};
 //!
 //! let now: u64 = 1_800_000_000;
 //! let chain = StaticChain::new(100, [0xaa, 0xbb, 0xcc, 0xdd], now - 10);
@@ -36,7 +39,7 @@
 //! ```
 //!
 //! The public interface is: [`Message`], [`DecodeError`], [`Policy`], [`PolicyError`],
-//! [`ChainView`], [`BlockRef`], [`ChainError`], [`Validator`], [`Context`], [`Reject`],
+//! [`ChainView`], [`BlockRef`], [`ChainError`], [`StaticChain`], [`unix_now`], [`Validator`], [`Context`], [`Reject`],
 //! [`Identity`], [`IdentityError`], [`Protection`], [`KdfParams`], [`Bundle`], [`BundleBody`],
 //! [`BundleError`], [`Fingerprint`], [`QrlAddress`], [`Channel`], [`ChannelError`] and
 //! [`Received`], with the channel's free functions and constants in [`channel`].
@@ -47,6 +50,7 @@ pub mod announce;
 pub mod bundle;
 pub mod chain;
 pub mod channel;
+pub mod clock;
 mod cursor;
 pub mod identity;
 pub mod keyfile;
@@ -57,8 +61,12 @@ pub mod suite;
 pub mod validator;
 
 pub use bundle::{Bundle, BundleBody, BundleError, Fingerprint, QrlAddress};
-pub use chain::{BlockRef, ChainError, ChainView};
+pub use chain::{BlockRef, ChainError, ChainView, StaticChain};
 pub use channel::{Channel, ChannelError, Received};
+pub use clock::unix_now;
+/// The proof-of-work crate, `ems-pow`: algorithms, work parameters, the solver.
+pub use ems_pow as pow;
+pub use ems_pow::Algorithm;
 pub use identity::{Identity, IdentityError};
 pub use keyfile::{KdfParams, Protection};
 pub use message::{DecodeError, Message};

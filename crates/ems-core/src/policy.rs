@@ -40,8 +40,9 @@ pub struct Policy {
     pub relay: RelayPolicy,
     /// `store.*`
     pub store: StorePolicy,
-    /// `policy.*`
-    pub policy: Limits,
+    /// `policy.*` (the TOML and JSON key keeps its published name)
+    #[serde(rename = "policy")]
+    pub limits: Limits,
     /// `pow.*`
     pub pow: PowPolicy,
 }
@@ -105,8 +106,8 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PowPolicy {
-    /// `pow.algorithms`: accepted algorithms, by name.
-    pub algorithms: Vec<String>,
+    /// `pow.algorithms`: accepted algorithms (by name in TOML and JSON).
+    pub algorithms: Vec<Algorithm>,
     /// `pow.sha256.*`: work parameters of algorithm `0x01`.
     pub sha256: WorkParams,
     /// `pow.argon2id.*`: work parameters of algorithm `0x02`.
@@ -116,7 +117,7 @@ pub struct PowPolicy {
 impl Default for PowPolicy {
     fn default() -> Self {
         PowPolicy {
-            algorithms: vec![Algorithm::Sha256.name().to_string()],
+            algorithms: vec![Algorithm::Sha256],
             sha256: Algorithm::Sha256.default_params(),
             argon2id: Algorithm::Argon2id.default_params(),
         }
@@ -175,16 +176,16 @@ impl Policy {
                 ),
             ));
         }
-        if self.policy.max_ttl == 0 || self.policy.max_ttl > u64::from(u32::MAX) {
+        if self.limits.max_ttl == 0 || self.limits.max_ttl > u64::from(u32::MAX) {
             return Err(invalid(
                 "policy.max_ttl",
                 "must be between 1 and 4294967295 seconds",
             ));
         }
-        if self.policy.block_depth == 0 {
+        if self.limits.block_depth == 0 {
             return Err(invalid("policy.block_depth", "must be at least 1 block"));
         }
-        if self.policy.clock_skew > 3_600 {
+        if self.limits.clock_skew > 3_600 {
             return Err(invalid("policy.clock_skew", "must be at most 3600 seconds"));
         }
         if self.pow.algorithms.is_empty() {
@@ -193,21 +194,12 @@ impl Policy {
                 "at least one algorithm must be accepted",
             ));
         }
-        for name in &self.pow.algorithms {
-            if Algorithm::from_name(name).is_none() {
-                let known: Vec<_> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-                return Err(invalid(
-                    "pow.algorithms",
-                    format!("unknown algorithm {name:?} (known: {})", known.join(", ")),
-                ));
-            }
-        }
         Ok(())
     }
 
     /// Whether the node accepts proofs made with `algorithm`.
     pub fn accepts(&self, algorithm: Algorithm) -> bool {
-        self.pow.algorithms.iter().any(|n| n == algorithm.name())
+        self.pow.algorithms.contains(&algorithm)
     }
 
     /// The target a proof with `algorithm` must meet for a frame of `frame_len` bytes with
@@ -257,7 +249,7 @@ mod tests {
         assert!(!p.store.enabled);
         assert_eq!(p.store.max_bytes, 9000);
         assert_eq!(
-            (p.policy.max_ttl, p.policy.block_depth, p.policy.clock_skew),
+            (p.limits.max_ttl, p.limits.block_depth, p.limits.clock_skew),
             (600, 5, 10)
         );
         assert_eq!(
@@ -287,7 +279,6 @@ mod tests {
             ("policy.clock_skew = 7200", "policy.clock_skew"),
             ("store.max_bytes = 100", "store.max_bytes"),
             ("pow.algorithms = []", "pow.algorithms"),
-            ("pow.algorithms = [\"md5\"]", "pow.algorithms"),
         ];
         for (toml, key) in cases {
             match Policy::from_toml(toml) {
@@ -295,6 +286,32 @@ mod tests {
                 other => panic!("{toml}: expected invalid {key}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn unknown_algorithms_are_refused_by_name() {
+        match Policy::from_toml("pow.algorithms = [\"md5\"]") {
+            Err(PolicyError::Parse(e)) => {
+                assert!(
+                    e.contains("unknown algorithm \"md5\" (known: sha256, argon2id)"),
+                    "{e}"
+                )
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn algorithms_are_names_in_json() {
+        let mut p = Policy::default();
+        p.pow.algorithms = vec![Algorithm::Argon2id, Algorithm::Sha256];
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            json["pow"]["algorithms"],
+            serde_json::json!(["argon2id", "sha256"])
+        );
+        assert_eq!(json["policy"]["max_ttl"], 86_400);
+        assert_eq!(serde_json::from_value::<Policy>(json).unwrap(), p);
     }
 
     #[test]
@@ -307,7 +324,7 @@ mod tests {
         let mut p = Policy::default();
         assert!(p.accepts(Algorithm::Sha256));
         assert!(!p.accepts(Algorithm::Argon2id));
-        p.pow.algorithms = vec!["argon2id".into()];
+        p.pow.algorithms = vec![Algorithm::Argon2id];
         assert!(p.accepts(Algorithm::Argon2id) && !p.accepts(Algorithm::Sha256));
         p.pow.algorithms.clear();
         assert!(!p.accepts(Algorithm::Sha256));

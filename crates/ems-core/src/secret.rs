@@ -55,6 +55,30 @@ pub(crate) mod hex_bytes {
         hex::decode(text.as_bytes()).map_err(serde::de::Error::custom)
     }
 
+    /// Boxed fixed-size arrays as hex.
+    pub(crate) mod boxed {
+        use serde::{Deserializer, Serializer};
+
+        /// Writes the array as a hex string.
+        pub(crate) fn serialize<
+            S: Serializer,
+            B: std::ops::Deref<Target = [u8; N]>,
+            const N: usize,
+        >(
+            bytes: &B,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            super::serialize(&bytes[..], serializer)
+        }
+
+        /// Reads a hex string of exactly `N` bytes.
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+            deserializer: D,
+        ) -> Result<Box<[u8; N]>, D::Error> {
+            super::array::deserialize(deserializer).map(Box::new)
+        }
+    }
+
     /// Fixed-size arrays as hex.
     pub(crate) mod array {
         use serde::{Deserializer, Serializer};

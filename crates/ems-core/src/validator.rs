@@ -140,7 +140,7 @@ impl Validator {
         now: u64,
         context: Context,
     ) -> Result<(), Reject> {
-        let limits = &self.policy.policy;
+        let limits = &self.policy.limits;
         let ttl = u64::from(msg.ttl());
         if ttl.saturating_add(limits.clock_skew) <= now {
             return Err(Reject::Expired {
@@ -183,7 +183,7 @@ impl Validator {
             .find(prefix, now)
             .map_err(Reject::ChainUnavailable)?
             .ok_or_else(|| stale("the prefix of any recent block"))?;
-        let limits = &self.policy.policy;
+        let limits = &self.policy.limits;
         match context {
             Context::Live => {
                 if head.height.saturating_sub(block.height) >= limits.block_depth {

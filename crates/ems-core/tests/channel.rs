@@ -49,7 +49,7 @@ impl Pair {
     fn accepted(seed: u64) -> Pair {
         let (mut pair, accept) = Pair::opened(seed);
         assert_eq!(
-            pair.a.unseal(&pair.alice, &accept).unwrap(),
+            pair.a.unseal(&pair.alice, &accept, NOW).unwrap(),
             Received::Rekey { epoch: 1 }
         );
         pair
@@ -73,39 +73,48 @@ fn data(received: Received) -> (Vec<u8>, bool) {
         Received::Data {
             plaintext,
             signature,
+            ..
         } => (plaintext, signature.is_some()),
         Received::Rekey { epoch } => panic!("expected data, got a rekey to epoch {epoch}"),
     }
 }
 
 #[test]
-fn alice_and_bob_talk_both_ways_after_the_open_and_after_the_accept() {
+fn data_waits_for_the_accept_then_flows_both_ways() {
     let (mut p, accept) = Pair::opened(1);
     assert_eq!(p.a.id(), p.b.id());
-    // Before the accept reaches her, Alice's messages already reach Bob.
-    let early = p.a_to_b(b"sent right after the open", false);
-    assert_eq!(
-        data(p.b.unseal(&p.bob, &early).unwrap()),
-        (b"sent right after the open".to_vec(), false)
-    );
+    // Epoch 0 carries only the open and the accept: Alice cannot send before the accept.
+    assert!(!p.a.is_established());
+    let err =
+        p.a.seal(&p.alice, b"too early", TTL, BLOCKHASH, false, &mut p.rng)
+            .unwrap_err();
+    assert!(matches!(err, ChannelError::NotEstablished), "{err}");
+    assert!(matches!(
+        p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng),
+        Err(ChannelError::NotEstablished)
+    ));
     // Bob's replies follow the accept; Alice reads both once it arrives.
+    assert!(p.b.is_established());
     let reply = p.b_to_a(b"reply after accept", true);
     assert_eq!(
-        p.a.unseal(&p.alice, &accept).unwrap(),
+        p.a.unseal(&p.alice, &accept, NOW).unwrap(),
         Received::Rekey { epoch: 1 }
     );
     assert_eq!(
-        data(p.a.unseal(&p.alice, &reply).unwrap()),
+        data(p.a.unseal(&p.alice, &reply, NOW).unwrap()),
         (b"reply after accept".to_vec(), true)
     );
     for round in 0..3u8 {
         let m = p.a_to_b(&[round; 300], round % 2 == 0);
         assert_eq!(
-            data(p.b.unseal(&p.bob, &m).unwrap()),
+            data(p.b.unseal(&p.bob, &m, NOW).unwrap()),
             (vec![round; 300], round % 2 == 0)
         );
         let m = p.b_to_a(&[round; 5], false);
-        assert_eq!(data(p.a.unseal(&p.alice, &m).unwrap()).0, vec![round; 5]);
+        assert_eq!(
+            data(p.a.unseal(&p.alice, &m, NOW).unwrap()).0,
+            vec![round; 5]
+        );
     }
     assert_eq!(p.a.peer_fingerprint(), p.bob.fingerprint());
     assert_eq!(p.b.peer_fingerprint(), p.alice.fingerprint());
@@ -121,7 +130,10 @@ fn the_largest_plaintexts_fit_and_one_byte_more_is_refused() {
     ] {
         let m = p.a_to_b(&vec![7; len], sign);
         assert!(m.payload().len() <= ems_core::message::MAX_PAYLOAD);
-        assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()), (vec![7; len], sign));
+        assert_eq!(
+            data(p.b.unseal(&p.bob, &m, NOW).unwrap()),
+            (vec![7; len], sign)
+        );
     }
     for (len, sign) in [(MAX_PLAINTEXT + 1, false), (MAX_SIGNED_PLAINTEXT + 1, true)] {
         let err =
@@ -139,8 +151,8 @@ fn payloads_come_in_padding_buckets() {
     let mut p = Pair::accepted(3);
     for (len, bucket) in [
         (1, 256),
-        (236, 256),
-        (237, 512),
+        (232, 256),
+        (233, 512),
         (1000, 1024),
         (1024, 2048),
         (5000, 8192),
@@ -163,18 +175,21 @@ fn after_a_rekey_the_old_chain_no_longer_opens_new_messages() {
     // A Bob that never processed the rekey holds only the old chain: the new message is unknown.
     let mut stale: Channel = serde_json::from_str(&stale_bob).unwrap();
     assert!(matches!(
-        stale.unseal(&p.bob, &after),
-        Err(ChannelError::UnknownTag { epoch: 0, .. })
+        stale.unseal(&p.bob, &after, NOW),
+        Err(ChannelError::UnknownTag { epoch: 1, .. })
     ));
-    assert!(!stale.watch_tags().contains(after.id0()));
+    assert!(!stale.watch_tags(NOW).contains(after.id0()));
     // The real Bob processes the rekey and reads on.
     assert_eq!(
-        p.b.unseal(&p.bob, &rekey).unwrap(),
-        Received::Rekey { epoch: 1 }
+        p.b.unseal(&p.bob, &rekey, NOW).unwrap(),
+        Received::Rekey { epoch: 2 }
     );
-    assert!(p.b.watch_tags().contains(after.id0()));
-    assert_eq!(data(p.b.unseal(&p.bob, &after).unwrap()).0, b"new epoch");
-    assert_eq!((p.a.send_epoch(), p.b.receive_epoch()), (1, 1));
+    assert!(p.b.watch_tags(NOW).contains(after.id0()));
+    assert_eq!(
+        data(p.b.unseal(&p.bob, &after, NOW).unwrap()).0,
+        b"new epoch"
+    );
+    assert_eq!((p.a.send_epoch(), p.b.receive_epoch()), (2, 2));
 }
 
 #[test]
@@ -185,25 +200,25 @@ fn many_rekeys_in_both_directions_including_crossing_ones_keep_the_channel_worki
         let from_a = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
         let from_b = p.b.rekey(&p.bob, TTL, BLOCKHASH, &mut p.rng).unwrap();
         assert!(matches!(
-            p.b.unseal(&p.bob, &from_a).unwrap(),
+            p.b.unseal(&p.bob, &from_a, NOW).unwrap(),
             Received::Rekey { .. }
         ));
         assert!(matches!(
-            p.a.unseal(&p.alice, &from_b).unwrap(),
+            p.a.unseal(&p.alice, &from_b, NOW).unwrap(),
             Received::Rekey { .. }
         ));
         let m = p.a_to_b(&[round], false);
-        assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, [round]);
+        assert_eq!(data(p.b.unseal(&p.bob, &m, NOW).unwrap()).0, [round]);
         let m = p.b_to_a(&[round], false);
-        assert_eq!(data(p.a.unseal(&p.alice, &m).unwrap()).0, [round]);
+        assert_eq!(data(p.a.unseal(&p.alice, &m, NOW).unwrap()).0, [round]);
     }
     // Alice alone, several times in a row.
     for _ in 0..3 {
         let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
-        p.b.unseal(&p.bob, &rekey).unwrap();
+        p.b.unseal(&p.bob, &rekey, NOW).unwrap();
     }
     let m = p.a_to_b(b"still here", false);
-    assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, b"still here");
+    assert_eq!(data(p.b.unseal(&p.bob, &m, NOW).unwrap()).0, b"still here");
 }
 
 #[test]
@@ -211,8 +226,8 @@ fn messages_sent_before_a_rekey_still_open_when_they_arrive_after_it() {
     let mut p = Pair::accepted(6);
     let before = p.a_to_b(b"before", false);
     let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
-    p.b.unseal(&p.bob, &rekey).unwrap();
-    assert_eq!(data(p.b.unseal(&p.bob, &before).unwrap()).0, b"before");
+    p.b.unseal(&p.bob, &rekey, NOW).unwrap();
+    assert_eq!(data(p.b.unseal(&p.bob, &before, NOW).unwrap()).0, b"before");
 }
 
 #[test]
@@ -226,8 +241,12 @@ fn tampering_with_any_byte_of_payload_id_ttl_or_blockhash_fails_and_changes_noth
         let mut payload = m.payload().to_vec();
         payload[at] ^= 0x01;
         let err =
-            p.b.unseal(&p.bob, &rebuild(*m.id(), payload, m.ttl(), m.blockhash()))
-                .unwrap_err();
+            p.b.unseal(
+                &p.bob,
+                &rebuild(*m.id(), payload, m.ttl(), m.blockhash()),
+                NOW,
+            )
+            .unwrap_err();
         assert!(
             matches!(err, ChannelError::Tampered),
             "payload byte {at}: {err}"
@@ -240,6 +259,7 @@ fn tampering_with_any_byte_of_payload_id_ttl_or_blockhash_fails_and_changes_noth
             p.b.unseal(
                 &p.bob,
                 &rebuild(id, m.payload().to_vec(), m.ttl(), m.blockhash()),
+                NOW,
             )
             .unwrap_err();
         match at {
@@ -263,10 +283,16 @@ fn tampering_with_any_byte_of_payload_id_ttl_or_blockhash_fails_and_changes_noth
                     m.ttl() ^ (1 << bit),
                     m.blockhash(),
                 ),
+                NOW,
             )
             .unwrap_err();
+        let altered = u64::from(m.ttl() ^ (1 << bit));
         assert!(
-            matches!(err, ChannelError::Tampered),
+            match err {
+                ChannelError::Expired { .. } => altered <= NOW,
+                ChannelError::Tampered => altered > NOW,
+                _ => false,
+            },
             "TTL bit {bit}: {err}"
         );
     }
@@ -277,6 +303,7 @@ fn tampering_with_any_byte_of_payload_id_ttl_or_blockhash_fails_and_changes_noth
             p.b.unseal(
                 &p.bob,
                 &rebuild(*m.id(), m.payload().to_vec(), m.ttl(), blockhash),
+                NOW,
             )
             .unwrap_err();
         assert!(
@@ -291,11 +318,11 @@ fn tampering_with_any_byte_of_payload_id_ttl_or_blockhash_fails_and_changes_noth
         m.blockhash(),
     );
     assert!(matches!(
-        p.b.unseal(&p.bob, &truncated),
+        p.b.unseal(&p.bob, &truncated, NOW),
         Err(ChannelError::Tampered)
     ));
     // None of that consumed the key: the genuine message still opens.
-    assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, b"integrity");
+    assert_eq!(data(p.b.unseal(&p.bob, &m, NOW).unwrap()).0, b"integrity");
 }
 
 #[test]
@@ -342,11 +369,11 @@ fn a_third_party_neither_recognises_the_open_nor_opens_the_messages() {
         Channel::open(&carol, p.alice.bundle(), NOW, TTL, BLOCKHASH, &mut p.rng).unwrap();
     let m = p.b_to_a(b"for Alice only", false);
     assert!(matches!(
-        c.unseal(&carol, &accept),
+        c.unseal(&carol, &accept, NOW),
         Err(ChannelError::UnknownTag { .. })
     ));
     assert!(matches!(
-        c.unseal(&carol, &m),
+        c.unseal(&carol, &m, NOW),
         Err(ChannelError::UnknownTag { .. })
     ));
     // An open to someone else is not Bob's either.
@@ -363,14 +390,14 @@ fn a_third_party_neither_recognises_the_open_nor_opens_the_messages() {
 fn replays_are_refused() {
     let mut p = Pair::accepted(10);
     let m = p.a_to_b(b"once", false);
-    assert_eq!(data(p.b.unseal(&p.bob, &m).unwrap()).0, b"once");
-    let err = p.b.unseal(&p.bob, &m).unwrap_err();
+    assert_eq!(data(p.b.unseal(&p.bob, &m, NOW).unwrap()).0, b"once");
+    let err = p.b.unseal(&p.bob, &m, NOW).unwrap_err();
     assert!(matches!(err, ChannelError::Replay), "{err}");
     assert!(err.to_string().contains("replay"));
     let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
-    p.b.unseal(&p.bob, &rekey).unwrap();
+    p.b.unseal(&p.bob, &rekey, NOW).unwrap();
     assert!(matches!(
-        p.b.unseal(&p.bob, &rekey),
+        p.b.unseal(&p.bob, &rekey, NOW),
         Err(ChannelError::Replay)
     ));
     // A replayed open names the same channel, so the caller can tell it is not a new one.
@@ -388,7 +415,9 @@ fn out_of_order_delivery_opens_within_the_window_and_fails_clearly_beyond_it() {
         .map(|i| p.a_to_b(&i.to_be_bytes(), false))
         .collect();
     // Index WINDOW + 1 is beyond the window of a receiver still expecting index 0.
-    let err = p.b.unseal(&p.bob, &sent[WINDOW as usize + 1]).unwrap_err();
+    let err =
+        p.b.unseal(&p.bob, &sent[WINDOW as usize + 1], NOW)
+            .unwrap_err();
     assert!(
         matches!(
             err,
@@ -407,19 +436,19 @@ fn out_of_order_delivery_opens_within_the_window_and_fails_clearly_beyond_it() {
     // The last index inside the window opens; the ones it skipped open afterwards, in any order.
     let last = WINDOW as usize - 1;
     assert_eq!(
-        data(p.b.unseal(&p.bob, &sent[last]).unwrap()).0,
+        data(p.b.unseal(&p.bob, &sent[last], NOW).unwrap()).0,
         (last as u64).to_be_bytes()
     );
     for i in (0..last).rev() {
         assert_eq!(
-            data(p.b.unseal(&p.bob, &sent[i]).unwrap()).0,
+            data(p.b.unseal(&p.bob, &sent[i], NOW).unwrap()).0,
             (i as u64).to_be_bytes()
         );
     }
     // Now the window has moved on and the rest open.
     for i in [WINDOW as usize + 1, WINDOW as usize] {
         assert_eq!(
-            data(p.b.unseal(&p.bob, &sent[i]).unwrap()).0,
+            data(p.b.unseal(&p.bob, &sent[i], NOW).unwrap()).0,
             (i as u64).to_be_bytes()
         );
     }
@@ -430,15 +459,15 @@ fn state_survives_serialisation_mid_conversation() {
     let mut p = Pair::accepted(12);
     let m1 = p.a_to_b(b"one", false);
     let m2 = p.a_to_b(b"two", false);
-    p.b.unseal(&p.bob, &m2).unwrap();
+    p.b.unseal(&p.bob, &m2, NOW).unwrap();
     let json = serde_json::to_string(&p.b).unwrap();
     let mut b: Channel = serde_json::from_str(&json).unwrap();
-    assert_eq!(data(b.unseal(&p.bob, &m1).unwrap()).0, b"one");
+    assert_eq!(data(b.unseal(&p.bob, &m1, NOW).unwrap()).0, b"one");
     let mut a: Channel = serde_json::from_str(&serde_json::to_string(&p.a).unwrap()).unwrap();
     let m3 = a
         .seal(&p.alice, b"three", TTL, BLOCKHASH, false, &mut p.rng)
         .unwrap();
-    assert_eq!(data(b.unseal(&p.bob, &m3).unwrap()).0, b"three");
+    assert_eq!(data(b.unseal(&p.bob, &m3, NOW).unwrap()).0, b"three");
     assert!(serde_json::from_str::<Channel>(&json[..json.len() / 2]).is_err());
 }
 
@@ -494,11 +523,12 @@ fn opens_to_a_rotated_away_kem_key_are_still_recognised() {
         .unwrap()
         .expect("old key still held");
     let (mut b, accept) = incoming.accept(&bob, TTL, BLOCKHASH, &mut rng).unwrap();
-    a.unseal(&alice, &accept).unwrap();
+    a.unseal(&alice, &accept, NOW).unwrap();
+    assert_eq!(a.receive_epoch(), 1);
     let m = b
         .seal(&bob, b"rotated", TTL, BLOCKHASH, false, &mut rng)
         .unwrap();
-    assert_eq!(data(a.unseal(&alice, &m).unwrap()).0, b"rotated");
+    assert_eq!(data(a.unseal(&alice, &m, NOW).unwrap()).0, b"rotated");
     assert_eq!(a.peer_fingerprint(), old_bundle.fingerprint());
 }
 
@@ -535,13 +565,232 @@ fn rekeys_and_signed_messages_signed_by_anyone_but_the_peer_are_refused() {
             &mut p.rng,
         )
         .unwrap();
-    let err = p.a.unseal(&p.alice, &forged).unwrap_err();
+    let err = p.a.unseal(&p.alice, &forged, NOW).unwrap_err();
     assert!(
         matches!(err, ChannelError::BadSignature("message")),
         "{err}"
     );
     let forged = p.b.rekey(&mallory, TTL, BLOCKHASH, &mut p.rng).unwrap();
-    let err = p.a.unseal(&p.alice, &forged).unwrap_err();
+    let err = p.a.unseal(&p.alice, &forged, NOW).unwrap_err();
     assert!(matches!(err, ChannelError::BadSignature("rekey")), "{err}");
     assert_eq!(p.a.receive_epoch(), 1, "a refused rekey changes nothing");
+}
+
+#[test]
+fn a_receiver_behind_by_any_number_of_messages_resumes_at_the_next_rekey() {
+    for missed in [WINDOW + 1, channel::MAX_CATCHUP + 5] {
+        let mut p = Pair::accepted(20);
+        let lost: Vec<Message> = (0..missed).map(|_| p.a_to_b(b"lost", false)).collect();
+        // Bob saw none of them: the last is far beyond his window.
+        assert!(matches!(
+            p.b.unseal(&p.bob, lost.last().unwrap(), NOW),
+            Err(ChannelError::UnknownTag { .. })
+        ));
+        // The rekey travels under the control tag Bob always watches.
+        let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+        assert!(p.b.watch_tags(NOW).contains(rekey.id0()));
+        assert!(matches!(
+            p.b.unseal(&p.bob, &rekey, NOW).unwrap(),
+            Received::Rekey { epoch: 2 }
+        ));
+        let m = p.a_to_b(b"back in step", false);
+        assert_eq!(
+            data(p.b.unseal(&p.bob, &m, NOW).unwrap()).0,
+            b"back in step"
+        );
+        // Bounded: the control tag, the window, and at most MAX_SKIPPED kept keys.
+        let watched = p.b.watch_tags(NOW).len();
+        assert!(
+            watched <= 1 + WINDOW as usize + channel::MAX_SKIPPED,
+            "{watched}"
+        );
+        // The most recent of the missed ones still open (their keys were set aside at the
+        // rekey) when the rekey says how many there were and they are not too many.
+        let last = p.b.unseal(&p.bob, lost.last().unwrap(), NOW);
+        if missed <= channel::MAX_CATCHUP {
+            assert_eq!(data(last.unwrap()).0, b"lost");
+        } else {
+            assert!(matches!(last, Err(ChannelError::UnknownTag { .. })));
+        }
+    }
+}
+
+#[test]
+fn skipped_keys_expire_and_their_tags_are_no_longer_watched() {
+    let mut p = Pair::accepted(21);
+    let skipped = p.a_to_b(b"late", false);
+    let next = p.a_to_b(b"first", false);
+    p.b.unseal(&p.bob, &next, NOW).unwrap();
+    assert!(p.b.watch_tags(NOW).contains(skipped.id0()));
+    let later = NOW + channel::SKIPPED_KEY_LIFETIME;
+    assert!(!p.b.watch_tags(later).contains(skipped.id0()));
+    // A frame still alive then, under the expired key, no longer opens.
+    let m = |ttl: u32| {
+        Message::new(
+            *skipped.id(),
+            skipped.payload().to_vec(),
+            ttl,
+            skipped.blockhash(),
+        )
+        .unwrap()
+    };
+    let far = (later + 10) as u32;
+    assert!(matches!(
+        p.b.unseal(&p.bob, &m(far), later),
+        Err(ChannelError::UnknownTag { .. })
+    ));
+    // Before expiry it opened (same bytes, original TTL).
+    let mut fresh = Pair::accepted(21);
+    let skipped = fresh.a_to_b(b"late", false);
+    let next = fresh.a_to_b(b"first", false);
+    fresh.b.unseal(&fresh.bob, &next, NOW).unwrap();
+    assert_eq!(
+        data(fresh.b.unseal(&fresh.bob, &skipped, NOW + 10).unwrap()).0,
+        b"late"
+    );
+}
+
+#[test]
+fn frames_past_their_ttl_are_refused_and_change_nothing() {
+    let (mut p, accept) = Pair::opened(22);
+    let before = serde_json::to_string(&p.a).unwrap();
+    let err = p.a.unseal(&p.alice, &accept, u64::from(TTL)).unwrap_err();
+    assert!(
+        matches!(err, ChannelError::Expired { ttl: TTL, .. }),
+        "{err}"
+    );
+    assert_eq!(serde_json::to_string(&p.a).unwrap(), before);
+    let (_, open) =
+        Channel::open(&p.alice, p.bob.bundle(), NOW, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    assert!(channel::recognise(&p.bob, &open, u64::from(TTL))
+        .unwrap()
+        .is_none());
+    assert!(channel::recognise(&p.bob, &open, NOW).unwrap().is_some());
+}
+
+#[test]
+fn many_unacknowledged_rekeys_and_a_crossing_one_keep_the_channel_and_are_bounded() {
+    let mut p = Pair::accepted(23);
+    // Bob rekeys to Alice's bundle key before he sees anything of hers.
+    let from_b = p.b.rekey(&p.bob, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    // Alice rekeys as often as a side may without an acknowledgement.
+    let from_a: Vec<Message> = (0..channel::MAX_RATCHET_KEYS - 1)
+        .map(|_| p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap())
+        .collect();
+    let err = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap_err();
+    assert!(
+        matches!(err, ChannelError::TooManyUnacknowledged { .. }),
+        "{err}"
+    );
+    assert_eq!(p.a.pending_controls(), channel::MAX_RATCHET_KEYS - 1);
+    // Bob's crossing rekey still opens for Alice (she kept her bundle key's slot).
+    assert!(matches!(
+        p.a.unseal(&p.alice, &from_b, NOW).unwrap(),
+        Received::Rekey { .. }
+    ));
+    for rekey in &from_a {
+        assert!(matches!(
+            p.b.unseal(&p.bob, rekey, NOW).unwrap(),
+            Received::Rekey { .. }
+        ));
+    }
+    let m = p.a_to_b(b"after fifteen", false);
+    assert_eq!(
+        data(p.b.unseal(&p.bob, &m, NOW).unwrap()).0,
+        b"after fifteen"
+    );
+    // Bob's next message acknowledges Alice's last epoch: nothing waits any more.
+    let m = p.b_to_a(b"ack", false);
+    p.a.unseal(&p.alice, &m, NOW).unwrap();
+    assert_eq!(p.a.pending_controls(), 0);
+    p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+}
+
+#[test]
+fn lost_control_frames_are_resealed_until_acknowledged() {
+    let (mut p, _lost_accept) = Pair::opened(24);
+    // Alice's open waits for its accept; Bob's accept waits for Alice to reach epoch 1.
+    assert_eq!(p.a.pending_controls(), 1);
+    let again = p.a.control_frames(TTL, BLOCKHASH, &mut p.rng).unwrap();
+    assert_eq!(again.len(), 1);
+    let recognised = channel::recognise(&p.bob, &again[0], NOW).unwrap().unwrap();
+    assert_eq!(
+        recognised.channel_id(),
+        p.b.id(),
+        "a re-sent open names the same channel"
+    );
+    let resent = p.b.control_frames(TTL, BLOCKHASH, &mut p.rng).unwrap();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(
+        p.a.unseal(&p.alice, &resent[0], NOW).unwrap(),
+        Received::Rekey { epoch: 1 }
+    );
+    assert_eq!(p.a.pending_controls(), 0, "the accept settles the open");
+    // A second copy is a replay; Alice's rekey acknowledges the accept.
+    let copy = p.b.control_frames(TTL, BLOCKHASH, &mut p.rng).unwrap();
+    assert!(matches!(
+        p.a.unseal(&p.alice, &copy[0], NOW),
+        Err(ChannelError::Replay)
+    ));
+    assert!(p.a.needs_rekey());
+    let rekey = p.a.rekey(&p.alice, TTL, BLOCKHASH, &mut p.rng).unwrap();
+    p.b.unseal(&p.bob, &rekey, NOW).unwrap();
+    assert_eq!(p.b.pending_controls(), 0);
+    assert_eq!(
+        p.a.pending_controls(),
+        1,
+        "Alice's rekey waits for Bob's answer"
+    );
+    let m = p.b_to_a(b"ack", false);
+    p.a.unseal(&p.alice, &m, NOW).unwrap();
+    assert_eq!(p.a.pending_controls(), 0);
+}
+
+#[test]
+fn a_message_signature_covers_its_whole_context() {
+    let mut p = Pair::accepted(25);
+    let m = p.a_to_b(b"on the record", true);
+    let Received::Data {
+        plaintext,
+        signature: Some(signature),
+        context,
+    } = p.b.unseal(&p.bob, &m, NOW).unwrap()
+    else {
+        panic!("a signed message");
+    };
+    assert_eq!(context.epoch, 1);
+    assert_eq!(
+        (context.sender, context.recipient),
+        (p.alice.fingerprint(), p.bob.fingerprint())
+    );
+    let key = p.alice.bundle().body().signing_key();
+    assert!(channel::verify_message_signature(
+        key, &context, &plaintext, &signature
+    ));
+    let mut variants = Vec::new();
+    for change in 0..7 {
+        let mut c = context.clone();
+        match change {
+            0 => c.channel[0] ^= 1,
+            1 => std::mem::swap(&mut c.sender, &mut c.recipient),
+            2 => c.epoch += 1,
+            3 => c.index += 1,
+            4 => c.id[40] ^= 1,
+            5 => c.ttl += 1,
+            _ => c.blockhash[0] ^= 1,
+        }
+        variants.push(c);
+    }
+    for c in &variants {
+        assert!(
+            !channel::verify_message_signature(key, c, &plaintext, &signature),
+            "{c:?}"
+        );
+    }
+    assert!(!channel::verify_message_signature(
+        key,
+        &context,
+        b"on the recorD",
+        &signature
+    ));
 }

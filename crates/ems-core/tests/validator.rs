@@ -2,7 +2,7 @@
 
 mod fixture;
 
-use ems_chain::StaticChain;
+use ems_core::StaticChain;
 use ems_core::{BlockRef, Context, Message, Policy, Reject, Validator};
 use ems_pow::{Algorithm, PowError, Proof, WorkParams};
 use fixture::{DAYS_OLD, HEAD, HOURS_OLD, JUST_STALE, NOW, OLDEST_FRESH};
@@ -44,7 +44,7 @@ fn a_fresh_mined_message_is_accepted() {
 
 #[test]
 fn expired_message_is_rejected() {
-    let skew = policy().policy.clock_skew;
+    let skew = policy().limits.clock_skew;
     let m = mined(NOW - skew, HEAD, b"x");
     assert!(matches!(live(&m), Err(Reject::Expired { .. })));
     // Within the clock skew allowance it is still accepted.
@@ -53,7 +53,7 @@ fn expired_message_is_rejected() {
 
 #[test]
 fn ttl_beyond_max_ttl_is_rejected() {
-    let p = policy().policy;
+    let p = policy().limits;
     let latest = NOW + p.max_ttl + p.clock_skew;
     assert!(matches!(
         live(&mined(latest + 1, HEAD, b"x")),
@@ -121,7 +121,7 @@ fn history_refuses_a_block_beyond_max_ttl() {
 
 #[test]
 fn history_refuses_a_ttl_that_outlives_its_block_by_more_than_max_ttl() {
-    let max_ttl = policy().policy.max_ttl;
+    let max_ttl = policy().limits.max_ttl;
     let m = mined(HOURS_OLD.time + max_ttl + 1, HOURS_OLD, b"x");
     let r = validator().validate(&m, &chain(), NOW, Context::History);
     assert!(matches!(r, Err(Reject::StaleBlockhash { .. })), "{r:?}");
@@ -220,7 +220,7 @@ fn a_message_valid_when_mined_stays_valid_as_its_lifetime_shrinks() {
 #[test]
 fn a_receiver_whose_clock_lags_within_the_skew_still_accepts() {
     let m = mined(NOW + 3_600, HEAD, &[1; 300]);
-    let lag = policy().policy.clock_skew;
+    let lag = policy().limits.clock_skew;
     assert_eq!(
         validator().validate(&m, &chain(), NOW - lag, Context::Live),
         Ok(())

@@ -1,6 +1,6 @@
 //! Runs `tests/vectors/wire-v1.json`, the wire-format vectors other implementations run too.
 
-use ems_chain::StaticChain;
+use ems_core::StaticChain;
 use ems_core::{BlockRef, Context, Message, Policy, Reject, Validator};
 use serde_json::Value;
 

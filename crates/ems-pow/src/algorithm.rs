@@ -69,6 +69,26 @@ impl Algorithm {
     }
 }
 
+/// In configuration and JSON an algorithm is its name (`"sha256"`, `"argon2id"`).
+impl serde::Serialize for Algorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(d)?;
+        Algorithm::from_name(&name).ok_or_else(|| {
+            let known: Vec<_> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+            serde::de::Error::custom(format!(
+                "unknown algorithm {name:?} (known: {})",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
 impl std::fmt::Display for Algorithm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (0x{:02x})", self.name(), self.id())
@@ -88,6 +108,26 @@ mod tests {
         assert_eq!(Algorithm::from_id(0x00), None);
         assert_eq!(Algorithm::from_id(0xff), None);
         assert_eq!(Algorithm::from_name("md5"), None);
+    }
+
+    #[test]
+    fn serde_uses_the_name_and_refuses_unknown_names() {
+        let v: Vec<Algorithm> =
+            serde::Deserialize::deserialize(serde::de::value::SeqDeserializer::<
+                _,
+                serde::de::value::Error,
+            >::new(["argon2id", "sha256"].into_iter()))
+            .unwrap();
+        assert_eq!(v, [Algorithm::Argon2id, Algorithm::Sha256]);
+        let e =
+            <Algorithm as serde::Deserialize>::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new("md5"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("\"md5\" (known: sha256, argon2id)"),
+            "{e}"
+        );
     }
 
     #[test]

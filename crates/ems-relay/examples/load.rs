@@ -69,7 +69,7 @@ fn policy() -> Policy {
 fn chain(policy: &Policy) -> Arc<dyn ChainView> {
     Arc::new(DevnetChain::new(
         &DevnetConfig::default(),
-        policy.policy.max_ttl + policy.policy.clock_skew,
+        policy.limits.max_ttl + policy.limits.clock_skew,
     ))
 }
 
@@ -242,6 +242,8 @@ async fn main() -> anyhow::Result<()> {
         ms(latencies.last().copied().unwrap_or_default()),
     );
     for (name, n) in [("a", &a), ("b", &b), ("c", &c)] {
+        let held = n.status().await.store.messages;
+        println!("  node {name}: stores {held} messages");
         for line in n.metrics().lines() {
             if let Some(series) = line.strip_prefix("ems_messages_rejected_total") {
                 println!("  node {name}: refused {series}");

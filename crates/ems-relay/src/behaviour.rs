@@ -37,6 +37,7 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{connection_limits, identify, kad, ping, request_response, StreamProtocol};
+use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -66,8 +67,15 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(key: &Keypair, topic: &IdentTopic, tuning: &Tuning) -> Result<Self, String> {
+    /// The behaviour of a node with this key; gossipsub registers its metrics in `registry`.
+    pub(crate) fn new(
+        key: &Keypair,
+        topic: &IdentTopic,
+        tuning: &Tuning,
+        registry: &mut Registry,
+    ) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
+        let g = &tuning.gossip;
         let config = gossipsub::ConfigBuilder::default()
             .validation_mode(ValidationMode::Anonymous)
             .validate_messages()
@@ -75,11 +83,23 @@ impl Behaviour {
             .max_transmit_size(MAX_RPC)
             .max_transmit_size_for_topic(MAX_TOPIC_MESSAGE, topic.hash())
             .heartbeat_interval(tuning.heartbeat)
+            .mesh_n(g.mesh_n)
+            .mesh_n_low(g.mesh_n_low)
+            .mesh_n_high(g.mesh_n_high)
+            .mesh_outbound_min(g.mesh_outbound_min)
+            .gossip_lazy(g.gossip_lazy)
+            .flood_publish(g.flood_publish)
+            .idontwant_message_size_threshold(g.idontwant_threshold)
             .duplicate_cache_time(tuning.duplicate_cache)
+            // A message waits in the message cache for its verdict; a verdict that comes after
+            // it left the cache forwards nothing. Keep messages for the hold time plus a margin
+            // (the default is 5 heartbeats), so a loaded node and a held frame still forward.
+            .history_length(history_length(tuning))
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;
         let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
-            .map_err(|e| format!("gossipsub: {e}"))?;
+            .map_err(|e| format!("gossipsub: {e}"))?
+            .with_metrics(registry, gossipsub::MetricsConfig::default());
         gossipsub.with_peer_score(score_params(topic), PeerScoreThresholds::default())?;
         gossipsub
             .subscribe(topic)
@@ -112,6 +132,13 @@ impl Behaviour {
             sync,
         })
     }
+}
+
+/// Heartbeats a message stays in gossipsub's message cache: `hold` plus 3 s.
+fn history_length(tuning: &Tuning) -> usize {
+    let keep = tuning.hold + Duration::from_secs(3);
+    let beats = keep.as_millis() / tuning.heartbeat.as_millis().max(1);
+    usize::try_from(beats).unwrap_or(usize::MAX).clamp(5, 1_000)
 }
 
 fn score_params(topic: &IdentTopic) -> PeerScoreParams {

@@ -23,8 +23,8 @@ use crate::peek;
 use crate::ratelimit::RateLimiter;
 use crate::seen::Seen;
 use crate::verdict::{judge, Verdict};
+use ems_core::Algorithm;
 use ems_core::{BlockRef, Context, Message, Reject};
-use ems_pow::Algorithm;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
 use std::collections::HashSet;
@@ -168,7 +168,7 @@ impl Core {
     /// copy won the race), in which case it must not be accepted again.
     pub(crate) fn remember(&self, msg: &Message) -> bool {
         let now = unix_now();
-        let limits = &self.validator.policy().policy;
+        let limits = &self.validator.policy().limits;
         let height = match self.chain.find(msg.blockhash(), now) {
             Ok(Some(block)) => block.height.saturating_add(limits.block_depth),
             _ => u64::MAX,
@@ -240,7 +240,7 @@ impl Core {
                     MessageAcceptance::Ignore
                 };
                 self.report(id, peer, acceptance).await;
-                self.store_and_announce(Arc::new(m), Source::Gossip).await;
+                self.store_and_notify(Arc::new(m), Source::Gossip).await;
             }
             Verdict::Hold(r) => {
                 let held = lock(&self.guard.hold).push(frame);

@@ -13,13 +13,11 @@ use crate::gossip::{Guard, Input};
 use crate::metrics::{Metrics, Source};
 use crate::network::{connected, Command, Event, Shared};
 use crate::node::{unix_now, Published};
-use crate::store::{Insert, Scan, Store};
-use crate::sync::{self, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY};
+use crate::store::{Insert, Store};
 use crate::verdict::Verdict;
 use crate::writer::Writer;
 use ems_core::{ChainView, Context, Message, Validator};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
-use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,10 +28,6 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 const UPKEEP: Duration = Duration::from_millis(500);
 /// Gossip messages validated and stored concurrently.
 const IN_FLIGHT: usize = 256;
-/// A repeated sync round asks for what the peer received since the previous round began, less
-/// this margin: the peer's clock may differ from ours by the clock skew, and a message may
-/// have been in flight when the previous round scanned.
-const RESYNC_MARGIN: u64 = 120;
 
 /// The node's shared state, used by the handle, the dispatcher and the per-message tasks.
 pub(crate) struct Core {
@@ -67,7 +61,7 @@ impl Core {
         }
     }
 
-    fn announce(&self, msg: Arc<Message>, source: Source) {
+    fn notify_subscribers(&self, msg: Arc<Message>, source: Source) {
         self.metrics.received(source);
         // No subscribers is not an error.
         let _ = self.accepted.send(msg);
@@ -87,7 +81,7 @@ impl Core {
             }
         };
         if self.seen(&digest) {
-            // Accepted before (perhaps relayed without being stored): not announced again.
+            // Accepted before (perhaps relayed without being stored): subscribers not notified again.
             return Ok(Published {
                 digest,
                 duplicate: true,
@@ -96,7 +90,7 @@ impl Core {
         match self.keep(msg.clone()).await {
             Ok(Insert::Stored) => {
                 self.remember(&msg);
-                self.announce(msg.clone(), Source::Api);
+                self.notify_subscribers(msg.clone(), Source::Api);
                 self.commands
                     .send(Command::Publish(msg.encode()))
                     .await
@@ -130,155 +124,33 @@ impl Core {
             .await;
     }
 
-    pub(crate) async fn store_and_announce(&self, msg: Arc<Message>, source: Source) {
+    pub(crate) async fn store_and_notify(&self, msg: Arc<Message>, source: Source) {
         match self.keep(msg.clone()).await {
-            Ok(Insert::Stored) => self.announce(msg, source),
+            Ok(Insert::Stored) => self.notify_subscribers(msg, source),
             Ok(Insert::Duplicate) => {}
             Ok(Insert::Full) => {
                 // It paid less per byte-second than everything stored: still valid, so still
                 // delivered live, but this node does not keep it.
                 self.metrics.rejected("store_full");
-                self.announce(msg, source);
+                self.notify_subscribers(msg, source);
             }
             Err(e) => tracing::warn!(error = %e, "storing a valid message failed"),
         }
     }
 
     /// Frames a peer handed over in sync: validated in the history context.
-    async fn sync_frames(self: &Arc<Self>, peer: PeerId, frames: Vec<Vec<u8>>) {
+    pub(crate) async fn sync_frames(self: &Arc<Self>, peer: PeerId, frames: Vec<Vec<u8>>) {
         for frame in frames {
             match self.judge(Input::Bytes(frame), Context::History).await.0 {
                 Verdict::Valid(m) => {
                     if self.remember(&m) {
-                        self.store_and_announce(Arc::new(m), Source::Sync).await;
+                        self.store_and_notify(Arc::new(m), Source::Sync).await;
                     }
                 }
                 Verdict::Hold(_) | Verdict::Ignore(_) => {}
                 Verdict::Reject(r) => tracing::info!(%peer, reason = %r, "invalid sync frame"),
             }
         }
-    }
-
-    /// Answers a peer's sync request from the store.
-    async fn serve(&self, request: sync::Request, channel: ResponseChannel<sync::Response>) {
-        let store = self.store();
-        let now = unix_now();
-        let response = tokio::task::spawn_blocking(move || answer(store.as_deref(), request, now))
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "sync answer task failed");
-                empty_inventory()
-            });
-        let _ = self
-            .commands
-            .send(Command::SyncRespond { channel, response })
-            .await;
-    }
-
-    async fn request(&self, peer: PeerId, request: sync::Request) {
-        let _ = self
-            .commands
-            .send(Command::SyncRequest { peer, request })
-            .await;
-    }
-
-    /// Asks `peer` for its inventory: all of it on a new connection (`full`), otherwise what it
-    /// received since the previous round.
-    pub(crate) async fn start_sync(&self, peer: PeerId, full: bool) {
-        if self.writer.is_none() {
-            return;
-        }
-        let now = unix_now();
-        let previous = self
-            .synced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(peer, now);
-        let since = previous
-            .filter(|_| !full)
-            .map(|t| t.saturating_sub(RESYNC_MARGIN));
-        self.request(peer, inventory(since, None)).await;
-    }
-
-    /// Continues a sync round with `peer` after its answer.
-    async fn sync_response(self: &Arc<Self>, peer: PeerId, response: sync::Response) {
-        match response {
-            sync::Response::Inventory { digests, next } => {
-                let Some(store) = self.store() else { return };
-                let progress = !digests.is_empty();
-                let missing = tokio::task::spawn_blocking(move || store.missing(&digests)).await;
-                match missing {
-                    Ok(Ok(missing)) => {
-                        for chunk in missing.chunks(MAX_FETCH) {
-                            let request = sync::Request::Fetch {
-                                digests: chunk.to_vec(),
-                            };
-                            self.request(peer, request).await;
-                        }
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "sync lookup failed"),
-                    Err(e) => tracing::warn!(error = %e, "sync lookup task failed"),
-                }
-                // A page without digests that still points further makes no progress: stop.
-                if let (Some(next), true) = (next, progress) {
-                    self.request(peer, inventory(None, Some(next))).await;
-                }
-            }
-            sync::Response::Frames { frames } => self.sync_frames(peer, frames).await,
-        }
-    }
-}
-
-/// An inventory request for every tag, a full page.
-fn inventory(since: Option<u64>, after: Option<crate::store::Position>) -> sync::Request {
-    sync::Request::Inventory {
-        tags: Vec::new(),
-        since,
-        after,
-        limit: MAX_INVENTORY as u16,
-    }
-}
-
-fn empty_inventory() -> sync::Response {
-    sync::Response::Inventory {
-        digests: Vec::new(),
-        next: None,
-    }
-}
-
-fn answer(store: Option<&Store>, request: sync::Request, now: u64) -> sync::Response {
-    let Some(store) = store else {
-        return empty_inventory();
-    };
-    match request {
-        sync::Request::Inventory {
-            tags,
-            since,
-            after,
-            limit,
-        } => {
-            let scan = match Scan::new(tags, since, after, usize::from(limit), MAX_INVENTORY) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "sync inventory request refused");
-                    return empty_inventory();
-                }
-            };
-            match store.scan(&scan, now) {
-                Ok((digests, next)) => sync::Response::Inventory { digests, next },
-                Err(e) => {
-                    tracing::warn!(error = %e, "sync inventory failed");
-                    empty_inventory()
-                }
-            }
-        }
-        sync::Request::Fetch { digests } => match store.frames(&digests, now, MAX_FETCH_BYTES) {
-            Ok(frames) => sync::Response::Frames { frames },
-            Err(e) => {
-                tracing::warn!(error = %e, "sync fetch failed");
-                sync::Response::Frames { frames: Vec::new() }
-            }
-        },
     }
 }
 

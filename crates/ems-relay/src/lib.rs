@@ -25,14 +25,14 @@
 //! - `hold`: frames waiting for a block this node does not know yet.
 //! - [`store`]: the redb [`Store`]: messages by digest, expiry index, `ID0` index, arrival index.
 //! - `writer`: the single writer task: group commits and the expiry sweeper.
-//! - [`sync`]: the `/qrl/ems/sync/1` request-response protocol and its codec.
+//! - [`sync`]: history sync, `/qrl/ems/sync/1` whole: its codec and its rounds with peers.
 //! - `behaviour`: the composed libp2p behaviour (gossipsub with peer scoring, identify, ping,
 //!   Kademlia, sync).
 //! - `network`: the swarm task, which only moves events.
 //! - [`subscription`]: [`Filter`] and [`Subscription`], the live stream of accepted messages.
 //! - `metrics`: Prometheus metrics with the names from the interface contract.
 //! - [`ratelimit`]: token buckets keyed by anything (peer, IP, API client), O(1) eviction.
-//! - `identity`: the node's libp2p key, created once in the data directory.
+//! - `node_key`: the node's libp2p key, created once in the data directory.
 //! - `limits`: connection limits (libp2p's, plus inbound connections per IP address).
 //! - `peek`: a frame's digest and proof algorithm, read without decoding it.
 //! - [`supervise`]: the core tasks' watcher; [`Node::failed`] names a task that died.
@@ -47,7 +47,7 @@
 //! # async fn run(wire: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = NodeConfig::new("/var/lib/emsd", "devnet");
 //! config.listen = vec!["/ip4/0.0.0.0/tcp/19100".parse()?];
-//! let window = config.policy.policy.max_ttl + config.policy.policy.clock_skew;
+//! let window = config.policy.limits.max_ttl + config.policy.limits.clock_skew;
 //! let node = Node::start(config, Arc::new(DevnetChain::new(&DevnetConfig::default(), window))).await?;
 //!
 //! let mut incoming = node.subscribe(Filter::Tags(vec![[0xab; 32]]));
@@ -77,12 +77,12 @@ pub mod config;
 pub mod error;
 mod gossip;
 mod hold;
-mod identity;
 mod ingest;
 mod limits;
 mod metrics;
 mod network;
 pub mod node;
+mod node_key;
 mod peek;
 pub mod ratelimit;
 mod seen;
@@ -93,7 +93,7 @@ pub mod sync;
 mod verdict;
 mod writer;
 
-pub use config::{Budget, NodeConfig, Task, Tuning};
+pub use config::{BoxedTransport, Budget, Gossip, NodeConfig, Task, TransportFactory, Tuning};
 pub use error::{PublishError, RelayError, StoreError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{ChainStatus, Node, Published, Status, StoreStatus};

@@ -39,7 +39,8 @@ impl Source {
 
 /// The node's metrics.
 pub(crate) struct Metrics {
-    registry: Registry,
+    /// Locked only to encode, and once at start for gossipsub to register its own metrics.
+    registry: std::sync::Mutex<Registry>,
     received: Family<Label, Counter>,
     rejected: Family<Label, Counter>,
     /// `ems_messages_expired_total`.
@@ -134,7 +135,7 @@ impl Metrics {
             validation.clone(),
         );
         Metrics {
-            registry,
+            registry: std::sync::Mutex::new(registry),
             received,
             rejected,
             expired,
@@ -162,11 +163,16 @@ impl Metrics {
         self.rejected.get_or_create(&[("reason", reason)]).inc();
     }
 
+    /// Lends the registry (gossipsub registers its `libp2p_gossipsub_*` metrics at start).
+    pub(crate) fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
+        f(&mut self.registry.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// The Prometheus text exposition.
     pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = self.with_registry(|registry| encode(&mut out, registry));
         out
     }
 }

@@ -7,11 +7,12 @@
 //! meanwhile, so the pipeline drains.
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
-use crate::config::NodeConfig;
+use crate::config::{BoxedTransport, NodeConfig};
 use crate::error::RelayError;
 use crate::limits::ip_of;
 use crate::metrics::Metrics;
 use crate::sync;
+use libp2p::core::{upgrade, Transport as _};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ResponseChannel};
@@ -115,16 +116,20 @@ impl Network {
         let tuning = config.tuning.clone();
         let net = |e: &dyn std::fmt::Display| RelayError::Network(e.to_string());
         let behaviour_topic = topic.clone();
+        let transport = match &config.transport {
+            Some(factory) => factory.build(&key),
+            None => tcp_transport(&key).map_err(|e| net(&e))?,
+        };
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
+            .with_other_transport(|_| transport)
             .map_err(|e| net(&e))?
             .with_behaviour(|key| {
-                Behaviour::new(key, &behaviour_topic, &tuning)
+                metrics
+                    .with_registry(|registry| {
+                        let registry = registry.sub_registry_with_prefix("libp2p_gossipsub");
+                        Behaviour::new(key, &behaviour_topic, &tuning, registry)
+                    })
                     .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
             })
             .map_err(|e| net(&e))?
@@ -397,6 +402,17 @@ impl Network {
             _ => {}
         }
     }
+}
+
+/// TCP (no Nagle), Noise, Yamux: the production transport.
+fn tcp_transport(key: &libp2p::identity::Keypair) -> Result<BoxedTransport, noise::Error> {
+    Ok(
+        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            .upgrade(upgrade::Version::V1Lazy)
+            .authenticate(noise::Config::new(key)?)
+            .multiplex(yamux::Config::default())
+            .boxed(),
+    )
 }
 
 /// Hands an event to the dispatcher, dropping it if the queue is full (sync requests then

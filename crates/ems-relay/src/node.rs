@@ -4,10 +4,10 @@ use crate::config::NodeConfig;
 use crate::config::Task;
 use crate::error::{PublishError, RelayError, StoreError};
 use crate::gossip::Guard;
-use crate::identity;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
 use crate::network::{self, Command, Network, Shared};
+use crate::node_key;
 use crate::store::{Page, Position, Query, Scan, Store, MAX_PAGE};
 use crate::subscription::{Filter, Subscription};
 use crate::supervise::{Supervisor, TaskFailure};
@@ -125,7 +125,7 @@ impl Node {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let key = identity::load_or_create(&config.data_dir.join("node.key"))?;
+        let key = node_key::load_or_create(&config.data_dir.join("node.key"))?;
         let metrics = Arc::new(Metrics::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let supervisor = Supervisor::new(config.tuning.inject_fault);

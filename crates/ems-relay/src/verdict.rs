@@ -69,7 +69,7 @@ fn classify(
     now: u64,
     context: Context,
 ) -> Verdict {
-    let limits = &validator.policy().policy;
+    let limits = &validator.policy().limits;
     match r {
         Reject::Malformed(_) | Reject::PayloadTooLarge { .. } | Reject::InsufficientWork(_) => {
             Verdict::Reject(r)
@@ -136,8 +136,8 @@ impl ChainView for AssumeHead<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ems_chain::StaticChain;
     use ems_core::Policy;
+    use ems_core::StaticChain;
     use ems_pow::{Algorithm, Proof, WorkParams};
 
     const NOW: u64 = 1_800_000_000;
@@ -149,7 +149,7 @@ mod tests {
             size_factor: 0,
             ttl_factor: 0,
         };
-        p.policy.block_depth = 5;
+        p.limits.block_depth = 5;
         p
     }
 
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_ttl_just_past_the_limit_is_ignored_and_far_past_it_rejected() {
-        let p = policy().policy;
+        let p = policy().limits;
         let latest = NOW + p.max_ttl + p.clock_skew;
         let just = mined([100, 0, 0, 1], latest + 1);
         assert!(matches!(

@@ -6,7 +6,7 @@ use common::*;
 use ems_core::Message;
 use ems_pow::{Algorithm, Proof};
 use ems_relay::store::{rate, Insert, Position, Scan, Swept, MAX_PAGE};
-use ems_relay::{RelayError, Store};
+use ems_relay::{RelayError, Store, StoreError};
 
 #[test]
 fn inserts_survive_reopening_and_duplicates_change_nothing() {
@@ -293,4 +293,32 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
         Position::from_cursor(&foreign.to_cursor()).unwrap(),
         foreign
     );
+}
+
+#[test]
+fn a_store_of_the_first_layout_is_refused_with_its_path_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_file(dir.path());
+    {
+        // The first release wrote `meta` without a layout number.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            let mut meta = txn.open_table(meta).unwrap();
+            meta.insert("messages", 3).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    match Store::open(&path, now()) {
+        Err(StoreError::Schema {
+            path: named,
+            found: 1,
+            expected: 2,
+        }) => assert!(named.ends_with("store.redb")),
+        other => panic!("expected a layout error, got {other:?}"),
+    }
+    // An empty store without a number is simply a new one.
+    let fresh = dir.path().join("fresh.redb");
+    assert!(Store::open(&fresh, now()).is_ok());
 }

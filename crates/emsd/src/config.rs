@@ -57,7 +57,8 @@ pub struct Config {
     /// `store.*`: keeping messages.
     pub store: StorePolicy,
     /// `policy.*`: time and chain limits.
-    pub policy: Limits,
+    #[serde(rename = "policy")]
+    pub limits: Limits,
     /// `pow.*`: accepted proof-of-work algorithms and their work parameters.
     pub pow: PowPolicy,
 }
@@ -98,7 +99,7 @@ pub struct ChainConfig {
     pub devnet: DevnetConfig,
     /// `chain.static.*`: fixed blocks (for tests; no blocks means "chain unavailable").
     #[serde(rename = "static")]
-    pub fixed: StaticChainConfig,
+    pub static_chain: StaticChainConfig,
     /// `chain.qrl.*`: how far the qrl backend trusts its node (grace period, timeouts).
     pub qrl: QrlConfig,
 }
@@ -108,7 +109,7 @@ impl Default for ChainConfig {
         ChainConfig {
             source: "devnet".into(),
             devnet: DevnetConfig::default(),
-            fixed: StaticChainConfig::default(),
+            static_chain: StaticChainConfig::default(),
             qrl: QrlConfig::default(),
         }
     }
@@ -283,7 +284,7 @@ impl Default for Config {
             chain: ChainConfig::default(),
             relay: RelayPolicy::default(),
             store: StorePolicy::default(),
-            policy: Limits::default(),
+            limits: Limits::default(),
             pow: PowPolicy::default(),
         }
     }
@@ -375,7 +376,7 @@ impl Config {
         Policy {
             relay: self.relay.clone(),
             store: self.store.clone(),
-            policy: self.policy.clone(),
+            limits: self.limits.clone(),
             pow: self.pow.clone(),
         }
     }
@@ -391,7 +392,7 @@ impl Config {
             "devnet" => Ok(ChainSource::Devnet),
             "static" => self
                 .chain
-                .fixed
+                .static_chain
                 .blocks
                 .iter()
                 .map(|b| {

@@ -13,6 +13,7 @@
 mod channel;
 
 use crate::run::NodeInfo;
+use ems_core::clock::unix_now;
 use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Solver};
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Most relays the demo starts.
 pub const MAX_NODES: usize = 10;
@@ -183,12 +184,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The demo's routing tag: `SHA2-256(label)`, so anyone can compute it.
 fn tag_for(label: &str) -> [u8; 32] {
     Sha256::digest(label.as_bytes()).into()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn ms(d: Duration) -> String {

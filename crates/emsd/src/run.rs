@@ -15,8 +15,9 @@
 use crate::api::{self, ApiState, RateLimiter};
 use crate::config::{ChainSource, Config, ConfigError};
 use crate::shutdown::{self, Shutdown, ShutdownSignal};
-use ems_chain::{DevnetChain, QrlChain, StaticChain};
+use ems_chain::{DevnetChain, QrlChain};
 use ems_core::ChainView;
+use ems_core::StaticChain;
 use ems_relay::{Node, NodeConfig, RelayError, Task, TaskFailure};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -222,7 +223,7 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
 
 /// The chain view `chain.source` names.
 fn chain_view(config: &Config) -> Result<Arc<dyn ChainView>, RunError> {
-    let window = config.policy.max_ttl + config.policy.clock_skew;
+    let window = config.limits.max_ttl + config.limits.clock_skew;
     Ok(match config.chain_source()? {
         ChainSource::Devnet => Arc::new(DevnetChain::new(&config.chain.devnet, window)),
         ChainSource::Static(blocks) => Arc::new(StaticChain::from_blocks(blocks)),

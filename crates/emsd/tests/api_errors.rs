@@ -49,7 +49,7 @@ fn each_submission_error_has_its_status_and_code() {
     let far = frame(
         [1; 32],
         b"far",
-        now + policy.policy.max_ttl + 3_600,
+        now + policy.limits.max_ttl + 3_600,
         blockhash,
         &policy,
     );

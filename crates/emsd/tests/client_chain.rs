@@ -65,6 +65,7 @@ fn opening_by_address_accepts_only_the_bundle_committed_on_chain() {
     publish_pk3(&qrl, &commitment(&bob));
     let out = client_common::check_ok(&["channel", "open"], open(MOCKNET_ADDRESS));
     assert!(out.contains("committed on chain"), "{out}");
+    alice.establish(&bob);
     alice.ems_keys_ok(&[
         "send",
         "--channel",

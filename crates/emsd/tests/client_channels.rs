@@ -28,12 +28,14 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
     let bob_args = ["--passphrase-env", "BOB_PASS"];
     let carol = User::new(&relay.api, &[]);
 
-    // Alice opens a channel to Bob's bundle file and, before Bob has even looked, sends three
-    // messages: Bob's client is offline, so they must come from the relays' history.
+    // Alice opens a channel to Bob's bundle file and, before Bob has even looked, writes three
+    // messages: data waits for the channel's keys (Bob's accept, then one rekey each way), so
+    // they are held in her channel state.
     let out = alice.open_channel(&bob, "bob");
     assert!(out.contains("opened channel bob"), "{out}");
     for text in ["a1", "a2", "a3"] {
-        alice.ems_keys_ok(&["send", "--channel", "bob", text]);
+        let out = alice.ems_keys_ok(&["send", "--channel", "bob", text]);
+        assert!(out.contains("held on bob"), "{out}");
     }
 
     let recv_bob = |what: &str, done: &dyn Fn(&[serde_json::Value]) -> bool| {
@@ -48,7 +50,15 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
         });
         events
     };
-    let mut bob_events = recv_bob("Bob to accept and read a1..a3", &|e| texts(e).len() >= 3);
+    let mut bob_events = recv_bob("Bob to accept", &|e| {
+        e.iter().any(|e| e["event"] == "opened")
+    });
+    // Alice's client sees the accept, steps to Bob's fresh ratchet key and sends what it held;
+    // Bob's client follows her rekey (stepping its own) and reads a1..a3 from history.
+    let mut alice_events = alice.recv_until("Alice to see the accept", |e| {
+        e.iter().any(|e| e["event"] == "accepted")
+    });
+    bob_events.extend(recv_bob("Bob to read a1..a3", &|e| texts(e).len() >= 3));
     let opened: Vec<_> = bob_events
         .iter()
         .filter(|e| e["event"] == "opened")
@@ -61,7 +71,7 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
     for text in ["b1", "b2"] {
         bob.ems_keys_ok(&[&["send", "--channel", &bob_channel, text][..], &bob_args].concat());
     }
-    let mut alice_events = alice.recv_until("Alice to read b1, b2", |e| texts(e).len() >= 2);
+    alice_events.extend(alice.recv_until("Alice to read b1, b2", |e| texts(e).len() >= 2));
     assert_eq!(
         alice_events
             .iter()
@@ -77,15 +87,16 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
         "{list}"
     );
 
-    // Alice rekeys and sends; Bob follows her to the new epoch.
+    // Alice rekeys and sends; Bob follows her to the new epoch (her third: epoch 1 came with the
+    // accept, epoch 2 with the rekey her client made on it).
     let out = alice.ems_keys_ok(&["channel", "rekey", "--channel", "bob"]);
-    assert!(out.contains("epoch 1"), "{out}");
+    assert!(out.contains("epoch 3"), "{out}");
     alice.ems_keys_ok(&["send", "--channel", "bob", "a4 after Alice's rekey"]);
     bob_events.extend(recv_bob("Bob to read a4", &|e| !texts(e).is_empty()));
     assert!(
         bob_events
             .iter()
-            .any(|e| e["event"] == "rekeyed" && e["epoch"] == 1),
+            .any(|e| e["event"] == "rekeyed" && e["epoch"] == 3),
         "{bob_events:?}"
     );
 
@@ -119,7 +130,7 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
     assert!(
         alice_events
             .iter()
-            .any(|e| e["event"] == "rekeyed" && e["epoch"] == 2),
+            .any(|e| e["event"] == "rekeyed" && e["epoch"] == 3),
         "{alice_events:?}"
     );
 

@@ -11,7 +11,7 @@ fn oversize_message_node_down_and_unknown_channel_fail_cleanly_and_lose_nothing(
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
-    alice.open_channel(&bob, "bob");
+    alice.open_ready_channel(&bob, "bob");
     let before = snapshot(alice.dir.path());
 
     // One byte more than the largest text fits.
@@ -107,7 +107,7 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
-    alice.open_channel(&bob, "bob");
+    alice.open_ready_channel(&bob, "bob");
 
     // `--at` holds the frame in the outbox; a process that dies while holding it leaves it there.
     let mut held = std::process::Command::new(env!("CARGO_BIN_EXE_ems"))
@@ -169,7 +169,7 @@ fn channel_state_is_sealed_and_an_altered_file_is_named_not_used() {
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
-    alice.open_channel(&bob, "bob");
+    alice.open_ready_channel(&bob, "bob");
     let channels = alice.state_dir().join("channels");
     let file = std::fs::read_dir(&channels)
         .unwrap()

@@ -28,7 +28,7 @@ fn demo_with_three_nodes_shows_relaying_and_a_private_channel_and_says_what_it_p
         "Alice → Bob in",
         r#"["Hi Bob, this is Alice.", "Nobody else can read this."]"#,
         r#"["Hi Alice, signed by Bob."] (ML-DSA signature verified)"#,
-        "(Bob followed to epoch 1); Bob read [\"This one uses keys from after the rekey.\"]",
+        "(Bob followed to epoch 3); Bob read [\"This one uses keys from after the rekey.\"]",
         "none was for her) and read 0 messages",
         "All 3 exited with status 0",
     ] {

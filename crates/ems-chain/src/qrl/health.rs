@@ -53,7 +53,7 @@ pub(crate) struct Health {
     /// When the head last changed.
     progress: Option<u64>,
     /// The state last logged.
-    announced: QrlState,
+    logged: QrlState,
 }
 
 impl Default for Health {
@@ -61,7 +61,7 @@ impl Default for Health {
         Health {
             trouble: None,
             progress: None,
-            announced: QrlState::Connecting,
+            logged: QrlState::Connecting,
         }
     }
 }
@@ -109,10 +109,10 @@ impl Health {
         Some(t.since.saturating_add(grace).saturating_sub(now))
     }
 
-    /// Records `state` as announced; returns the previous state if it differs (so the caller logs
-    /// once per change).
-    pub fn announce(&mut self, state: QrlState) -> Option<QrlState> {
-        let previous = std::mem::replace(&mut self.announced, state);
+    /// Records `state` as the one logged; returns the previous state if it differs (so the
+    /// caller logs once per change).
+    pub fn record_logged(&mut self, state: QrlState) -> Option<QrlState> {
+        let previous = std::mem::replace(&mut self.logged, state);
         (previous != state).then_some(previous)
     }
 }
@@ -168,11 +168,14 @@ mod tests {
     }
 
     #[test]
-    fn each_change_is_announced_once() {
+    fn each_change_is_logged_once() {
         let mut h = Health::default();
-        assert_eq!(h.announce(QrlState::Connecting), None);
-        assert_eq!(h.announce(QrlState::Healthy), Some(QrlState::Connecting));
-        assert_eq!(h.announce(QrlState::Healthy), None);
-        assert_eq!(h.announce(QrlState::Degraded), Some(QrlState::Healthy));
+        assert_eq!(h.record_logged(QrlState::Connecting), None);
+        assert_eq!(
+            h.record_logged(QrlState::Healthy),
+            Some(QrlState::Connecting)
+        );
+        assert_eq!(h.record_logged(QrlState::Healthy), None);
+        assert_eq!(h.record_logged(QrlState::Degraded), Some(QrlState::Healthy));
     }
 }

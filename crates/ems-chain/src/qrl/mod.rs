@@ -39,7 +39,7 @@ use ems_core::{BlockRef, BundleBody, ChainError, ChainView, QrlAddress};
 use health::Health;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use window::Window;
 
 /// `chain.qrl.*`: how far the backend trusts its node. Seconds throughout.
@@ -257,11 +257,4 @@ impl Shared {
     fn reset_client(&self) {
         *self.client.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
-}
-
-/// Unix seconds now (0 if the clock is before 1970).
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

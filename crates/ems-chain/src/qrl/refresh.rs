@@ -3,7 +3,8 @@
 
 use super::client::{Client, HEADERS_PER_CALL};
 use super::window::{Fit, Header, MAX_BLOCKS};
-use super::{unix_now, Cache, QrlError, QrlState, Shared};
+use super::{Cache, QrlError, QrlState, Shared};
+use ems_core::clock::unix_now;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +59,7 @@ fn record(shared: &Shared, outcome: Result<bool, QrlError>, failures: u32, now: 
         Ok(moved) => cache.health.succeeded(now, moved, stall_after),
         Err(e) => cache.health.failed(now, e.to_string()),
     }
-    announce(shared, &mut cache, now);
+    log_state_change(shared, &mut cache, now);
     let poll = Duration::from_millis(interval.saturating_mul(500)).clamp(MIN_POLL, MAX_POLL);
     let mut delay = match failures {
         0 => poll,
@@ -76,9 +77,9 @@ fn record(shared: &Shared, outcome: Result<bool, QrlError>, failures: u32, now: 
 }
 
 /// Logs the state at `now` if it differs from the last one logged.
-fn announce(shared: &Shared, cache: &mut Cache, now: u64) {
+fn log_state_change(shared: &Shared, cache: &mut Cache, now: u64) {
     let state = shared.state_at(cache, now);
-    let Some(previous) = cache.health.announce(state) else {
+    let Some(previous) = cache.health.record_logged(state) else {
         return;
     };
     let source = &shared.endpoint;

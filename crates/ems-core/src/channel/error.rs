@@ -22,9 +22,10 @@ pub enum ChannelError {
         /// Whether a signature was asked for.
         signed: bool,
     },
-    /// The message's `ID0` is neither among the next [`super::WINDOW`] tags of the peer's
-    /// current chain nor a kept skipped key: it is further ahead than the window, from an epoch
-    /// this side has not reached yet, of another channel, or forged.
+    /// The message's `ID0` is neither the control tag of the peer's current epoch, nor among the
+    /// next [`super::WINDOW`] data tags of that epoch (none at epoch 0), nor a kept skipped key:
+    /// it is further ahead than the window, from an epoch this side has not reached yet, a
+    /// skipped message whose key expired, of another channel, or forged.
     #[error(
         "ID0 matches no key of this channel (epoch {epoch}, next index {next}, window {window}): \
          beyond the out-of-order window, from a later epoch, or not of this channel"
@@ -36,6 +37,23 @@ pub enum ChannelError {
         next: u64,
         /// How far ahead a message may be.
         window: u64,
+    },
+    /// Data cannot flow before the accept: epoch 0 carries only the open and the accept.
+    #[error("the channel is not established: data and rekeys wait for the accept")]
+    NotEstablished,
+    /// This side already waits for the peer to acknowledge `max` rekeys.
+    #[error("{max} rekeys already wait for the peer's acknowledgement; send data or wait")]
+    TooManyUnacknowledged {
+        /// How many unacknowledged rekeys a side may have.
+        max: usize,
+    },
+    /// The frame's TTL has passed: it is refused, whatever it holds.
+    #[error("the frame expired at {ttl} (now {now})")]
+    Expired {
+        /// The frame's TTL (unix seconds).
+        ttl: u32,
+        /// The time it was checked at.
+        now: u64,
     },
     /// The message's tag was already used: a replay.
     #[error("replay: a message with this ID0 was already opened")]

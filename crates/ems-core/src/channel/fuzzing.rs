@@ -46,9 +46,12 @@ pub(crate) fn edited(body: &[u8]) -> Vec<u8> {
 /// refuses anything the encoder would not write, so a body that decodes must come back
 /// byte-for-byte.
 pub fn reencode_body(plaintext: &[u8]) -> Option<Vec<u8>> {
-    let body = match seal::decode(plaintext).ok()? {
-        seal::Body::Data { data, signature } => seal::encode_data(&data, signature.as_deref()),
-        seal::Body::Rekey(rekey) => seal::encode_rekey(&rekey),
+    let opened = seal::decode(plaintext).ok()?;
+    let body = match opened.body {
+        seal::Body::Data { data, signature } => {
+            seal::encode_data(opened.ack, &data, signature.as_deref())
+        }
+        seal::Body::Rekey(rekey) => seal::encode_rekey(opened.ack, &rekey),
     };
     Some(body.to_vec())
 }

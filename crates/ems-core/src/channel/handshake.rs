@@ -6,15 +6,16 @@
 //!             Alice's bundle body (3193) | salt (32) | ML-DSA signature of th, context
 //!             "ems/v1/open" (3309)) ‖ tag (16)                                      = 7638 bytes
 //!   (ct0, ss0) = ML-KEM.Encaps(Bob's bundle KEM key)
-//! accept (Bob → Alice): Bob's first rekey, sealed on the responder's epoch-0 chain; it
-//!   encapsulates to Alice's bundle KEM key and carries Bob's first ephemeral ratchet key.
+//! accept (Bob → Alice): Bob's first rekey, under the control tag of the responder's epoch 0; it
+//!   encapsulates to Alice's bundle KEM key, carries Bob's first ephemeral ratchet key, and its
+//!   secret steps both roots to epoch 1.
 //! ```
 
 use super::schedule::{open_key, open_tag, transcript_hash, Handshake, Role};
-use super::{seal, Channel, ChannelError};
+use super::{seal, Channel, ChannelError, PendingOpen};
 use crate::bundle::{Bundle, BundleBody, BundleError, Fingerprint, BODY_LEN};
 use crate::identity::Identity;
-use crate::message::{Message, ID_LEN};
+use crate::message::Message;
 use crate::suite::{self, KemPublicKey, AEAD_TAG_LEN, DSA_SIGNATURE_LEN, KEM_CIPHERTEXT_LEN};
 use rand_core::CryptoRng;
 
@@ -50,21 +51,22 @@ impl Channel {
         sealed.extend_from_slice(&signature);
         #[cfg(fuzzing)]
         super::fuzzing::edit(&mut sealed);
-        let mut id = [0u8; ID_LEN];
-        id[..32].copy_from_slice(&open_tag());
-        rng.fill_bytes(&mut id[32..]);
-        let mut payload = ct.to_vec();
-        payload.extend_from_slice(&seal::seal(&open_key(&ss), &id, ttl, blockhash, &sealed));
-        let message = Message::new(id, payload, ttl, blockhash)
-            .map_err(|_| ChannelError::State("open exceeds a payload"))?;
-
-        let channel = Channel::new(
+        let mut channel = Channel::new(
             th,
             Role::Initiator,
             own,
             to.body(),
             &Handshake::derive(&ss, &salt, &th),
         );
+        channel.open = Some(PendingOpen {
+            key: open_key(&ss),
+            ct: ct.to_vec(),
+            sealed,
+        });
+        let message = channel
+            .control_frames(ttl, blockhash, rng)?
+            .pop()
+            .ok_or(ChannelError::State("no open to send"))?;
         Ok((channel, message))
     }
 }
@@ -88,15 +90,19 @@ impl std::fmt::Debug for IncomingOpen {
 
 /// Tries `message` as an open addressed to `identity` (its current or retired KEM keys).
 ///
-/// `Ok(None)`: not an open, or not for this identity (the common case; it costs one ML-KEM
-/// decapsulation per held KEM key and a failed AES-GCM check). `Err`: an open for this identity
-/// that is not acceptable (bad signature, malformed or expired sender keys).
+/// `Ok(None)`: not an open, past its TTL at `now` (checked first, at no cost), or not for this
+/// identity (the common case; it costs one ML-KEM decapsulation per held KEM key and a failed
+/// AES-GCM check). `Err`: an open for this identity that is not acceptable (bad signature,
+/// malformed or expired sender keys).
 pub fn recognise(
     identity: &Identity,
     message: &Message,
     now: u64,
 ) -> Result<Option<IncomingOpen>, ChannelError> {
-    if *message.id0() != open_tag() || message.payload().len() != OPEN_PAYLOAD_LEN {
+    if *message.id0() != open_tag()
+        || message.payload().len() != OPEN_PAYLOAD_LEN
+        || u64::from(message.ttl()) <= now
+    {
         return Ok(None);
     }
     let (ct, sealed) = message.payload().split_at(KEM_CIPHERTEXT_LEN);
@@ -151,7 +157,10 @@ impl IncomingOpen {
     }
 
     /// Accepts: the channel state, and the accept message (unmined) to publish. The accept is the
-    /// responder's first rekey, so the channel's root mixes a KEM secret to each side.
+    /// responder's first rekey: its KEM secret, encapsulated to the initiator's bundle key,
+    /// enters both roots, so both directions start epoch 1 from a secret of each side. The
+    /// accept stays in the state until the initiator is seen on epoch 1
+    /// ([`Channel::control_frames`]).
     pub fn accept(
         self,
         identity: &Identity,
@@ -166,7 +175,14 @@ impl IncomingOpen {
             &self.sender,
             &self.handshake,
         );
-        let accept = channel.rekey(identity, ttl, blockhash, rng)?;
+        channel.step(identity, rng, true)?;
+        // The initiator never encapsulates to this side's bundle key: its first step targets
+        // the accept's ephemeral key.
+        channel.own_ratchet.retain(|key| key.id != 0);
+        let accept = channel
+            .control_frames(ttl, blockhash, rng)?
+            .pop()
+            .ok_or(ChannelError::State("no accept to send"))?;
         Ok((channel, accept))
     }
 }

@@ -2,11 +2,18 @@
 //!
 //! A channel joins two identities. The initiator publishes an *open* addressed to no one visible
 //! (`ID0` is the network-wide [`open_tag`]); every identity trial-decapsulates opens and
-//! [`recognise`]s its own. The responder answers with an *accept*, which is its first *rekey*: a
-//! KEM ratchet step that encapsulates to the other side's latest ratchet key and carries a fresh
-//! one. Each direction has its own root and chain; message `i` of an epoch uses the lazily
-//! derived key `key_i`, erased once used, and is found by its tag `ID0 = HMAC(tag_key, i)`.
-//! `docs/crypto.md` is the specification; [`schedule`] holds every derivation.
+//! [`recognise`]s its own. The responder answers with an *accept*: a KEM ratchet step that
+//! encapsulates to the initiator's bundle KEM key and carries a fresh ratchet key; its secret
+//! enters both directions' roots, so no data key depends on one side's randomness alone. Epoch 0
+//! carries only the open and the accept; data flows from epoch 1, after the accept.
+//!
+//! Each direction then steps its own KEM ratchet (a *rekey*) independently; message `i` of an
+//! epoch uses the lazily derived key `key_i`, erased once used, and is found by its tag
+//! `ID0 = HMAC(tag_key, i)`. The rekey that ends an epoch travels under the epoch's *control
+//! tag*, which the receiver always watches, so a receiver that missed any number of data
+//! messages resumes at the next rekey. Control frames (open, accept, rekeys) stay in the state
+//! until the peer acknowledges the epoch they start ([`Channel::control_frames`] re-seals them
+//! for re-sending). `docs/crypto.md` is the specification; [`schedule`] holds every derivation.
 //!
 //! ```
 //! use ems_core::channel::{self, Channel, Received};
@@ -24,70 +31,74 @@
 //! let incoming = channel::recognise(&bob, &open, now).unwrap().expect("addressed to Bob");
 //! assert_eq!(incoming.sender_fingerprint(), alice.fingerprint());
 //! let (mut b, accept) = incoming.accept(&bob, ttl, blockhash, &mut rng).unwrap();
-//! assert!(matches!(a.unseal(&alice, &accept).unwrap(), Received::Rekey { .. }));
+//! assert!(matches!(a.unseal(&alice, &accept, now).unwrap(), Received::Rekey { epoch: 1 }));
 //!
 //! let sealed = b.seal(&bob, b"hello Alice", ttl, blockhash, false, &mut rng).unwrap();
-//! match a.unseal(&alice, &sealed).unwrap() {
-//!     Received::Data { plaintext, signature } => {
+//! match a.unseal(&alice, &sealed, now).unwrap() {
+//!     Received::Data { plaintext, signature, .. } => {
 //!         assert_eq!(plaintext, b"hello Alice");
 //!         assert!(signature.is_none());
 //!     }
 //!     Received::Rekey { .. } => unreachable!(),
 //! }
+//! // Alice's keys still depend on the bundle KEM keys until she steps to Bob's fresh key.
+//! assert!(a.needs_rekey());
 //! ```
 
-mod chain;
 mod error;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 mod handshake;
+mod ratchet;
+mod receive;
+mod receiver;
 pub mod schedule;
 mod seal;
+mod send;
+mod signed;
 
-pub use chain::{MAX_SKIPPED, REPLAY_MEMORY, WINDOW};
 pub use error::ChannelError;
 pub use handshake::{recognise, IncomingOpen, OPEN_PAYLOAD_LEN};
+pub use receiver::{MAX_CATCHUP, MAX_SKIPPED, REPLAY_MEMORY, SKIPPED_KEY_LIFETIME, WINDOW};
 pub use schedule::{open_tag, Role};
 pub use seal::{bucket, MAX_PLAINTEXT, MAX_SIGNED_PLAINTEXT, PAYLOAD_BUCKETS};
+pub use signed::{verify_message_signature, MessageContext};
 
 use crate::bundle::{BundleBody, Fingerprint};
-use crate::identity::Identity;
-use crate::message::{Message, ID_LEN};
 use crate::secret::{hex_bytes, Secret};
-use crate::suite::{
-    self, KemKeyPair, KemPublicKey, Key, DSA_PUBLIC_KEY_LEN, DSA_SIGNATURE_LEN, KEM_PUBLIC_KEY_LEN,
-    KEM_SEED_LEN,
-};
-use chain::{Chain, Receiver};
-use rand_core::CryptoRng;
-use schedule::{ratchet, step_hash, Handshake};
-use seal::{Body, Rekey};
+use crate::suite::{Key, DSA_PUBLIC_KEY_LEN, DSA_SIGNATURE_LEN, KEM_PUBLIC_KEY_LEN, KEM_SEED_LEN};
+use ratchet::{Epoch, Tag};
+use receiver::Receiver;
+use schedule::Handshake;
+use seal::Rekey;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Version of the serialised channel state.
-pub const STATE_VERSION: u8 = 1;
-/// How many of its own ratchet keys a side keeps for rekeys still in flight from the peer.
-pub const MAX_RATCHET_KEYS: usize = 4;
-/// ML-DSA context string of rekey signatures.
+pub const STATE_VERSION: u8 = 2;
+/// How many of its own ratchet keys a side keeps: the one the peer last acknowledged and every
+/// newer one. A side refuses to rekey again ([`ChannelError::TooManyUnacknowledged`]) while
+/// this many are held, so at most `MAX_RATCHET_KEYS - 1` rekeys wait for the peer.
+pub const MAX_RATCHET_KEYS: usize = 16;
+/// ML-DSA context string of rekey (and accept) signatures.
 const REKEY_CONTEXT: &[u8] = b"ems/v1/rekey";
-/// ML-DSA context string of message signatures.
-const MESSAGE_CONTEXT: &[u8] = b"ems/v1/message";
 
 /// What an unsealed message held.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     /// Application data. Channel messages are always authenticated as coming from the peer (only
     /// the two ends hold the keys); `signature`, when present, is the sender's verified ML-DSA
-    /// signature of `recipient fingerprint ‖ plaintext` (context `"ems/v1/message"`), which
-    /// anyone holding the sender's public key can check again: non-repudiation.
+    /// signature of [`MessageContext::signed_bytes`] (context `"ems/v1/message"`), which anyone
+    /// holding the sender's public key can check again: non-repudiation.
     Data {
         /// The plaintext.
         plaintext: Vec<u8>,
         /// The sender's verified signature, if the message was signed.
         signature: Option<Box<[u8; DSA_SIGNATURE_LEN]>>,
+        /// Where the message stands in the channel: what its signature covers.
+        context: Box<MessageContext>,
     },
-    /// The peer stepped its KEM ratchet (an accept is the responder's first); its messages now
-    /// use `epoch`. [`Channel::watch_tags`] has changed.
+    /// The peer stepped its KEM ratchet (the accept is the responder's first step); its messages
+    /// now use `epoch`. [`Channel::watch_tags`] has changed.
     Rekey {
         /// The peer's new sending epoch.
         epoch: u32,
@@ -96,7 +107,7 @@ pub enum Received {
 
 /// One end's state of a channel. It serialises with serde so the caller can persist it (secret
 /// keys inside: store it like the key file), and it never holds a message key that was used.
-/// Long-term secrets stay in the [`Identity`] passed to each call.
+/// Long-term secrets stay in the [`Identity`](crate::Identity) passed to each call.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
@@ -109,11 +120,21 @@ pub struct Channel {
     #[serde(with = "hex_bytes::array")]
     peer_signing_key: [u8; DSA_PUBLIC_KEY_LEN],
     send_root: Key,
-    send: Chain,
+    send: Epoch,
     recv_root: Key,
     receiver: Receiver,
+    /// Newest first.
     own_ratchet: Vec<OwnRatchetKey>,
     peer_ratchet: PeerRatchetKey,
+    /// Whether this side's sending keys no longer depend on any bundle KEM key: it has stepped
+    /// with a secret encapsulated to one of the peer's ephemeral ratchet keys.
+    independent: bool,
+    /// The newest of this side's sending epochs the peer has acknowledged reaching.
+    acked: u32,
+    /// Rekeys (the accept included) the peer has not acknowledged yet, oldest first.
+    pending: Vec<PendingControl>,
+    /// The open, until the accept arrives (initiator only).
+    open: Option<PendingOpen>,
 }
 
 #[derive(Serialize)]
@@ -139,8 +160,8 @@ struct OwnRatchetKey {
 
 #[derive(Serialize, Deserialize)]
 enum RatchetSecret {
-    /// The KEM key of this side's bundle the channel was opened with (epoch 0): its secret stays
-    /// in the [`Identity`].
+    /// The KEM key of this side's bundle the channel was opened with (key #0): its secret stays
+    /// in the [`Identity`](crate::Identity).
     Identity,
     /// An ephemeral key made for one rekey.
     Ephemeral(Secret<KEM_SEED_LEN>),
@@ -153,6 +174,28 @@ struct PeerRatchetKey {
     public: [u8; KEM_PUBLIC_KEY_LEN],
 }
 
+/// A rekey waiting for the peer's acknowledgement, with what re-sealing it needs: the control
+/// tag and key of the epoch it ends.
+#[derive(Serialize, Deserialize)]
+struct PendingControl {
+    /// The receiving epoch when it was made.
+    ack: u32,
+    ends: u32,
+    tag: Tag,
+    key: Key,
+    rekey: Rekey,
+}
+
+/// The open, kept until the accept arrives so that it can be re-sealed and re-sent.
+#[derive(Serialize, Deserialize)]
+struct PendingOpen {
+    key: Key,
+    #[serde(with = "hex_bytes")]
+    ct: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    sealed: Vec<u8>,
+}
+
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
@@ -160,12 +203,14 @@ impl std::fmt::Debug for Channel {
             .field("role", &self.role)
             .field("peer", &self.peer)
             .field("send_epoch", &self.send.epoch)
-            .field("recv_epoch", &self.receiver.chain.epoch)
+            .field("recv_epoch", &self.receiver.epoch.epoch)
+            .field("pending", &self.pending.len())
             .finish()
     }
 }
 
 impl Channel {
+    /// Both directions at epoch 0, as the open leaves them.
     fn new(
         id: [u8; 32],
         role: Role,
@@ -183,9 +228,9 @@ impl Channel {
             peer: peer.fingerprint(),
             peer_signing_key: *peer.signing_key(),
             send_root: send_root.clone(),
-            send: Chain::new(0, send_seed),
+            send: Epoch::new(0, send_seed),
             recv_root: recv_root.clone(),
-            receiver: Receiver::new(Chain::new(0, recv_seed)),
+            receiver: Receiver::new(Epoch::new(0, recv_seed)),
             own_ratchet: vec![OwnRatchetKey {
                 id: 0,
                 secret: RatchetSecret::Identity,
@@ -194,6 +239,10 @@ impl Channel {
                 id: 0,
                 public: *peer.kem_key(),
             },
+            independent: false,
+            acked: 0,
+            pending: Vec::new(),
+            open: None,
         }
     }
 
@@ -217,202 +266,73 @@ impl Channel {
         self.peer
     }
 
-    /// This side's sending epoch (how many rekeys it has made).
+    /// This side's sending epoch (0 until the accept; then one more per rekey).
     pub fn send_epoch(&self) -> u32 {
         self.send.epoch
     }
 
     /// The peer's sending epoch as this side has seen it.
     pub fn receive_epoch(&self) -> u32 {
-        self.receiver.chain.epoch
+        self.receiver.epoch.epoch
     }
 
-    /// The `ID0` tags to watch for this channel's incoming messages: the next [`WINDOW`] of the
-    /// peer's current chain and the tags of skipped messages. Recompute after every unseal.
-    pub fn watch_tags(&self) -> Vec<[u8; 32]> {
-        self.receiver.watch_tags()
+    /// Whether data may flow: the accept has been made (responder) or received (initiator).
+    pub fn is_established(&self) -> bool {
+        self.send.epoch > 0
     }
 
-    /// Seals `plaintext` into a message (unmined) for the peer; with `sign`, an ML-DSA signature
-    /// of `peer fingerprint ‖ plaintext` travels inside the ciphertext.
-    pub fn seal(
-        &mut self,
-        identity: &Identity,
-        plaintext: &[u8],
-        ttl: u32,
-        blockhash: [u8; 4],
-        sign: bool,
-        rng: &mut impl CryptoRng,
-    ) -> Result<Message, ChannelError> {
-        let max = if sign {
-            MAX_SIGNED_PLAINTEXT
-        } else {
-            MAX_PLAINTEXT
-        };
-        if plaintext.len() > max {
-            return Err(ChannelError::PlaintextTooLarge {
-                len: plaintext.len(),
-                max,
-                signed: sign,
-            });
+    /// Whether this side should rekey now: its sending keys still depend on the bundle KEM keys
+    /// and the peer has published an ephemeral ratchet key to step to. An initiator needs one
+    /// rekey after the accept, a responder one after the initiator's first rekey; then every
+    /// data key of both directions is independent of both bundle KEM keys.
+    pub fn needs_rekey(&self) -> bool {
+        self.is_established()
+            && !self.independent
+            && self.peer_ratchet.id > 0
+            && self.own_ratchet.len() < MAX_RATCHET_KEYS
+    }
+
+    /// Whether every sending key from now on is independent of both bundle KEM keys.
+    pub fn is_independent_of_bundle_keys(&self) -> bool {
+        self.independent
+    }
+
+    /// How many control frames (the open before its accept, rekeys and the accept before the
+    /// peer acknowledges them) wait to be re-sent with [`Channel::control_frames`].
+    pub fn pending_controls(&self) -> usize {
+        self.pending.len() + usize::from(self.open.is_some())
+    }
+
+    /// The `ID0` tags to watch at `now` for this channel's incoming messages: the control tag of
+    /// the peer's epoch (always), the next [`WINDOW`] data tags, and the tags of skipped
+    /// messages whose keys have not expired. Recompute after every unseal.
+    pub fn watch_tags(&self, now: u64) -> Vec<[u8; 32]> {
+        self.receiver.watch_tags(now)
+    }
+
+    /// Records the peer's acknowledgement that it reached this side's epoch `ack`: control
+    /// frames of earlier epochs are done, and own ratchet keys older than the newest one the
+    /// peer has seen are erased.
+    fn note_ack(&mut self, ack: u32) {
+        let ack = ack.min(self.send.epoch);
+        if ack <= self.acked {
+            return;
         }
-        let signature = match sign {
-            true => Some(identity.sign(
-                &[&self.peer.0[..], plaintext].concat(),
-                MESSAGE_CONTEXT,
-                rng,
-            )?),
-            false => None,
-        };
-        let body = seal::encode_data(plaintext, signature.as_ref());
-        self.seal_body(&body, ttl, blockhash, rng)
-    }
-
-    /// Steps this side's KEM ratchet: encapsulates to the peer's latest ratchet key, makes a
-    /// fresh ratchet key of its own, and returns the signed rekey message (unmined), sealed on
-    /// the current chain. Later messages use the new epoch.
-    pub fn rekey(
-        &mut self,
-        identity: &Identity,
-        ttl: u32,
-        blockhash: [u8; 4],
-        rng: &mut impl CryptoRng,
-    ) -> Result<Message, ChannelError> {
-        let peer_key = KemPublicKey::from_bytes(&self.peer_ratchet.public)
-            .ok_or(ChannelError::State("the peer's ratchet key is malformed"))?;
-        let (ct, ss) = peer_key.encapsulate(rng);
-        let seed: Secret<KEM_SEED_LEN> = suite::random_secret(rng);
-        let new_key = *KemKeyPair::from_seed(&seed).public();
-        let new_epoch = self
-            .send
-            .epoch
-            .checked_add(1)
-            .ok_or(ChannelError::State("epoch counter exhausted"))?;
-        let target = self.peer_ratchet.id;
-        let hash = step_hash(&self.id, self.role, new_epoch, target, &ct, &new_key);
-        let signature = identity.sign(&hash, REKEY_CONTEXT, rng)?;
-        let body = seal::encode_rekey(&Rekey {
-            target,
-            ct: Box::new(ct),
-            new_key: Box::new(new_key),
-            signature: Box::new(signature),
-        });
-        let message = self.seal_body(&body, ttl, blockhash, rng)?;
-        let (root, chain_seed) = ratchet(&self.send_root, &ss, &hash);
-        self.send_root = root;
-        self.send = Chain::new(new_epoch, &chain_seed);
-        self.own_ratchet.insert(
-            0,
-            OwnRatchetKey {
-                id: new_epoch,
-                secret: RatchetSecret::Ephemeral(seed),
-            },
-        );
-        self.own_ratchet.truncate(MAX_RATCHET_KEYS);
-        Ok(message)
-    }
-
-    fn seal_body(
-        &mut self,
-        body: &[u8],
-        ttl: u32,
-        blockhash: [u8; 4],
-        rng: &mut impl CryptoRng,
-    ) -> Result<Message, ChannelError> {
-        let (_, tag, key) = self.send.advance();
-        let mut id = [0u8; ID_LEN];
-        id[..32].copy_from_slice(&tag.0);
-        rng.fill_bytes(&mut id[32..]);
-        #[cfg(fuzzing)]
-        let body = &fuzzing::edited(body);
-        let payload = seal::seal(&key, &id, ttl, blockhash, body);
-        Message::new(id, payload, ttl, blockhash)
-            .map_err(|_| ChannelError::State("sealed message exceeds a payload"))
-    }
-
-    /// Opens a message of the peer's. Nothing changes unless it opens: a tampered, replayed or
-    /// unknown message leaves the state as it was.
-    pub fn unseal(
-        &mut self,
-        identity: &Identity,
-        message: &Message,
-    ) -> Result<Received, ChannelError> {
-        let found = self.receiver.find(message.id0())?;
-        let plaintext = seal::open(&found.key, message, message.payload())?;
-        match seal::decode(&plaintext)? {
-            Body::Data { data, signature } => {
-                if let Some(signature) = &signature {
-                    let signed = [&self.own.0[..], &data[..]].concat();
-                    if !suite::verify(&self.peer_signing_key, &signed, MESSAGE_CONTEXT, signature) {
-                        return Err(ChannelError::BadSignature("message"));
-                    }
-                }
-                self.receiver.commit(found);
-                Ok(Received::Data {
-                    plaintext: data.to_vec(),
-                    signature,
-                })
-            }
-            Body::Rekey(rekey) => {
-                if !found.current {
-                    return Err(ChannelError::Malformed(
-                        "rekey: sent on an epoch that already ended",
-                    ));
-                }
-                let new_epoch = found
-                    .epoch
-                    .checked_add(1)
-                    .ok_or(ChannelError::State("epoch counter exhausted"))?;
-                let hash = step_hash(
-                    &self.id,
-                    self.role.peer(),
-                    new_epoch,
-                    rekey.target,
-                    &rekey.ct,
-                    &rekey.new_key,
-                );
-                if !suite::verify(
-                    &self.peer_signing_key,
-                    &hash,
-                    REKEY_CONTEXT,
-                    &rekey.signature,
-                ) {
-                    return Err(ChannelError::BadSignature("rekey"));
-                }
-                if KemPublicKey::from_bytes(&rekey.new_key).is_none() {
-                    return Err(ChannelError::Malformed(
-                        "rekey: the new ratchet key fails the ML-KEM check",
-                    ));
-                }
-                let position = self
-                    .own_ratchet
-                    .iter()
-                    .position(|key| key.id == rekey.target)
-                    .ok_or(ChannelError::UnknownRatchetKey(rekey.target))?;
-                let ss = match &self.own_ratchet[position].secret {
-                    RatchetSecret::Identity => identity
-                        .kem_key_of(&self.own)
-                        .ok_or(ChannelError::UnknownRatchetKey(rekey.target))?
-                        .decapsulate(&rekey.ct),
-                    RatchetSecret::Ephemeral(seed) => {
-                        KemKeyPair::from_seed(seed).decapsulate(&rekey.ct)
-                    }
-                };
-                let (root, chain_seed) = ratchet(&self.recv_root, &ss, &hash);
-                self.receiver.commit(found);
-                self.receiver
-                    .start_epoch(Chain::new(new_epoch, &chain_seed));
-                self.recv_root = root;
-                self.own_ratchet.truncate(position + 1);
-                self.peer_ratchet = PeerRatchetKey {
-                    id: new_epoch,
-                    public: *rekey.new_key,
-                };
-                Ok(Received::Rekey { epoch: new_epoch })
-            }
+        self.acked = ack;
+        self.pending.retain(|p| p.ends >= ack);
+        if let Some(floor) = self
+            .own_ratchet
+            .iter()
+            .map(|k| k.id)
+            .filter(|&id| id <= ack)
+            .max()
+        {
+            self.own_ratchet.retain(|k| k.id >= floor);
         }
     }
 }
 
+#[cfg(test)]
+mod compromise;
 #[cfg(test)]
 mod tests;

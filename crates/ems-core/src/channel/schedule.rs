@@ -5,13 +5,15 @@
 //! k_open        = Expand(Extract("ems/v1/open", ss0), "ems/v1/open key")
 //! PRK0          = Extract(salt, ss0)
 //! root_X,0      = Expand(PRK0, "ems/v1/root/" X ‖ th)        X ∈ {initiator, responder}
-//! seed_X,0      = Expand(PRK0, "ems/v1/chain/" X ‖ th)
-//! step (sender X, KEM secret ss, step hash h):
+//! seed_X,0      = Expand(PRK0, "ems/v1/epoch/" X ‖ th)
+//! step of root_X with KEM secret ss and step hash h (a rekey; the accept steps both roots):
 //!   PRK         = Extract(root_X, ss)
 //!   root_X'     = Expand(PRK, "ems/v1/root" ‖ h)
-//!   seed_X'     = Expand(PRK, "ems/v1/chain" ‖ h)
-//! chain from a seed:
+//!   seed_X'     = Expand(PRK, "ems/v1/epoch" ‖ h)
+//! an epoch from its seed:
 //!   tag_key     = Expand(seed, "ems/v1/tag key")
+//!   control_tag = Expand(seed, "ems/v1/control tag")     ID0 of the rekey that ends the epoch
+//!   control_key = Expand(seed, "ems/v1/control key")     seals that rekey (random nonces)
 //!   chain_0     = Expand(seed, "ems/v1/chain key")
 //!   key_i       = Expand(chain_i, "ems/v1/msg")
 //!   chain_i+1   = Expand(chain_i, "ems/v1/chain")
@@ -75,7 +77,7 @@ pub(crate) fn open_key(ss: &Key) -> Key {
     )
 }
 
-/// What both ends derive from an open: per direction, a root and the epoch-0 chain seed.
+/// What both ends derive from an open: per direction, a root and the epoch-0 seed.
 pub(crate) struct Handshake {
     pub(crate) roots: [Key; 2],
     pub(crate) seeds: [Key; 2],
@@ -88,7 +90,7 @@ impl Handshake {
         let [initiator, responder] = [Role::Initiator, Role::Responder].map(|role| {
             (
                 hkdf_expand(&prk, &[b"ems/v1/root/", role.label(), th]),
-                hkdf_expand(&prk, &[b"ems/v1/chain/", role.label(), th]),
+                hkdf_expand(&prk, &[b"ems/v1/epoch/", role.label(), th]),
             )
         });
         Handshake {
@@ -97,7 +99,7 @@ impl Handshake {
         }
     }
 
-    /// The root and epoch-0 chain seed of the direction `role` sends.
+    /// The root and epoch-0 seed of the direction `role` sends.
     pub(crate) fn direction(&self, role: Role) -> (&Key, &Key) {
         let at = match role {
             Role::Initiator => 0,
@@ -107,41 +109,69 @@ impl Handshake {
     }
 }
 
-/// The hash a KEM ratchet step is signed over and mixed in with.
-pub(crate) fn step_hash(
-    channel: &[u8; 32],
-    sender: Role,
-    new_epoch: u32,
-    target: u32,
-    ct: &[u8; KEM_CIPHERTEXT_LEN],
-    new_key: &[u8; KEM_PUBLIC_KEY_LEN],
-) -> [u8; 32] {
-    sha256(&[
-        b"ems/v1/step",
-        channel,
-        sender.label(),
-        &new_epoch.to_be_bytes(),
-        &target.to_be_bytes(),
-        ct,
-        new_key,
-    ])
+/// What a KEM ratchet step commits to; its hash is signed and mixed into the new root.
+pub(crate) struct Step<'a> {
+    /// The channel id.
+    pub(crate) channel: &'a [u8; 32],
+    /// The side that steps.
+    pub(crate) sender: Role,
+    /// The sender's epoch the step starts.
+    pub(crate) new_epoch: u32,
+    /// The receiver's ratchet key the KEM ciphertext is for.
+    pub(crate) target: u32,
+    /// How many data messages the sender sealed in the epoch the step ends.
+    pub(crate) count: u64,
+    /// The KEM ciphertext.
+    pub(crate) ct: &'a [u8; KEM_CIPHERTEXT_LEN],
+    /// The sender's new ratchet key.
+    pub(crate) new_key: &'a [u8; KEM_PUBLIC_KEY_LEN],
 }
 
-/// A KEM ratchet step of one direction: the new root and the new epoch's chain seed.
+impl Step<'_> {
+    /// `SHA2-256("ems/v1/step" ‖ th ‖ role ‖ new epoch ‖ target ‖ count ‖ ct ‖ new key)`.
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        sha256(&[
+            b"ems/v1/step",
+            self.channel,
+            self.sender.label(),
+            &self.new_epoch.to_be_bytes(),
+            &self.target.to_be_bytes(),
+            &self.count.to_be_bytes(),
+            self.ct,
+            self.new_key,
+        ])
+    }
+}
+
+/// A KEM ratchet step of one root: the new root and the new epoch's seed.
 pub(crate) fn ratchet(root: &Key, ss: &Key, step_hash: &[u8; 32]) -> (Key, Key) {
     let prk = hkdf_extract(root.bytes(), ss.bytes());
     (
         hkdf_expand(&prk, &[b"ems/v1/root", step_hash]),
-        hkdf_expand(&prk, &[b"ems/v1/chain", step_hash]),
+        hkdf_expand(&prk, &[b"ems/v1/epoch", step_hash]),
     )
 }
 
-/// The tag key and first chain key of a chain.
-pub(crate) fn chain_start(seed: &Key) -> (Key, Key) {
-    (
-        hkdf_expand(seed, &[b"ems/v1/tag key"]),
-        hkdf_expand(seed, &[b"ems/v1/chain key"]),
-    )
+/// The keys an epoch's seed gives.
+pub(crate) struct EpochSeed {
+    /// Keys the `ID0` tags of data messages.
+    pub(crate) tag_key: Key,
+    /// `ID0` of the epoch's control frame (the rekey that ends it).
+    pub(crate) control_tag: [u8; 32],
+    /// Seals the epoch's control frame.
+    pub(crate) control_key: Key,
+    /// The first chain key.
+    pub(crate) chain_key: Key,
+}
+
+/// Everything an epoch's seed derives.
+pub(crate) fn epoch_start(seed: &Key) -> EpochSeed {
+    EpochSeed {
+        tag_key: hkdf_expand(seed, &[b"ems/v1/tag key"]),
+        control_tag: *hkdf_expand(seed, &[b"ems/v1/control tag"]).bytes(),
+        control_key: hkdf_expand(seed, &[b"ems/v1/control key"]),
+        chain_key: hkdf_expand(seed, &[b"ems/v1/chain key"]),
+    }
 }
 
 /// The message key of a chain key.
@@ -183,10 +213,21 @@ mod tests {
         let handshake = Handshake::derive(&ss, &salt, &th);
         let (root_i, seed_i) = handshake.direction(Role::Initiator);
         let (root_r, seed_r) = handshake.direction(Role::Responder);
-        let (tag_key, chain0) = chain_start(seed_i);
+        let epoch = epoch_start(seed_i);
+        let (tag_key, chain0) = (&epoch.tag_key, epoch.chain_key.clone());
         let chain1 = next_chain_key(&chain0);
-        let h = step_hash(&th, Role::Responder, 1, 0, &ct, &[0x44; KEM_PUBLIC_KEY_LEN]);
+        let h = Step {
+            channel: &th,
+            sender: Role::Responder,
+            new_epoch: 1,
+            target: 0,
+            count: 7,
+            ct: &ct,
+            new_key: &[0x44; KEM_PUBLIC_KEY_LEN],
+        }
+        .hash();
         let (root_r1, seed_r1) = ratchet(root_r, &Secret([0x55; 32]), &h);
+        let (root_i1, _) = ratchet(root_i, &Secret([0x55; 32]), &h);
         let got = [
             ("open_tag", hex::encode(open_tag())),
             ("th", hex::encode(th)),
@@ -195,15 +236,18 @@ mod tests {
             ("seed_i", hex32(seed_i)),
             ("root_r", hex32(root_r)),
             ("seed_r", hex32(seed_r)),
-            ("tag_key", hex32(&tag_key)),
+            ("tag_key", hex32(tag_key)),
+            ("control_tag", hex::encode(epoch.control_tag)),
+            ("control_key", hex32(&epoch.control_key)),
             ("chain0", hex32(&chain0)),
             ("key0", hex32(&message_key(&chain0))),
             ("key1", hex32(&message_key(&chain1))),
-            ("tag0", hex::encode(tag(&tag_key, 0))),
-            ("tag1", hex::encode(tag(&tag_key, 1))),
+            ("tag0", hex::encode(tag(tag_key, 0))),
+            ("tag1", hex::encode(tag(tag_key, 1))),
             ("step_hash", hex::encode(h)),
             ("root_r1", hex32(&root_r1)),
             ("seed_r1", hex32(&seed_r1)),
+            ("root_i1", hex32(&root_i1)),
         ];
         let expected = KNOWN_ANSWERS;
         for ((name, value), (want_name, want)) in got.iter().zip(expected) {
@@ -244,7 +288,7 @@ mod tests {
         ),
         (
             "seed_i",
-            "a71cc9a8ed74d049a8e6574119473fe5176538630bd169d8d6b750ccd31f440e",
+            "4c21f0a7c7e4ea5a9b560e78b280fe76d0092be162b27fd48fc11d20aa9bfe83",
         ),
         (
             "root_r",
@@ -252,43 +296,55 @@ mod tests {
         ),
         (
             "seed_r",
-            "105132c155b6fbea2d5e2b787dc7198caae4ce5b02e82c0c1d30c140accfd3fd",
+            "e56ee7c1e952440dfc5d3c57edb5d6e8ab1649b9931f2a069dae32ffe23362d7",
         ),
         (
             "tag_key",
-            "44b6483b4c272b97db6dd38ad720910a190a2dfcb0fdba9b47078c47231d8b7f",
+            "bec5db80ef3c2a86e1fc99aa43f32964b75c9d0acb5789d3bdd91b668f07dc56",
+        ),
+        (
+            "control_tag",
+            "6afcaad26a9df9b2ed9b91725e96257d7bc35ace4b64e3656cae1c859b0faa0c",
+        ),
+        (
+            "control_key",
+            "4c296f19bc0f29b1e1a0f867a04abf396c0e67b50062366043a37e6780f537b3",
         ),
         (
             "chain0",
-            "78fbe42e77d090202c0e04283e61b264cc01ddd123cd3d53e75dc5fdd25d9f1c",
+            "39af276631556761f57da69629ba5ac6495f35b1fb7feb6198702075dd8cbcc7",
         ),
         (
             "key0",
-            "f20ed505875dce9531aa4df3f2cfbcfdd0dfb75f595a56380d3a8672ee448e8d",
+            "472d821d69b862bec8f97f7deb0d6c6879aa8458cf4e8ebca28dd0b543cd519e",
         ),
         (
             "key1",
-            "afbb31f52e79f1dd4893fecff8de3cfa052671ed97dc499d210f5ed14030e01e",
+            "51aab6af54fa062c17ea8f4a4a72931914b257f42559e681b625076937b5fe7f",
         ),
         (
             "tag0",
-            "3d6b8170e75dbe0a97d7a1b88c4819fc164ebb7e5dbbf14bca2897822eb8f3d9",
+            "9185bbfdcbe92c9bc4e67470f500b44a51c8f0cd6e215d52814839396b40b549",
         ),
         (
             "tag1",
-            "24bc26077c6fe5c1e12eebed3d147109da06258f1000b7f7c329a6f35de16041",
+            "d7be928a50acb93fda81e49a09cd1263164d5c7d1aa74993ac620602b9c786ad",
         ),
         (
             "step_hash",
-            "953c1cc54819e029c3f64d965bb965f39d5e2eff615d0dd3212e6ff650bddacf",
+            "47cfcc195274478c2d2161e7e746d717412192d80ba671c9d8413d30904840c3",
         ),
         (
             "root_r1",
-            "906e658874bf7a910cfa790efd0a10ed54574921cfa996cb92b5130c2ca040da",
+            "b7dad8c5c6b17d3b90547951c52d37a7cf4e7a4d368644ca3d69c386dc3e1fd0",
         ),
         (
             "seed_r1",
-            "25dcb1012ab88f80b058751456056bcdf5885f2abc68ad93e8d3f827fd8a1e26",
+            "d84ee6bbd293fbf0543ee63a00222c8a2db65fb43c39ca880cfd66a3164d76f1",
+        ),
+        (
+            "root_i1",
+            "e679c71237d31840227da3bfeee9b86613832daba34a59ca87997f31db371daa",
         ),
     ];
 }

@@ -3,8 +3,8 @@
 use super::expiry::{Tables, PURGE_CHUNK};
 use super::{Entry, Insert, Store, RECEIVED_AT_LEN};
 use crate::error::StoreError;
+use ems_core::pow::{expected_tries, leading_u64, required_work, Algorithm};
 use ems_core::Message;
-use ems_pow::{expected_tries, leading_u64, required_work, Algorithm};
 use redb::ReadableTable;
 use std::collections::HashSet;
 

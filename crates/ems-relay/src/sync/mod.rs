@@ -21,9 +21,12 @@
 //! refused unread.
 
 //!
-//! - `codec`: the wire types ([`Request`], [`Response`]) and [`SyncCodec`].
+//! The protocol lives here whole, the way rust-libp2p gives each protocol its room:
+//! - `codec`: the wire types ([`Request`], [`Response`]) and [`SyncCodec`];
+//! - `round`: the rounds with peers and the answers to them (methods of the node's `Core`).
 
 mod codec;
+mod round;
 
 pub use codec::{
     Request, Response, SyncCodec, SyncError, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY,

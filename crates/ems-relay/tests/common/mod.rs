@@ -33,13 +33,13 @@ pub fn policy() -> Policy {
         size_factor: 0,
         ttl_factor: 0,
     };
-    p.policy.max_ttl = 3_600;
+    p.limits.max_ttl = 3_600;
     p
 }
 
 /// `policy` that also accepts Argon2id proofs, at one try a message.
 pub fn with_argon2id(mut p: Policy) -> Policy {
-    p.pow.algorithms = vec!["sha256".into(), "argon2id".into()];
+    p.pow.algorithms = vec![Algorithm::Sha256, Algorithm::Argon2id];
     p.pow.argon2id = WorkParams {
         min_work: 1,
         size_factor: 0,
@@ -64,7 +64,7 @@ pub fn argon2id_message(
 pub fn chain(policy: &Policy) -> Arc<dyn ChainView> {
     Arc::new(DevnetChain::new(
         &DevnetConfig::default(),
-        policy.policy.max_ttl + policy.policy.clock_skew,
+        policy.limits.max_ttl + policy.limits.clock_skew,
     ))
 }
 

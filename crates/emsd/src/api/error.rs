@@ -70,6 +70,15 @@ impl ApiError {
         )
     }
 
+    /// 429 `rate_limited`: every live-stream slot is taken.
+    pub fn too_many_subscribers(max: usize) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("this node serves at most {max} live subscriptions; retry later"),
+        )
+    }
+
     /// 503 `chain_unavailable`.
     pub fn chain_unavailable(message: impl Into<String>) -> Self {
         Self::new(

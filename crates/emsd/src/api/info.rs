@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
+use ems_core::clock::unix_now;
 use ems_core::Policy;
 use ems_relay::Status;
 use serde::Serialize;
@@ -51,10 +52,4 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         )],
         state.node.metrics(),
     )
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -16,6 +16,7 @@ mod subscribe;
 
 pub use error::ApiError;
 pub use openapi::DOCUMENT as OPENAPI;
+pub use subscribe::{MAX_SUBSCRIBERS, SEND_TIMEOUT};
 
 /// Per-client rate limiting: one token bucket per client IP (the relay's limiter, O(1)
 /// eviction of the client quiet longest once [`MAX_CLIENTS`] are tracked).
@@ -42,6 +43,8 @@ pub struct ApiState {
     limiter: Arc<RateLimiter>,
     token: Option<Arc<str>>,
     shutdown: ShutdownSignal,
+    /// Slots for live WebSocket streams (`subscribe::MAX_SUBSCRIBERS`).
+    subscribers: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiState {
@@ -58,6 +61,7 @@ impl ApiState {
             limiter: Arc::new(limiter),
             token: token.map(Into::into),
             shutdown,
+            subscribers: Arc::new(tokio::sync::Semaphore::new(subscribe::MAX_SUBSCRIBERS)),
         }
     }
 }

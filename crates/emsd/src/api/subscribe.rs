@@ -1,5 +1,8 @@
 //! `GET /v1/subscribe?tag=HEX...`: a WebSocket carrying one binary frame per newly accepted
 //! message (every message when no tag is given).
+//!
+//! At most [`MAX_SUBSCRIBERS`] streams are open at once (more are answered 429); a subscriber
+//! that does not take a frame within [`SEND_TIMEOUT`] is dropped, not buffered for.
 
 use super::messages::{pairs, push_tag};
 use super::{ApiError, ApiState};
@@ -9,6 +12,13 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use ems_relay::{Filter, Subscription};
 use futures::StreamExt;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// Live streams open at once.
+pub const MAX_SUBSCRIBERS: usize = 256;
+/// How long one frame may take to be handed to a subscriber's connection.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest message or frame accepted from a subscriber.
 const MAX_CLIENT_MESSAGE: usize = 1024;
@@ -38,24 +48,43 @@ pub(super) async fn subscribe(
     } else {
         Filter::Tags(tags)
     };
+    let permit = state
+        .subscribers
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::too_many_subscribers(MAX_SUBSCRIBERS))?;
     let subscription = state.node.subscribe(filter);
     // The stream only flows to the client: what the client sends (close, pings) is tiny, so
     // anything larger is refused rather than buffered.
     let upgrade = upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE);
-    Ok(upgrade.on_upgrade(move |socket| stream(socket, subscription, state)))
+    Ok(upgrade.on_upgrade(move |socket| stream(socket, subscription, state, permit)))
 }
 
-async fn stream(mut socket: WebSocket, mut subscription: Subscription, state: ApiState) {
+async fn stream(
+    mut socket: WebSocket,
+    mut subscription: Subscription,
+    state: ApiState,
+    _permit: OwnedSemaphorePermit,
+) {
     let stop = state.shutdown.clone().wait();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             next = subscription.next() => {
                 let Some(msg) = next else { break };
-                if socket.send(WsMessage::Binary(msg.encode().into())).await.is_err() {
-                    break;
+                let frame = WsMessage::Binary(msg.encode().into());
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        tracing::info!(
+                            seconds = SEND_TIMEOUT.as_secs(),
+                            "slow subscriber dropped: it took no frame within the send timeout"
+                        );
+                        break;
+                    }
                 }
             }
             incoming = socket.recv() => match incoming {

@@ -290,7 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::Announce { keys, ttl, node },
         } => {
             let session = keys.session(&node)?;
-            let submitted = session.announce(parse_duration(&ttl, "--ttl")?)?;
+            let submitted = session.announce_keys(parse_duration(&ttl, "--ttl")?)?;
             let subject = match session.identity.bundle().body().address() {
                 Some(address) => format!("address {address}"),
                 None => format!("fingerprint {}", session.identity.fingerprint()),
@@ -398,9 +398,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let text = read_message(&message)?;
             let session = keys.session(&node)?;
             let at = at.map(|at| parse_time(&at, now(), "--at")).transpose()?;
-            let submitted =
-                session.send(&channel, &text, parse_duration(&ttl, "--ttl")?, sign, at)?;
-            out!("sent on {channel}: message {}", submitted.digest);
+            match session.send(&channel, &text, parse_duration(&ttl, "--ttl")?, sign, at)? {
+                Some(submitted) => out!("sent on {channel}: message {}", submitted.digest),
+                None => out!(
+                    "held on {channel} until the channel's keys are ready (the peer's accept, \
+                     then one rekey each way): `ems recv` sends it then"
+                ),
+            }
             Ok(())
         }
         Command::Recv {

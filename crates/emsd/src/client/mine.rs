@@ -10,19 +10,16 @@ use std::time::{Duration, Instant};
 /// How often plain progress lines are written.
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
 
-/// The algorithm to mine with: the first of the node's accepted algorithms this build knows.
+/// The algorithm to mine with: the first of the node's accepted algorithms.
 pub fn algorithm(policy: &Policy) -> Result<Algorithm, ClientError> {
     policy
         .pow
         .algorithms
-        .iter()
-        .find_map(|name| Algorithm::from_name(name))
+        .first()
+        .copied()
         .ok_or_else(|| ClientError::BadResponse {
             what: "the chain-head request",
-            reason: format!(
-                "the node accepts no proof-of-work algorithm this client knows ({:?})",
-                policy.pow.algorithms
-            ),
+            reason: "the node accepts no proof-of-work algorithm".into(),
         })
 }
 

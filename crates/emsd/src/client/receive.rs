@@ -89,7 +89,7 @@ impl<'a> Receiver<'a> {
     fn watched(&self) -> Result<Vec<[u8; 32]>, ClientError> {
         let mut tags = vec![open_tag()];
         for record in self.session.state.channels()? {
-            tags.extend(record.channel.watch_tags());
+            tags.extend(record.channel.watch_tags(now()));
         }
         Ok(tags)
     }
@@ -148,7 +148,7 @@ impl<'a> Receiver<'a> {
         }
         'restart: loop {
             for record in self.session.state.channels()? {
-                for tag in record.channel.watch_tags() {
+                for tag in record.channel.watch_tags(now()) {
                     let Some(found) = by_tag.remove(&tag) else {
                         continue;
                     };
@@ -237,6 +237,7 @@ impl<'a> Receiver<'a> {
             opened: now(),
             established: true,
             channel,
+            held: Vec::new(),
         };
         session.state.save_channel(&record)?;
         mark(&mut seen)?;
@@ -261,9 +262,13 @@ impl<'a> Receiver<'a> {
         let session = self.session;
         let lock = session.state.lock()?;
         let mut record = session.state.channel(id_hex)?;
-        let received = match record.channel.unseal(&session.identity, message) {
+        let received = match record.channel.unseal(&session.identity, message, now()) {
             Ok(received) => received,
-            Err(ChannelError::Replay | ChannelError::UnknownTag { .. }) => return Ok(false),
+            Err(
+                ChannelError::Replay
+                | ChannelError::UnknownTag { .. }
+                | ChannelError::Expired { .. },
+            ) => return Ok(false),
             Err(e) => {
                 drop(lock);
                 emit(Event::Refused {
@@ -274,8 +279,19 @@ impl<'a> Receiver<'a> {
         };
         let newly_established = !record.established;
         record.established = true;
+        // The rekey and held messages this step made due go out after the state is saved.
+        let owed = if record.channel.needs_rekey() || !record.held.is_empty() {
+            let (head, ttl) = session.head_and_ttl(self.accept_ttl)?;
+            let frames = session.owed(&mut record, &head, ttl)?;
+            Some((head, frames))
+        } else {
+            None
+        };
         session.state.save_channel(&record)?;
         drop(lock);
+        if let Some((head, frames)) = owed {
+            session.publish_all(frames, &head, false)?;
+        }
         if newly_established {
             emit(Event::Accepted {
                 channel: record.name.clone(),
@@ -292,6 +308,7 @@ impl<'a> Receiver<'a> {
             Received::Data {
                 plaintext,
                 signature,
+                ..
             } => {
                 let (sent, text) = match envelope::decode(&plaintext) {
                     Some((sent, text)) => (Some(sent), text.to_vec()),

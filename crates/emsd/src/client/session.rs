@@ -11,10 +11,10 @@ use super::error::ClientError;
 use super::mine;
 use super::node::{Head, NodeClient, Submitted};
 use super::resolve::Resolved;
-use super::state::{ChannelRecord, Outbound, StateDir};
+use super::state::{ChannelRecord, Held, Outbound, StateDir, MAX_HELD};
 use super::time::{format_utc, now};
 use ems_core::announce::announcement;
-use ems_core::{Channel, ChannelError, Identity, Message};
+use ems_core::{Channel, Identity, Message};
 use std::path::Path;
 
 /// API error codes after which a frame will never be accepted, so it leaves the outbox.
@@ -62,7 +62,7 @@ impl Session {
     /// node's `policy.max_ttl`.
     pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(Head, u32), ClientError> {
         let head = self.node.head()?;
-        let max = head.policy.policy.max_ttl;
+        let max = head.policy.limits.max_ttl;
         if ttl_secs > max {
             return Err(ClientError::input(
                 "--ttl",
@@ -149,8 +149,8 @@ impl Session {
         Ok(sent)
     }
 
-    /// Announces this identity's bundle for `ttl_secs`.
-    pub fn announce(&self, ttl_secs: u64) -> Result<Submitted, ClientError> {
+    /// Publishes a key announcement of this identity's bundle, living `ttl_secs`.
+    pub fn announce_keys(&self, ttl_secs: u64) -> Result<Submitted, ClientError> {
         let (head, ttl) = self.head_and_ttl(ttl_secs)?;
         let message = announcement(
             self.identity.bundle(),
@@ -197,6 +197,7 @@ impl Session {
             opened,
             established: false,
             channel,
+            held: Vec::new(),
         };
         self.state.save_channel(&record)?;
         drop(lock);
@@ -205,12 +206,12 @@ impl Session {
     }
 
     /// Reads channel `name` under the lock, checks it has not expired, lets `step` change it and
-    /// build a frame, and writes it back before the frame goes anywhere.
+    /// build frames, and writes it back before the frames go anywhere.
     fn step(
         &self,
         name: &str,
-        step: impl FnOnce(&mut Channel, &Identity) -> Result<Message, ChannelError>,
-    ) -> Result<(ChannelRecord, Message), ClientError> {
+        step: impl FnOnce(&mut ChannelRecord) -> Result<Vec<Frame>, ClientError>,
+    ) -> Result<(ChannelRecord, Vec<Frame>), ClientError> {
         let lock = self.state.lock()?;
         let mut record = self.state.find(name)?;
         if now() >= record.expires {
@@ -219,14 +220,94 @@ impl Session {
                 at: format_utc(record.expires),
             });
         }
-        let message = step(&mut record.channel, &self.identity)?;
+        let frames = step(&mut record)?;
         self.state.save_channel(&record)?;
         drop(lock);
-        Ok((record, message))
+        Ok((record, frames))
+    }
+
+    /// The frames channel `record` owes now, built under the caller's lock (the caller saves
+    /// the record before publishing them): the rekey that makes its sending keys independent of
+    /// the bundle KEM keys when one is due, then the messages held until they were.
+    pub fn owed(
+        &self,
+        record: &mut ChannelRecord,
+        head: &Head,
+        rekey_ttl: u32,
+    ) -> Result<Vec<Frame>, ClientError> {
+        let mut frames = Vec::new();
+        let mut rng = super::rng();
+        if record.channel.needs_rekey() {
+            let rekey =
+                record
+                    .channel
+                    .rekey(&self.identity, rekey_ttl, head.blockhash, &mut rng)?;
+            frames.push(Frame {
+                message: rekey,
+                label: format!("rekey of {}", record.name),
+                not_before: 0,
+            });
+        }
+        if !record.channel.is_independent_of_bundle_keys() {
+            return Ok(frames);
+        }
+        for held in std::mem::take(&mut record.held) {
+            let plaintext = held
+                .plaintext()
+                .ok_or_else(|| ClientError::input("channel state", "a held message is corrupt"))?;
+            let ttl = u32::try_from(now() + held.ttl_secs)
+                .map_err(|_| ClientError::input("--ttl", "beyond the year 2106"))?;
+            let message = record.channel.seal(
+                &self.identity,
+                &plaintext,
+                ttl,
+                head.blockhash,
+                held.sign,
+                &mut rng,
+            )?;
+            frames.push(Frame {
+                message,
+                label: format!("message on {}", record.name),
+                not_before: held.at.unwrap_or(0),
+            });
+        }
+        Ok(frames)
+    }
+
+    /// Publishes `frames` in order. With `wait`, each is held until its time as
+    /// [`publish`](Self::publish) does; without, frames whose time has not come stay queued and
+    /// go out with a later command. Returns what the last submitted frame got, if any.
+    pub fn publish_all(
+        &self,
+        frames: Vec<Frame>,
+        head: &Head,
+        wait: bool,
+    ) -> Result<Option<Submitted>, ClientError> {
+        let mut last = None;
+        for mut frame in frames {
+            if wait || frame.not_before <= now() {
+                last = Some(self.publish(frame.message, head, &frame.label, frame.not_before)?);
+                continue;
+            }
+            mine::mine(
+                &mut frame.message,
+                &head.policy,
+                now(),
+                &frame.label,
+                self.quiet,
+            )?;
+            self.state.outbox_put(
+                &frame.message,
+                &Outbound::new(&frame.message, frame.not_before, &frame.label),
+            )?;
+        }
+        Ok(last)
     }
 
     /// Sends `text` on channel `name`; with `sign`, an ML-DSA signature travels inside; it is
-    /// submitted at `at` (unix seconds) if given.
+    /// submitted at `at` (unix seconds) if given. Until the channel's sending keys are
+    /// independent of the bundle KEM keys (the accept, then one rekey each way) the message is
+    /// held in the channel state and sent when they are: then `None` is returned.
     pub fn send(
         &self,
         name: &str,
@@ -234,7 +315,7 @@ impl Session {
         ttl_secs: u64,
         sign: bool,
         at: Option<u64>,
-    ) -> Result<Submitted, ClientError> {
+    ) -> Result<Option<Submitted>, ClientError> {
         let max = envelope::max_text(sign);
         if text.len() > max {
             return Err(ClientError::MessageTooLarge {
@@ -266,22 +347,20 @@ impl Session {
         self.flush_outbox()?;
         let (head, ttl) = self.head_and_ttl(ttl_secs)?;
         let plaintext = envelope::encode(now(), text);
-        let (record, message) = self.step(name, |channel, identity| {
-            channel.seal(
-                identity,
-                &plaintext,
-                ttl,
-                head.blockhash,
-                sign,
-                &mut super::rng(),
-            )
+        let (_, frames) = self.step(name, |record| {
+            if record.held.len() >= MAX_HELD {
+                return Err(ClientError::input(
+                    "send",
+                    format!(
+                        "{MAX_HELD} messages already wait for channel {} to be ready",
+                        record.name
+                    ),
+                ));
+            }
+            record.held.push(Held::new(&plaintext, sign, ttl_secs, at));
+            self.owed(record, &head, ttl)
         })?;
-        self.publish(
-            message,
-            &head,
-            &format!("message on {}", record.name),
-            at.unwrap_or(0),
-        )
+        self.publish_all(frames, &head, true)
     }
 
     /// Steps channel `name`'s KEM ratchet: new keys from here on in this direction.
@@ -292,10 +371,33 @@ impl Session {
     ) -> Result<(ChannelRecord, Submitted), ClientError> {
         self.flush_outbox()?;
         let (head, ttl) = self.head_and_ttl(ttl_secs)?;
-        let (record, message) = self.step(name, |channel, identity| {
-            channel.rekey(identity, ttl, head.blockhash, &mut super::rng())
+        let (record, frames) = self.step(name, |record| {
+            let message =
+                record
+                    .channel
+                    .rekey(&self.identity, ttl, head.blockhash, &mut super::rng())?;
+            let label = format!("rekey of {}", record.name);
+            let mut frames = vec![Frame {
+                message,
+                label,
+                not_before: 0,
+            }];
+            frames.extend(self.owed(record, &head, ttl)?);
+            Ok(frames)
         })?;
-        let submitted = self.publish(message, &head, &format!("rekey of {}", record.name), 0)?;
+        let submitted = self
+            .publish_all(frames, &head, true)?
+            .ok_or(ClientError::input("rekey", "nothing was submitted"))?;
         Ok((record, submitted))
     }
+}
+
+/// A frame a step produced, with what it is and when it may go out.
+pub struct Frame {
+    /// The frame, unmined.
+    pub message: Message,
+    /// What it is, for messages to the user.
+    pub label: String,
+    /// Not to be submitted before this time.
+    pub not_before: u64,
 }

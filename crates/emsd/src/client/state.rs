@@ -48,6 +48,46 @@ pub struct ChannelRecord {
     pub established: bool,
     /// The end-to-end state.
     pub channel: Channel,
+    /// Messages written before the channel's sending keys were independent of the bundle KEM
+    /// keys (before the accept and the rekey that follows it); sealed and sent once they are.
+    #[serde(default)]
+    pub held: Vec<Held>,
+}
+
+/// How many messages a channel holds before its keys are ready; more are refused.
+pub const MAX_HELD: usize = 64;
+
+/// A message waiting for the channel's keys, with how it is to be sent.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Held {
+    /// The plaintext (envelope included), base64.
+    pub plaintext: String,
+    /// Whether to sign it.
+    pub sign: bool,
+    /// Its lifetime on the network, seconds from when it is sealed.
+    pub ttl_secs: u64,
+    /// Not to be submitted before this time (`send --at`).
+    pub at: Option<u64>,
+}
+
+impl Held {
+    /// A held message.
+    pub fn new(plaintext: &[u8], sign: bool, ttl_secs: u64, at: Option<u64>) -> Self {
+        Held {
+            plaintext: base64::engine::general_purpose::STANDARD.encode(plaintext),
+            sign,
+            ttl_secs,
+            at,
+        }
+    }
+
+    /// The plaintext, if the stored text still decodes.
+    pub fn plaintext(&self) -> Option<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD
+            .decode(self.plaintext.as_bytes())
+            .ok()
+    }
 }
 
 impl ChannelRecord {

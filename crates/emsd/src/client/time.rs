@@ -2,12 +2,7 @@
 
 use super::error::ClientError;
 
-/// Seconds since the Unix epoch now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use ems_core::clock::unix_now as now;
 
 /// A duration: seconds, or a number with `s`, `m`, `h` or `d` (`90`, `30s`, `5m`, `1h`, `7d`).
 pub fn parse_duration(text: &str, what: &'static str) -> Result<u64, ClientError> {

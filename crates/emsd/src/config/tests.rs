@@ -406,7 +406,7 @@ fn bad_values_are_refused_naming_their_key() {
         ("policy.block_depth=0", "policy.block_depth"),
         ("policy.clock_skew=7200", "policy.clock_skew"),
         ("pow.algorithms=[]", "pow.algorithms"),
-        ("pow.algorithms=[\"md5\"]", "pow.algorithms"),
+        ("pow.algorithms=[\"md5\"]", "pow.algorithms[0]"),
         ("pow.sha256.min_work=lots", "pow.sha256.min_work"),
         ("policy.max_tll=5", "policy.max_tll"),
         ("nonsense=1", "nonsense"),

@@ -53,7 +53,7 @@ pub(super) fn run(
 
     let fingerprint = bob_session.identity.fingerprint();
     let t = Instant::now();
-    let announced = bob_session.announce(TTL).map_err(client)?;
+    let announced = bob_session.announce_keys(TTL).map_err(client)?;
     println!(
         "  publish: Bob announced his bundle (6502 bytes) at {}, message {}, in {} (mining included);",
         bob.name,
@@ -170,18 +170,20 @@ pub(super) fn run(
     let got = until(&bob_session, "Bob to follow the rekey", |e| {
         !texts(e).is_empty()
     })?;
-    let rekeyed = got.iter().any(|e| matches!(e, Event::Rekeyed { .. }));
+    let rekeyed = got.iter().find_map(|e| match e {
+        Event::Rekeyed { epoch, .. } => Some(*epoch),
+        _ => None,
+    });
     println!(
         "  rekey: Alice stepped her KEM ratchet ({}); Bob read {:?} in {}",
-        if rekeyed {
-            "Bob followed to epoch 1"
-        } else {
-            "Bob did not see it"
+        match rekeyed {
+            Some(epoch) => format!("Bob followed to epoch {epoch}"),
+            None => "Bob did not see it".to_string(),
         },
         texts(&got),
         ms(t.elapsed())
     );
-    if !rekeyed {
+    if rekeyed.is_none() {
         return Err(step("Bob did not see Alice's rekey"));
     }
 

@@ -203,6 +203,27 @@ impl User {
         ])
     }
 
+    /// Opens channel `name` to `to` and runs both clients until the channel's keys are ready on
+    /// both sides: `to` accepts, this side sees the accept and rekeys to `to`'s fresh ratchet
+    /// key, `to` follows and rekeys in turn. From then on a send goes out at once.
+    pub fn open_ready_channel(&self, to: &User, name: &str) -> String {
+        let out = self.open_channel(to, name);
+        self.establish(to);
+        out
+    }
+
+    /// Runs this user's client and `to`'s until the channel this user just opened to `to` is
+    /// ready on both sides (see [`User::open_ready_channel`]).
+    pub fn establish(&self, to: &User) {
+        let has = |event: &'static str| {
+            move |e: &[serde_json::Value]| e.iter().any(|e| e["event"] == event)
+        };
+        to.recv_until("the peer to accept", has("opened"));
+        self.recv_until("the accept", has("accepted"));
+        to.recv_until("the opener's first rekey", has("rekeyed"));
+        self.recv_until("the peer's first rekey", has("rekeyed"));
+    }
+
     /// The JSON events of one `ems recv --json`.
     pub fn recv(&self) -> Vec<serde_json::Value> {
         self.ems_keys_ok(&["recv", "--json"])

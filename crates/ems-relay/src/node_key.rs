@@ -1,4 +1,5 @@
-//! The node's libp2p identity: an Ed25519 key in `DATA_DIR/node.key`, created once.
+//! The node's libp2p key, which gives its peer id (unrelated to a user's `ems_core::Identity`):
+//! an Ed25519 key in `DATA_DIR/node.key`, created once.
 
 use crate::error::RelayError;
 use libp2p::identity::Keypair;

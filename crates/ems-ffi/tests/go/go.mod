@@ -1,0 +1,3 @@
+module ems.example/embed
+
+go 1.19
