@@ -220,7 +220,8 @@ impl Response {
             KIND_FRAMES => {
                 let n = usize::from(r.u16("frame count")?);
                 check_count("frames", n, MAX_FETCH)?;
-                let mut frames = Vec::with_capacity(n);
+                // Grows only as frames actually parse: a claimed count reserves nothing.
+                let mut frames = Vec::new();
                 for _ in 0..n {
                     let len = usize::from(r.u16("frame length")?);
                     check_count("frame bytes", len, MAX_FRAME)?;
