@@ -9,21 +9,50 @@ pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding `libems.so` and `libems.a`: the profile directory above this test
-/// executable (`target/<profile>/deps/<test>` → `target/<profile>`).
-pub fn lib_dir() -> PathBuf {
+/// The profile directory above this test executable (`target/<profile>/deps/<test>` →
+/// `target/<profile>`), where cargo puts `libems.so`, `libems.a` and `emsd`.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps")
-        .to_path_buf();
-    assert!(
-        dir.join("libems.so").exists(),
-        "libems.so not found in {}",
-        dir.display()
-    );
-    dir
+        .to_path_buf()
+}
+
+/// Builds the workspace's libraries and binaries in this profile, once per test process (a no-op
+/// when up to date), and returns the profile directory. `cargo test` builds `libems` only as a
+/// dependency of the tests, so `libems.so` and `emsd` appear in the profile directory only after a
+/// plain `cargo build`, and an earlier one may have left them stale. The whole workspace is built,
+/// as `cargo test --workspace` does, so that dependencies keep the feature set they were compiled
+/// with and nothing compiles twice.
+fn built_profile_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = profile_dir();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut command = Command::new(cargo);
+            command.args(["build", "--workspace", "--lib", "--bins"]);
+            if dir.file_name().is_some_and(|name| name == "release") {
+                command.arg("--release");
+            }
+            let status = command.status().expect("cargo runs");
+            assert!(status.success(), "cargo build --workspace failed");
+            for wanted in ["libems.so", "libems.a", "emsd"] {
+                assert!(
+                    dir.join(wanted).exists(),
+                    "cargo build did not make {wanted} in {}",
+                    dir.display()
+                );
+            }
+            dir
+        })
+        .clone()
+}
+
+/// The directory holding `libems.so` and `libems.a`.
+pub fn lib_dir() -> PathBuf {
+    built_profile_dir()
 }
 
 /// Compiles `source` with the system C compiler into `exe`, linked against `libems.so`.
@@ -59,18 +88,9 @@ pub fn go() -> PathBuf {
     panic!("Go is not installed: run scripts/install-embedding-tools.sh");
 }
 
-/// The `emsd` binary of this build, built first if the workspace build has not made it.
+/// The `emsd` binary of this build.
 pub fn emsd() -> PathBuf {
-    let path = lib_dir().join("emsd");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "emsd", "--bin", "emsd"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building emsd failed");
-    }
-    path
+    built_profile_dir().join("emsd")
 }
 
 /// A separate `emsd run` on loopback, killed on drop.
