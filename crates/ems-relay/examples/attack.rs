@@ -103,7 +103,12 @@ async fn line(policy: &Policy) -> anyhow::Result<Vec<TestNode>> {
         nodes.push(TestNode::start_with(bootstrap, policy.clone(), bench_tuning()).await);
     }
     wait_for_line(&nodes).await;
-    warm_up(nodes[0].node(), nodes[2].node(), honest(policy, 0xee, 30, 16)).await?;
+    warm_up(
+        nodes[0].node(),
+        nodes[2].node(),
+        honest(policy, 0xee, 30, 16),
+    )
+    .await?;
     Ok(nodes)
 }
 

@@ -103,7 +103,12 @@ impl Core {
             Ok(Insert::Stored) => {
                 self.remember(&msg);
                 self.notify_subscribers(msg.clone(), Source::Api);
-                if self.commands.send(Command::Publish(msg.encode())).await.is_err() {
+                if self
+                    .commands
+                    .send(Command::Publish(msg.encode()))
+                    .await
+                    .is_err()
+                {
                     // Shutdown began after the commit: the message is durable all the same,
                     // and peers get it from this node's history by sync once it is back.
                     tracing::info!(

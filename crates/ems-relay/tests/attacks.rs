@@ -9,7 +9,7 @@ mod common;
 use common::hostile::{rss_kib, unmined, HostilePeer};
 use common::*;
 use ems_core::{ChainView, Message, Policy};
-use ems_pow::{Algorithm, Proof};
+use ems_pow::Algorithm;
 use ems_relay::{Budget, Node, PeerId, Tuning};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

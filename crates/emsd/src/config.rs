@@ -493,7 +493,10 @@ impl Config {
         for (key, value) in [
             ("api.header_timeout", self.api.header_timeout as usize),
             ("api.max_connections", self.api.max_connections),
-            ("api.max_connections_per_client", self.api.max_connections_per_client),
+            (
+                "api.max_connections_per_client",
+                self.api.max_connections_per_client,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

@@ -222,7 +222,8 @@ fn slowloris_connections_are_closed_at_the_head_timeout_and_held_to_the_per_clie
             let mut s = connect_from(&rt, ATTACKER, api);
             s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: emsd\r\nX-Slow: ")
                 .unwrap();
-            s.write_all(&vec![b'a'; emsd::api::MAX_HEAD - 1024]).unwrap();
+            s.write_all(&vec![b'a'; emsd::api::MAX_HEAD - 1024])
+                .unwrap();
             s
         })
         .collect();
@@ -269,17 +270,21 @@ fn slowloris_connections_are_closed_at_the_head_timeout_and_held_to_the_per_clie
     // Every stalled connection is closed, the trickling one too, none before the timeout.
     let mut open: Vec<&mut TcpStream> = stalled.iter_mut().collect();
     let mut trickling = Some(&mut trickler);
-    wait_until(Duration::from_secs(60), "the node to close slowloris connections", || {
-        if let Some(t) = trickling.as_mut() {
-            let _ = t.write_all(b"X");
-            if closed(t, &mut Vec::new()).is_some() {
-                assert!(opened.elapsed() >= TIMEOUT, "closed before the timeout");
-                trickling = None;
+    wait_until(
+        Duration::from_secs(60),
+        "the node to close slowloris connections",
+        || {
+            if let Some(t) = trickling.as_mut() {
+                let _ = t.write_all(b"X");
+                if closed(t, &mut Vec::new()).is_some() {
+                    assert!(opened.elapsed() >= TIMEOUT, "closed before the timeout");
+                    trickling = None;
+                }
             }
-        }
-        open.retain_mut(|s| closed(s, &mut Vec::new()).is_none());
-        open.is_empty() && trickling.is_none()
-    });
+            open.retain_mut(|s| closed(s, &mut Vec::new()).is_none());
+            open.is_empty() && trickling.is_none()
+        },
+    );
     assert!(opened.elapsed() >= TIMEOUT, "closed before the timeout");
     // The body that never ends fails at the same timeout after its head: answered 4xx, closed.
     let answer = until_closed(&mut slow_body);
@@ -292,9 +297,11 @@ fn slowloris_connections_are_closed_at_the_head_timeout_and_held_to_the_per_clie
 
     // Their slots are free again: the attacker's address is served like anyone's (a slot is
     // given back as its socket closes, so the first try may just precede that).
-    wait_until(Duration::from_secs(30), "the attacker's address served again", || {
-        whole_request(&mut connect_from(&rt, ATTACKER, api)).starts_with(b"HTTP/1.1 200")
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the attacker's address served again",
+        || whole_request(&mut connect_from(&rt, ATTACKER, api)).starts_with(b"HTTP/1.1 200"),
+    );
     let grown = rss_kib(a.info.pid).saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "emsd grew by {grown} KiB");
 }

@@ -244,10 +244,16 @@ fn requests_with_a_wrong_token_spend_nothing_of_the_clients_rate_budget() {
     for i in 0..50 {
         let bad = (i % 2 == 0).then_some("rate-token-0123456780");
         let (status, body) = get(&a.url("/v1/status"), bad);
-        assert_eq!((status, code(&body).as_str()), (401, "unauthorized"), "request {i}");
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (401, "unauthorized"),
+            "request {i}"
+        );
     }
     // ...and the authorised client from the same address still has its whole burst.
-    let statuses: Vec<u16> = (0..3).map(|_| get(&a.url("/v1/status"), Some(token)).0).collect();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| get(&a.url("/v1/status"), Some(token)).0)
+        .collect();
     assert_eq!(statuses, [200; 3]);
     let limited = (0..100)
         .map(|_| get(&a.url("/v1/status"), Some(token)))

@@ -17,10 +17,10 @@
 //!   WebSocket streams close on the same signal (`subscribe.rs`).
 
 use crate::shutdown::ShutdownSignal;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use ems_relay::Node;
-use axum::body::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
@@ -109,7 +109,10 @@ pub(super) async fn run(
         };
         match slots.take(peer.ip()) {
             Ok(slot) => {
-                let io = TokioIo::new(Counted { stream, _slot: slot });
+                let io = TokioIo::new(Counted {
+                    stream,
+                    _slot: slot,
+                });
                 let task = connection(io, peer, router.clone(), limits, closing_rx.clone());
                 tokio::spawn(task);
             }
@@ -367,7 +370,11 @@ mod tests {
         others.pop();
         let held_b = slots.take(b).unwrap();
         drop(held_a);
-        assert_eq!(slots.table().per_client.get(&a), None, "a freed client leaves no entry");
+        assert_eq!(
+            slots.table().per_client.get(&a),
+            None,
+            "a freed client leaves no entry"
+        );
         assert_eq!(slots.table().total, 3);
         drop((others, held_b));
         assert_eq!(slots.table().total, 0);
