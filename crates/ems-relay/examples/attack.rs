@@ -21,13 +21,13 @@
 mod common;
 mod measure;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use common::hostile::{unmined, HostilePeer};
 use common::{message, policy, tuning, wait_for_line, TestNode};
 use ems_core::{Message, Policy};
 use ems_pow::Algorithm;
 use ems_relay::{Budget, Node, PeerId, Tuning};
-use measure::{deliver, ms, percentile, warm_up, Delivery};
+use measure::{deliver, ms, parse_flags, percentile, warm_up, Delivery};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,21 +51,14 @@ fn args() -> anyhow::Result<Args> {
         concurrency: 64,
         history: 500,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value: usize = it
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?
-            .parse()
-            .with_context(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--messages" => a.messages = value,
-            "--payload" => a.payload = value,
-            "--concurrency" => a.concurrency = value.max(1),
-            "--history" => a.history = value.max(1),
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    parse_flags(&mut [
+        ("--messages", &mut a.messages),
+        ("--payload", &mut a.payload),
+        ("--concurrency", &mut a.concurrency),
+        ("--history", &mut a.history),
+    ])?;
+    a.concurrency = a.concurrency.max(1);
+    a.history = a.history.max(1);
     Ok(a)
 }
 

@@ -13,12 +13,11 @@
 
 mod measure;
 
-use anyhow::{bail, Context as _};
 use ems_chain::{DevnetChain, DevnetConfig};
 use ems_core::{ChainView, Message, Policy};
 use ems_pow::{Algorithm, WorkParams};
 use ems_relay::{Multiaddr, Node, NodeConfig, Tuning};
-use measure::{deliver, ms, percentile, publish_all, warm_up};
+use measure::{deliver, ms, parse_flags, percentile, publish_all, warm_up};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,20 +33,12 @@ fn args() -> anyhow::Result<Args> {
         payload: 1_024,
         concurrency: 64,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value: usize = it
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?
-            .parse()
-            .with_context(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--messages" => a.messages = value,
-            "--payload" => a.payload = value,
-            "--concurrency" => a.concurrency = value.max(1),
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    parse_flags(&mut [
+        ("--messages", &mut a.messages),
+        ("--payload", &mut a.payload),
+        ("--concurrency", &mut a.concurrency),
+    ])?;
+    a.concurrency = a.concurrency.max(1);
     Ok(a)
 }
 

@@ -9,6 +9,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Reads `--name N` pairs from the command line into the entry of `flags` with that name.
+pub fn parse_flags(flags: &mut [(&str, &mut usize)]) -> anyhow::Result<()> {
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value: usize = it
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?
+            .parse()
+            .with_context(|| format!("{flag} needs a number"))?;
+        let Some((_, slot)) = flags.iter_mut().find(|(name, _)| *name == flag) else {
+            bail!("unknown flag {flag}");
+        };
+        **slot = value;
+    }
+    Ok(())
+}
+
 /// The `p` quantile (0..=1) of `sorted`, zero when empty.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
