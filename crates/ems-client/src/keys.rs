@@ -4,7 +4,7 @@
 //! asked, and atomically (a temporary file in the same directory, synced, then renamed). The
 //! public bundle goes beside it as `KEYFILE.bundle` for handing out.
 
-use super::error::ClientError;
+use crate::error::ClientError;
 use ems_core::bundle::BUNDLE_LEN;
 use ems_core::keyfile::KEY_FILE_MAGIC;
 use ems_core::{Bundle, Identity, KdfParams, Protection};
@@ -92,7 +92,7 @@ pub fn save_new(
         None => Protection::None,
     };
     let bytes = identity
-        .to_key_file(protection, &mut super::rng())
+        .to_key_file(protection, &mut crate::rng())
         .map_err(|source| ClientError::KeyFile {
             path: path.to_path_buf(),
             source,

@@ -5,7 +5,42 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// The `ems` binary of this build.
+pub const EMS: &str = env!("CARGO_BIN_EXE_ems");
+
+/// The `emsd` binary of this build. `emsd` depends on this crate, so it cannot be a
+/// dev-dependency (a cycle) and cargo does not build it for these tests: the workspace's
+/// binaries are built once per test process (a no-op when up to date; the whole workspace, as
+/// `cargo test --workspace` does, so dependencies keep their feature set and nothing compiles
+/// twice) and `emsd` is taken from the profile directory above this test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>`).
+pub fn emsd() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps")
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut command = Command::new(cargo);
+            command.args(["build", "--workspace", "--lib", "--bins"]);
+            if dir.file_name().is_some_and(|name| name == "release") {
+                command.arg("--release");
+            }
+            let status = command.status().expect("cargo runs");
+            assert!(status.success(), "cargo build --workspace failed");
+            let emsd = dir.join("emsd");
+            assert!(emsd.exists(), "cargo build did not make {}", emsd.display());
+            emsd
+        })
+        .clone()
+}
 
 /// How long any one condition may take on a loaded two-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(120);
@@ -48,7 +83,7 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let log = std::fs::File::create(dir.path().join("emsd.log")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_emsd"));
+        let mut command = Command::new(emsd());
         command
             .args(["run", "--data-dir"])
             .arg(&data)
@@ -162,7 +197,7 @@ impl User {
 
     /// Runs `ems ARGS`, adding `--keys` (and `--node`) where the command takes them.
     pub fn ems(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ems"));
+        let mut command = Command::new(EMS);
         command
             .args(args)
             .env("EMS_NODE", &self.node)

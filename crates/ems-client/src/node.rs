@@ -5,7 +5,7 @@
 //! decoded with [`Message::decode`] (which checks every length), and an answer that is not what
 //! the API promises is an error that says so.
 
-use super::error::ClientError;
+use crate::error::ClientError;
 use base64::Engine;
 use ems_core::message::MAX_FRAME;
 use ems_core::{Message, Policy};
@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 use tungstenite::stream::MaybeTlsStream;
 
-/// The node the client talks to when `--node` is not given.
+/// The node a client talks to unless told otherwise (an `emsd` on this machine, default port).
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:19101";
 /// Largest JSON answer read from the node (a page of history is at most a few MiB).
 const MAX_JSON: u64 = 32 << 20;
@@ -39,6 +39,21 @@ pub struct Head {
     pub blockhash: [u8; 4],
     /// The node's policy (PoW parameters, TTL limit).
     pub policy: Policy,
+}
+
+impl Head {
+    /// The TTL field of a message living `ttl_secs` from now, checked against the node's
+    /// `policy.max_ttl`.
+    pub fn expiry(&self, ttl_secs: u64) -> Result<u32, ClientError> {
+        let max = self.policy.limits.max_ttl;
+        if ttl_secs > max {
+            return Err(ClientError::input(
+                ClientError::WHAT_TTL,
+                format!("{ttl_secs} s exceeds the node's policy.max_ttl of {max} s"),
+            ));
+        }
+        crate::time::expiry(ttl_secs)
+    }
 }
 
 /// What the node said about a submitted frame.
@@ -99,7 +114,7 @@ impl NodeClient {
         let base = url.trim_end_matches('/').to_string();
         if !base.starts_with("http://") || base.len() <= "http://".len() {
             return Err(ClientError::input(
-                "--node",
+                ClientError::WHAT_NODE,
                 format!("{url:?} is not an http://HOST:PORT URL"),
             ));
         }

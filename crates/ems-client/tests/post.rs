@@ -1,10 +1,10 @@
 //! `ems post` and `ems status` against a real node: a raw frame is mined, accepted, stored under
 //! its tag byte for byte, and bad input is refused in one line.
 
-mod client_common;
+mod support;
 
 use base64::Engine;
-use client_common::{check_ok, check_one_line_error, Node, User};
+use support::{check_ok, check_one_line_error, Node, User};
 
 #[test]
 fn post_mines_and_submits_a_raw_frame_and_status_reports_the_node() {

@@ -2,9 +2,9 @@
 //! ways, history after being offline, rekeys in both directions, a signed message, and a third
 //! user who relays and stores everything and reads nothing.
 
-mod client_common;
+mod support;
 
-use client_common::{texts, wait_for, Node, User};
+use support::{texts, wait_for, Node, User};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
