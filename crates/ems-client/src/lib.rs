@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`error`]: [`ClientError`], one line naming each problem.
+//! - [`schema`]: the HTTP API v1's bodies and error codes, typed; `emsd` answers with them.
 //! - [`node`]: [`NodeClient`], the node's HTTP API and live stream.
 //! - [`mine`]: proof of work on ems-core's solver path, with progress and cancellation.
 //! - [`raw`]: a raw, unencrypted message (a routing tag and a payload), mined and submitted.
@@ -46,6 +47,7 @@ pub mod raw;
 pub mod receive;
 pub mod report;
 pub mod resolve;
+pub mod schema;
 pub mod sealed;
 pub mod session;
 pub mod state;

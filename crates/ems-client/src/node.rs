@@ -1,15 +1,14 @@
 //! A blocking client of one `emsd` node's HTTP API v1 (request/response over `ureq`, the live
 //! stream over `tungstenite`).
 //!
-//! Everything the node answers is treated as hostile: bodies are read up to a limit, frames are
-//! decoded with [`Message::decode`] (which checks every length), and an answer that is not what
-//! the API promises is an error that says so.
+//! Everything the node answers is treated as hostile: bodies are read up to a limit and parsed
+//! into the API's own types ([`crate::schema`], the ones `emsd` answers with), frames are decoded
+//! with [`Message::decode`] (which checks every length), and an answer that is not what the API
+//! promises is an error that says so.
 
 use crate::error::ClientError;
-use base64::Engine;
-use ems_core::message::MAX_FRAME;
-use ems_core::{Message, Policy};
-use serde::Deserialize;
+use crate::schema::{Accepted, ChainHead, ErrorBody, MessagePage, NodeStatus};
+use ems_core::Message;
 use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -30,18 +29,7 @@ const MAX_PAGES: usize = 500;
 /// How long one request may take before the node counts as down.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What a sender needs to build a message: the chain head and the node's policy.
-#[derive(Clone, Debug)]
-pub struct Head {
-    /// Chain height.
-    pub height: u64,
-    /// First four bytes of the head block's hash: the BLOCKHASH to bind a message to.
-    pub blockhash: [u8; 4],
-    /// The node's policy (PoW parameters, TTL limit).
-    pub policy: Policy,
-}
-
-impl Head {
+impl ChainHead {
     /// The TTL field of a message living `ttl_secs` from now, checked against the node's
     /// `policy.max_ttl`.
     pub fn expiry(&self, ttl_secs: u64) -> Result<u32, ClientError> {
@@ -63,40 +51,6 @@ pub struct Submitted {
     pub digest: String,
     /// The node already held it.
     pub duplicate: bool,
-}
-
-#[derive(Deserialize)]
-struct HeadJson {
-    height: u64,
-    blockhash: String,
-    policy: Policy,
-}
-
-#[derive(Deserialize)]
-struct DigestJson {
-    digest: String,
-}
-
-#[derive(Deserialize)]
-struct PageJson {
-    messages: Vec<StoredJson>,
-    next_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct StoredJson {
-    wire: String,
-}
-
-#[derive(Deserialize)]
-struct ErrorJson {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
 }
 
 /// One node's API.
@@ -169,27 +123,14 @@ impl NodeClient {
         serde_json::from_slice(&body).map_err(|e| bad(what, e))
     }
 
-    /// `GET /v1/status`, as the node's JSON.
-    pub fn status(&self) -> Result<serde_json::Value, ClientError> {
+    /// `GET /v1/status`.
+    pub fn status(&self) -> Result<NodeStatus, ClientError> {
         self.get_json("the status request", "/v1/status")
     }
 
-    /// `GET /v1/chain/head`.
-    pub fn head(&self) -> Result<Head, ClientError> {
-        let what = "the chain-head request";
-        let head: HeadJson = self.get_json(what, "/v1/chain/head")?;
-        let mut blockhash = [0u8; 4];
-        hex::decode_to_slice(&head.blockhash, &mut blockhash).map_err(|_| {
-            bad(
-                what,
-                format!("blockhash {:?} is not 4 hex bytes", head.blockhash),
-            )
-        })?;
-        Ok(Head {
-            height: head.height,
-            blockhash,
-            policy: head.policy,
-        })
+    /// `GET /v1/chain/head`: what a sender binds a message to, and the policy it must meet.
+    pub fn head(&self) -> Result<ChainHead, ClientError> {
+        self.get_json("the chain-head request", "/v1/chain/head")
     }
 
     /// `POST /v1/messages`: submits one frame.
@@ -213,19 +154,19 @@ impl NodeClient {
             .limit(4096)
             .read_to_vec()
             .map_err(|e| bad(what, e))?;
-        let answer: DigestJson = serde_json::from_slice(&body).map_err(|e| bad(what, e))?;
-        let expected = hex::encode(message.digest());
-        if answer.digest != expected {
+        let answer: Accepted = serde_json::from_slice(&body).map_err(|e| bad(what, e))?;
+        if answer.digest != message.digest() {
             return Err(bad(
                 what,
                 format!(
-                    "digest {} for a frame whose digest is {expected}",
-                    answer.digest
+                    "digest {} for a frame whose digest is {}",
+                    hex::encode(answer.digest),
+                    hex::encode(message.digest())
                 ),
             ));
         }
         Ok(Submitted {
-            digest: answer.digest,
+            digest: hex::encode(answer.digest),
             duplicate,
         })
     }
@@ -252,20 +193,8 @@ impl NodeClient {
                         &form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>(),
                     );
                 }
-                let page: PageJson = self.get_json(what, &path)?;
-                for stored in page.messages {
-                    if stored.wire.len() > MAX_FRAME.div_ceil(3) * 4 {
-                        continue;
-                    }
-                    let Ok(bytes) =
-                        base64::engine::general_purpose::STANDARD.decode(stored.wire.as_bytes())
-                    else {
-                        continue;
-                    };
-                    if let Ok(message) = Message::decode(&bytes) {
-                        out.push(message);
-                    }
-                }
+                let page: MessagePage = self.get_json(what, &path)?;
+                out.extend(page.messages.iter().filter_map(|stored| stored.frame()));
                 match page.next_cursor {
                     Some(_) if pages >= MAX_PAGES => {
                         return Err(bad(what, format!("more than {MAX_PAGES} pages of history")))
@@ -318,8 +247,8 @@ fn check_status(
         .limit(64 * 1024)
         .read_to_vec()
         .unwrap_or_default();
-    let (code, message) = match serde_json::from_slice::<ErrorJson>(&body) {
-        Ok(e) => (e.error.code, e.error.message),
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(e) => (e.error.code.to_string(), e.error.message),
         Err(_) => (
             "http_error".to_string(),
             String::from_utf8_lossy(&body).chars().take(200).collect(),

@@ -9,26 +9,16 @@
 use crate::envelope;
 use crate::error::ClientError;
 use crate::mine;
-use crate::node::{Head, NodeClient, Submitted};
+use crate::node::{NodeClient, Submitted};
 use crate::report::{self, Report, Reporter};
 use crate::resolve::Resolved;
+use crate::schema::{ChainHead, ErrorCode};
 use crate::state::{ChannelRecord, Held, Outbound, StateDir, MAX_HELD};
 use crate::time::{expiry, format_utc, now};
 use ems_core::announce::announcement;
 use ems_core::pow::Solver;
 use ems_core::{Channel, Identity, Message};
 use std::path::Path;
-
-/// API error codes after which a frame will never be accepted, so it leaves the outbox.
-const PERMANENT: &[&str] = &[
-    "malformed",
-    "too_large",
-    "expired",
-    "ttl_too_far",
-    "stale_blockhash",
-    "insufficient_work",
-    "unsupported_pow",
-];
 
 /// A user's client.
 pub struct Session {
@@ -79,7 +69,7 @@ impl Session {
     }
 
     /// Mines `message` under `label` with this session's solver and reporter.
-    fn mine(&self, message: &mut Message, head: &Head, label: &str) -> Result<(), ClientError> {
+    fn mine(&self, message: &mut Message, head: &ChainHead, label: &str) -> Result<(), ClientError> {
         mine::mine(
             message,
             &self.solver,
@@ -92,7 +82,7 @@ impl Session {
 
     /// The chain head and policy, and the TTL a message of `ttl_secs` gets, checked against the
     /// node's `policy.max_ttl`.
-    pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(Head, u32), ClientError> {
+    pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(ChainHead, u32), ClientError> {
         let head = self.node.head()?;
         let ttl = head.expiry(ttl_secs)?;
         Ok((head, ttl))
@@ -102,7 +92,7 @@ impl Session {
     pub fn publish(
         &self,
         mut message: Message,
-        head: &Head,
+        head: &ChainHead,
         label: &str,
         not_before: u64,
     ) -> Result<Submitted, ClientError> {
@@ -133,7 +123,7 @@ impl Session {
                 code,
                 message: text,
                 ..
-            }) if PERMANENT.contains(&code.as_str()) => {
+            }) if ErrorCode::from_name(&code).is_some_and(ErrorCode::is_permanent_refusal) => {
                 self.state.outbox_remove(message)?;
                 Err(ClientError::Refused {
                     what: "the frame",
@@ -254,7 +244,7 @@ impl Session {
     pub fn owed(
         &self,
         record: &mut ChannelRecord,
-        head: &Head,
+        head: &ChainHead,
         rekey_ttl: u32,
     ) -> Result<Vec<Frame>, ClientError> {
         let mut frames = Vec::new();
@@ -301,7 +291,7 @@ impl Session {
     pub fn publish_all(
         &self,
         frames: Vec<Frame>,
-        head: &Head,
+        head: &ChainHead,
         wait: bool,
     ) -> Result<Option<Submitted>, ClientError> {
         let mut last = None;

@@ -3,7 +3,8 @@
 //!
 //! Every request passes the [`guard`] first: the per-client-IP rate limit (429
 //! `rate_limited`), then, when the node has an API token, `Authorization: Bearer` (401
-//! `unauthorized`). Every failure is an [`ApiError`]: a status and
+//! `unauthorized`). Every body is one of `ems_client::schema`'s types, the ones the client
+//! parses, so the two cannot drift; every failure is an [`ApiError`]: a status and
 //! `{"error": {"code", "message"}}`. `docs/api.md` lists the routes with examples;
 //! `docs/openapi.json` (served at `/v1/openapi.json`) describes each one, and a test checks it
 //! against [`paths`].
@@ -130,6 +131,15 @@ async fn guard(
         }
     }
     next.run(request).await
+}
+
+/// A JSON response body. It passes through `serde_json::Value`, whose map keeps its keys
+/// sorted, so every object on the wire has its keys in alphabetical order at every level (as the
+/// API has always answered, whatever order the types declare their fields in).
+fn json_body(body: &impl serde::Serialize) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    serde_json::to_value(body)
+        .map(axum::Json)
+        .map_err(|e| ApiError::internal(format!("the answer could not be encoded: {e}")))
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal how much of a
