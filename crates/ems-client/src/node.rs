@@ -8,6 +8,7 @@
 
 use crate::error::ClientError;
 use crate::schema::{Accepted, ChainHead, ErrorBody, MessagePage, NodeStatus};
+use ems_core::message::MAX_FRAME;
 use ems_core::Message;
 use std::io::ErrorKind;
 use std::net::TcpStream;
@@ -169,6 +170,28 @@ impl NodeClient {
             digest: hex::encode(answer.digest),
             duplicate,
         })
+    }
+
+    /// `GET /v1/messages/{digest}`: the stored, unexpired frame with `digest`, or `None` if the
+    /// node holds none (404). A frame whose digest is not `digest` is a bad answer.
+    pub fn message(&self, digest: &[u8; 32]) -> Result<Option<Message>, ClientError> {
+        let what = "the message request";
+        let hex = hex::encode(digest);
+        let response = match self.get(what, &format!("/v1/messages/{hex}")) {
+            Err(ClientError::Refused { status: 404, .. }) => return Ok(None),
+            other => other?,
+        };
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(MAX_FRAME as u64)
+            .read_to_vec()
+            .map_err(|e| bad(what, e))?;
+        let message = Message::decode(&body).map_err(|e| bad(what, e))?;
+        if message.digest() != *digest {
+            return Err(bad(what, format!("a frame whose digest is not {hex}")));
+        }
+        Ok(Some(message))
     }
 
     /// `GET /v1/messages?tag=…`: every stored, unexpired message carrying one of `tags`, all

@@ -7,11 +7,11 @@
 //! node → open → Bob recognises and accepts → messages both ways → Alice rekeys → a message on
 //! the new keys.
 
-use super::{ms, short, step, wait_until, DemoError, SPREAD};
+use super::{client, ms, short, step, wait_until, DemoError, SPREAD};
 use ems_client::keys::{self, Passphrase};
 use ems_client::receive::{Event, Receiver};
 use ems_client::resolve::{resolve, Target};
-use ems_client::{ClientError, NodeClient, Session};
+use ems_client::{NodeClient, Session};
 use ems_core::channel::open_tag;
 use ems_core::Identity;
 use std::path::Path;
@@ -188,9 +188,7 @@ pub(super) fn run(
     }
 
     let carol_events = collect(&carol_session)?;
-    let stored = carol_session.node.status().map_err(client)?["store"]["messages"]
-        .as_u64()
-        .unwrap_or(0);
+    let stored = carol_session.node.status().map_err(client)?.store.messages;
     let opens = carol_session
         .node
         .by_tags(&[open_tag()])
@@ -228,10 +226,6 @@ fn user(root: &Path, name: &str, now: u64) -> Result<std::path::PathBuf, DemoErr
 fn session(key_file: &Path, api: &str) -> Result<Session, DemoError> {
     let node = NodeClient::new(api, None).map_err(client)?;
     Session::open(key_file, &Passphrase::default(), node).map_err(client)
-}
-
-fn client(e: ClientError) -> DemoError {
-    step(e.to_string())
 }
 
 /// One receive pass's events.
