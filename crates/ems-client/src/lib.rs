@@ -13,6 +13,7 @@
 //! - [`mine`]: proof of work on ems-core's solver path, with progress and cancellation.
 //! - [`raw`]: a raw, unencrypted message (a routing tag and a payload), mined and submitted.
 //! - [`report`]: [`Report`], what a session tells its caller while it works.
+//! - [`file`]: files read up to a limit and written whole or not at all (`emsd` uses it too).
 //! - [`keys`]: key files (0600, atomic, no silent overwrite) and bundles from files or text.
 //! - [`state`]: channel state, outbox and tried opens beside the key file, under a lock.
 //! - [`sealed`]: those files encrypted under a key derived from the identity.
@@ -39,6 +40,7 @@ pub const VERSION: &str = concat!(
 
 pub mod envelope;
 pub mod error;
+pub mod file;
 pub mod keys;
 pub mod lattice;
 pub mod mine;

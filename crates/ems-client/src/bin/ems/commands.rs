@@ -4,6 +4,7 @@
 use crate::cli::{KeyArgs, NodeArgs};
 use crate::print::print_bundle;
 use crate::progress;
+use ems_client::file;
 use ems_client::keys::{self, Passphrase};
 use ems_client::raw;
 use ems_client::state::StateDir;
@@ -109,7 +110,8 @@ pub(crate) fn post(
             )
         }
         Some(path) if path == Path::new("-") => read_stdin_limited("payload")?,
-        Some(path) => keys::read_limited(path, MAX_PAYLOAD as u64, "a payload")?,
+        Some(path) => file::read_limited(path, MAX_PAYLOAD as u64, "a payload")
+            .map_err(|e| ClientError::io(path, e))?,
     };
     let submitted = raw::post(
         &node.client()?,
