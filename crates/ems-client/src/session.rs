@@ -135,7 +135,7 @@ impl Session {
             Err(ClientError::NodeDown { url, reason }) => Err(ClientError::NodeDown {
                 url,
                 reason: format!(
-                    "{reason} ({label} stays queued and goes out with the next ems command)"
+                    "{reason} ({label} stays queued and goes out with the next step that reaches a node)"
                 ),
             }),
             Err(other) => Err(other),
