@@ -60,8 +60,14 @@ mod tests {
         write_atomic(&path, b"first", 0o600).unwrap();
         write_atomic(&path, b"second", 0o600).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["state"]);
     }
 
@@ -74,7 +80,10 @@ mod tests {
         fs::write(path.join("inside"), b"old").unwrap();
         assert!(write_atomic(&path, b"new", 0o644).is_err());
         assert_eq!(fs::read(path.join("inside")).unwrap(), b"old");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["target"]);
     }
 
@@ -84,7 +93,12 @@ mod tests {
         let path = dir.path().join("big");
         fs::write(&path, vec![0u8; 101]).unwrap();
         let error = read_limited(&path, 100, "a test file").unwrap_err();
-        assert!(error.to_string().contains("101 bytes is too long for a test file"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("101 bytes is too long for a test file"),
+            "{error}"
+        );
         assert_eq!(read_limited(&path, 101, "a test file").unwrap().len(), 101);
     }
 }

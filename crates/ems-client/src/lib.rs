@@ -26,6 +26,25 @@
 //!
 //! The `ems` binary (`src/bin/ems/`, feature `cli`, on by default) parses the command line,
 //! draws the progress bar and prints; embedders turn the feature off.
+//!
+//! # Example
+//! ```no_run
+//! use ems_client::keys::Passphrase;
+//! use ems_client::{NodeClient, Report, Session};
+//! use std::sync::Arc;
+//!
+//! let node = NodeClient::new("http://127.0.0.1:19101", None)?;
+//! let head = node.head()?;
+//! println!("chain height {}, TTL at most {} s", head.height, head.policy.limits.max_ttl);
+//! let session = Session::open("alice.key".as_ref(), &Passphrase::default(), node)?
+//!     .with_reporter(Arc::new(|report: &Report<'_>| {
+//!         if let Report::Mined { label, elapsed, .. } = report {
+//!             println!("mined {label} in {elapsed:?}");
+//!         }
+//!     }));
+//! session.send("bob", b"hello Bob", 3_600, false, None)?;
+//! # Ok::<(), ems_client::ClientError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 

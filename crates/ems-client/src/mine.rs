@@ -69,7 +69,8 @@ mod tests {
     fn mining_reports_start_progress_and_end_and_meets_the_policy() {
         let policy = cheap_policy();
         let now = 1_800_000_000;
-        let mut message = Message::new([7; 64], b"hello".to_vec(), now as u32 + 600, [1; 4]).unwrap();
+        let mut message =
+            Message::new([7; 64], b"hello".to_vec(), now as u32 + 600, [1; 4]).unwrap();
         let seen = Mutex::new(Vec::new());
         let report = |r: &Report<'_>| {
             seen.lock().unwrap().push(match r {
@@ -79,21 +80,35 @@ mod tests {
                 other => format!("{other:?}"),
             })
         };
-        mine(&mut message, &Solver::new().threads(1), &policy, now, "test", &report).unwrap();
+        mine(
+            &mut message,
+            &Solver::new().threads(1),
+            &policy,
+            now,
+            "test",
+            &report,
+        )
+        .unwrap();
         let seen = seen.into_inner().unwrap();
         assert_eq!(seen.first().unwrap(), "start test");
-        assert_eq!(seen.last().unwrap(), &format!("mined test {}", message.encoded_len()));
+        assert_eq!(
+            seen.last().unwrap(),
+            &format!("mined test {}", message.encoded_len())
+        );
         assert!(seen.contains(&"progress".to_string()), "{seen:?}");
         let target = message.target(&policy, Algorithm::Sha256, now);
         let proof = message.pow().proof;
-        assert!(ems_core::pow::verify(Algorithm::Sha256, &message.digest(), &proof, target).is_ok());
+        assert!(
+            ems_core::pow::verify(Algorithm::Sha256, &message.digest(), &proof, target).is_ok()
+        );
     }
 
     #[test]
     fn a_cancelled_solver_stops_and_leaves_the_frame_unmined() {
         let policy = Policy::default();
         let now = 1_800_000_000;
-        let mut message = Message::new([7; 64], vec![0; 4000], now as u32 + 86_400, [1; 4]).unwrap();
+        let mut message =
+            Message::new([7; 64], vec![0; 4000], now as u32 + 86_400, [1; 4]).unwrap();
         let before = message.clone();
         let cancel = CancelToken::new();
         cancel.cancel();
@@ -108,7 +123,18 @@ mod tests {
         let mut policy = cheap_policy();
         policy.pow.algorithms.clear();
         let mut message = Message::new([7; 64], b"x".to_vec(), 2_000, [1; 4]).unwrap();
-        let error = mine(&mut message, &Solver::new(), &policy, 1_000, "test", &|_| {}).unwrap_err();
-        assert!(error.to_string().contains("no proof-of-work algorithm"), "{error}");
+        let error = mine(
+            &mut message,
+            &Solver::new(),
+            &policy,
+            1_000,
+            "test",
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("no proof-of-work algorithm"),
+            "{error}"
+        );
     }
 }

@@ -229,7 +229,9 @@ impl ErrorCode {
 
     /// The code named `name`, if it is one.
     pub fn from_name(name: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.into_iter().find(|code| code.as_str() == name)
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == name)
     }
 
     /// The HTTP status that goes with the code.
@@ -307,9 +309,8 @@ mod hex_bytes {
     ) -> Result<[u8; N], D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         let mut out = [0u8; N];
-        hex::decode_to_slice(text.as_bytes(), &mut out).map_err(|_| {
-            serde::de::Error::custom(format!("{text:?} is not {N} bytes of hex"))
-        })?;
+        hex::decode_to_slice(text.as_bytes(), &mut out)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not {N} bytes of hex")))?;
         Ok(out)
     }
 }

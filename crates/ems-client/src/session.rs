@@ -69,7 +69,12 @@ impl Session {
     }
 
     /// Mines `message` under `label` with this session's solver and reporter.
-    fn mine(&self, message: &mut Message, head: &ChainHead, label: &str) -> Result<(), ClientError> {
+    fn mine(
+        &self,
+        message: &mut Message,
+        head: &ChainHead,
+        label: &str,
+    ) -> Result<(), ClientError> {
         mine::mine(
             message,
             &self.solver,

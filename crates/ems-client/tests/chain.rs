@@ -2,12 +2,12 @@
 //! `scripts/qrl-node/`): an address with no commitment, an announced bundle the address did not
 //! commit to, and the committed one.
 
-mod support;
 #[path = "../../ems-chain/tests/qrl_support/mod.rs"]
 mod qrl_support;
+mod support;
 
-use support::{check_one_line_error, texts, Node, User};
 use qrl_support::QrlNode;
+use support::{check_one_line_error, texts, Node, User};
 
 /// The address of the mocknet key `publish_lattice.py` signs with.
 const MOCKNET_ADDRESS: &str =

@@ -4,11 +4,11 @@
 
 mod support;
 
-use support::{texts, wait_for, Node, User};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use support::{texts, wait_for, Node, User};
 
 #[test]
 fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() {

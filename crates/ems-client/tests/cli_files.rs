@@ -45,7 +45,10 @@ fn version_names_the_git_commit_built_from() {
 #[test]
 fn completions_for_each_shell_name_the_subcommands() {
     let emsd = emsd();
-    for (binary, name, subcommand) in [(emsd.as_path(), "emsd", "demo"), (Path::new(EMS), "ems", "keygen")] {
+    for (binary, name, subcommand) in [
+        (emsd.as_path(), "emsd", "demo"),
+        (Path::new(EMS), "ems", "keygen"),
+    ] {
         for shell in ["bash", "zsh", "fish"] {
             let script = stdout(binary, &["completions", shell]);
             assert!(script.contains(subcommand), "{name} {shell}: {script}");
@@ -74,7 +77,10 @@ fn completions_for_each_shell_name_the_subcommands() {
 #[test]
 fn man_pages_are_generated_for_every_command() {
     let emsd = emsd();
-    for (binary, name, subcommand) in [(emsd.as_path(), "emsd", "run"), (Path::new(EMS), "ems", "send")] {
+    for (binary, name, subcommand) in [
+        (emsd.as_path(), "emsd", "run"),
+        (Path::new(EMS), "ems", "send"),
+    ] {
         let page = stdout(binary, &["man"]);
         assert!(page.contains(&format!("\n.TH {name} 1 ")), "{page}");
         assert!(page.contains(".SH NAME") && page.contains(subcommand));

@@ -3,8 +3,8 @@
 
 mod support;
 
-use support::{check_one_line_error, snapshot, texts, Node, User};
 use ems_core::channel::MAX_PLAINTEXT;
+use support::{check_one_line_error, snapshot, texts, Node, User};
 
 #[test]
 fn oversize_message_node_down_and_unknown_channel_fail_cleanly_and_lose_nothing() {

@@ -3,8 +3,8 @@
 
 mod support;
 
-use support::{check_one_line_error, snapshot, User};
 use std::os::unix::fs::PermissionsExt;
+use support::{check_one_line_error, snapshot, User};
 
 fn line_after<'a>(out: &'a str, label: &str) -> &'a str {
     out.lines()

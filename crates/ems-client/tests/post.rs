@@ -76,7 +76,10 @@ fn post_mines_and_submits_a_raw_frame_and_status_reports_the_node() {
     assert!(out.status.success(), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     assert!(last.starts_with("mined message ("), "{stderr}");
-    assert!(last.contains(" bytes, ~") && last.ends_with(" s"), "{stderr}");
+    assert!(
+        last.contains(" bytes, ~") && last.ends_with(" s"),
+        "{stderr}"
+    );
 
     // A lifetime past the node's policy is refused before anything is mined.
     check_one_line_error(

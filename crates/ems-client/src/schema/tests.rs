@@ -194,25 +194,36 @@ fn bodies_have_the_documented_json_and_hex_of_the_wrong_length_is_refused() {
     let value = serde_json::to_value(&head).unwrap();
     assert_eq!(value["blockhash"], "0a0b0c0d");
     assert_eq!(value["height"], 7);
-    assert_eq!(serde_json::from_value::<ChainHead>(value.clone()).unwrap(), head);
+    assert_eq!(
+        serde_json::from_value::<ChainHead>(value.clone()).unwrap(),
+        head
+    );
     for bad in ["0a0b0c", "0a0b0c0d0e", "zz0b0c0d", ""] {
         let mut wrong = value.clone();
         wrong["blockhash"] = json!(bad);
         let error = serde_json::from_value::<ChainHead>(wrong).unwrap_err();
-        assert!(error.to_string().contains("4 bytes of hex"), "{bad}: {error}");
+        assert!(
+            error.to_string().contains("4 bytes of hex"),
+            "{bad}: {error}"
+        );
     }
-    let accepted: Accepted =
-        serde_json::from_value(json!({ "digest": "ab".repeat(32) })).unwrap();
+    let accepted: Accepted = serde_json::from_value(json!({ "digest": "ab".repeat(32) })).unwrap();
     assert_eq!(accepted.digest, [0xab; 32]);
     assert!(serde_json::from_value::<Accepted>(json!({ "digest": "ab" })).is_err());
 
     let error = serde_json::to_string(&ErrorBody::new(ErrorCode::TtlTooFar, "too far")).unwrap();
-    assert_eq!(error, r#"{"error":{"code":"ttl_too_far","message":"too far"}}"#);
+    assert_eq!(
+        error,
+        r#"{"error":{"code":"ttl_too_far","message":"too far"}}"#
+    );
 
     // A client reads what a newer node may add.
     let mut status = serde_json::to_value(status()).unwrap();
     status["uptime"] = json!(5);
-    assert_eq!(serde_json::from_value::<NodeStatus>(status).unwrap().peers, 2);
+    assert_eq!(
+        serde_json::from_value::<NodeStatus>(status).unwrap().peers,
+        2
+    );
 }
 
 #[test]

@@ -71,13 +71,7 @@ pub(super) fn run(
     let target = Target::Fingerprint(fingerprint);
     let mut found = None;
     wait_until(SPREAD, "Bob's announcement to reach Alice's node", || {
-        found = resolve(
-            &target,
-            &alice_session.node,
-            None,
-            ems_client::time::now(),
-        )
-        .ok();
+        found = resolve(&target, &alice_session.node, None, ems_client::time::now()).ok();
         found.is_some()
     })?;
     let peer = found.ok_or_else(|| step("Bob's bundle was not found"))?;

@@ -49,7 +49,12 @@ impl Cluster {
 
     /// Starts `emsd run` for node `name`, bootstrapping from `bootstrap`, and waits for its
     /// `node.json`.
-    pub(super) fn start(&self, exe: &Path, name: &str, bootstrap: Option<&str>) -> Result<Relay, DemoError> {
+    pub(super) fn start(
+        &self,
+        exe: &Path,
+        name: &str,
+        bootstrap: Option<&str>,
+    ) -> Result<Relay, DemoError> {
         let data_dir = self.root()?.join(name);
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| step(format!("cannot create {}: {e}", data_dir.display())))?;

@@ -237,4 +237,3 @@ pub(crate) enum ChannelCommand {
         node: NodeArgs,
     },
 }
-

@@ -67,12 +67,11 @@ mod tests {
             show(ClientError::input("--id0", "must be 64 hex digits")),
             "invalid --id0: must be 64 hex digits"
         );
-        assert!(show(ClientError::ChannelNameTaken("bob".into())).ends_with("choose another --name"));
+        assert!(
+            show(ClientError::ChannelNameTaken("bob".into())).ends_with("choose another --name")
+        );
         assert!(show(ClientError::NeedsChain("Q01".into())).contains("pass --chain"));
         assert!(show(ClientError::PassphraseEnv("P".into())).contains("--passphrase-env"));
-        assert_eq!(
-            show(ClientError::Chain("down".into())),
-            "chain: down"
-        );
+        assert_eq!(show(ClientError::Chain("down".into())), "chain: down");
     }
 }

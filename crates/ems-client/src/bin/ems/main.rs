@@ -204,4 +204,3 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
-
