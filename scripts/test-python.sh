@@ -14,8 +14,8 @@ rm -rf target/ems-py/wheels target/ems-py/site
 CARGO_INCREMENTAL=0 "$TOOLS/bin/maturin" build --quiet --manifest-path crates/ems-py/Cargo.toml --profile "$profile" \
   --interpreter "$TOOLS/bin/python" --out target/ems-py/wheels
 "$TOOLS/bin/pip" install --quiet --no-deps --target target/ems-py/site target/ems-py/wheels/*.whl
-# The tests start a separate emsd: build it as the C ABI tests do (the whole workspace, so nothing
-# compiles twice for another feature set; a no-op after them).
-cargo build --quiet --workspace --lib --bins
+# The tests start a separate emsd (target/debug/emsd): make sure it is current with the command
+# scripts/test.sh builds with, so nothing compiles twice for another feature set (a no-op there).
+cargo test --quiet --workspace --all-targets --no-run
 echo "wheel built and installed: $(( $(date +%s) - start )) s ($(ls target/ems-py/wheels))"
 PYTHONPATH="$PWD/target/ems-py/site" "$TOOLS/bin/python" -m pytest -q crates/ems-py/tests "$@"

@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ems_core::{Message, Policy};
-use emsd::config::{Config, Overrides};
+use emsd::config::ConfigArgs;
 use emsd::run::{self, NodeInfo};
 use emsd::shutdown::Shutdown;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,11 +41,13 @@ fn api(c: &mut Criterion) {
     ]
     .map(String::from)
     .to_vec();
-    let flags = Overrides {
+    let config = ConfigArgs {
         data_dir: Some(dir.path().to_owned()),
-        ..Overrides::default()
-    };
-    let config = Config::load(None, &sets, &flags).unwrap();
+        sets,
+        ..ConfigArgs::default()
+    }
+    .load()
+    .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (shutdown, signal) = Shutdown::new();
     let node = runtime.spawn(run::serve(config, signal));

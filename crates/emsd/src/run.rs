@@ -180,6 +180,9 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
     );
     let mut server = tokio::spawn(api::serve(listener, state, stop.clone()));
     tokio::select! {
+        // Stop first: the API server ends on the same signal, often before this task runs
+        // again, and an unbiased select would then take that for an unexpected end (exit 1).
+        biased;
         () = stop.clone().wait() => {}
         failure = node.failed() => {
             tracing::error!(

@@ -43,7 +43,8 @@ fn emsd_loads_the_example_config_as_the_defaults() {
         "contrib/emsd.toml differs from the defaults"
     );
 
-    // (The unit test `config::tests::the_example_config_is_the_defaults_and_names_every_key`
+    // (The unit test
+    // `config::tests::precedence::the_example_config_is_the_defaults_and_names_every_key`
     // checks that the file names every key.)
     let text = std::fs::read_to_string(example).unwrap();
     // A key emsd does not know is refused by name, so the file is really read.

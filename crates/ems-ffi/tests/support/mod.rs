@@ -19,12 +19,11 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the workspace's libraries and binaries in this profile, once per test process (a no-op
-/// when up to date), and returns the profile directory. `cargo test` builds `libems` only as a
-/// dependency of the tests, so `libems.so` and `emsd` appear in the profile directory only after a
-/// plain `cargo build`, and an earlier one may have left them stale. The whole workspace is built,
-/// as `cargo test --workspace` does, so that dependencies keep the feature set they were compiled
-/// with and nothing compiles twice.
+/// Makes sure the workspace's test build is current, once per test process, and returns the
+/// profile directory. It runs the command `scripts/test.sh` builds with, so in the suite it is a
+/// no-op that compiles nothing; run alone (`cargo test -p ems-ffi`) it builds `emsd` too. Any
+/// other cargo command would resolve another feature set, compile much of the tree a second
+/// time and overwrite `deps/libems.*`, whose names carry no hash.
 fn built_profile_dir() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
@@ -32,27 +31,36 @@ fn built_profile_dir() -> PathBuf {
             let dir = profile_dir();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut command = Command::new(cargo);
-            command.args(["build", "--workspace", "--lib", "--bins"]);
+            command.args([
+                "test",
+                "--workspace",
+                "--all-targets",
+                "--no-run",
+                "--quiet",
+            ]);
             if dir.file_name().is_some_and(|name| name == "release") {
                 command.arg("--release");
             }
             let status = command.status().expect("cargo runs");
-            assert!(status.success(), "cargo build --workspace failed");
-            for wanted in ["libems.so", "libems.a", "emsd"] {
-                assert!(
-                    dir.join(wanted).exists(),
-                    "cargo build did not make {wanted} in {}",
-                    dir.display()
-                );
-            }
+            assert!(status.success(), "cargo test --workspace --no-run failed");
             dir
         })
         .clone()
 }
 
-/// The directory holding `libems.so` and `libems.a`.
+/// The directory holding `libems.so` and `libems.a`: `deps/` of this profile, where this test
+/// build compiled the library with every crate type it declares. (Only `cargo build` copies them
+/// up into the profile directory; `cargo test` does not.)
 pub fn lib_dir() -> PathBuf {
-    built_profile_dir()
+    let dir = built_profile_dir().join("deps");
+    for wanted in ["libems.so", "libems.a"] {
+        assert!(
+            dir.join(wanted).exists(),
+            "{wanted} not found in {}",
+            dir.display()
+        );
+    }
+    dir
 }
 
 /// Compiles `source` with the system C compiler into `exe`, linked against `libems.so`.
@@ -88,9 +96,11 @@ pub fn go() -> PathBuf {
     panic!("Go is not installed: run scripts/install-embedding-tools.sh");
 }
 
-/// The `emsd` binary of this build.
+/// The `emsd` binary of this build (cargo puts binaries in the profile directory).
 pub fn emsd() -> PathBuf {
-    built_profile_dir().join("emsd")
+    let path = built_profile_dir().join("emsd");
+    assert!(path.exists(), "emsd not found at {}", path.display());
+    path
 }
 
 /// A separate `emsd run` on loopback, killed on drop.

@@ -1,11 +1,14 @@
+//! Every key: the file beats the default, `--set` beats the file, a named flag beats both; and
+//! what the defaults, the printout and `contrib/emsd.toml` hold.
+
 use super::*;
-use std::io::Write;
+use crate::config::loading::parse_set;
+
+/// A flag setter and the value the config then shows.
+type Flag = (fn(&mut ConfigArgs), &'static str);
 
 /// One row per key: a value for the file, a different one for `--set`, and the flag (with its
 /// value as the config shows it) that overrides both, where the key has a flag.
-/// A flag setter and the value the config then shows.
-type Flag = (fn(&mut Overrides), &'static str);
-
 struct Row {
     key: &'static str,
     file: &'static str,
@@ -249,38 +252,18 @@ fn normal(raw: &str) -> String {
 
 /// A config file setting one dotted key (plus what the key needs to be valid).
 fn file_with(key: &str, value: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
     let (section, leaf) = key.rsplit_once('.').map_or(("", key), |(s, l)| (s, l));
-    if !section.is_empty() {
-        writeln!(f, "[{section}]").unwrap();
-    }
-    writeln!(f, "{leaf} = {value}").unwrap();
-    f
-}
-
-fn leaf_keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
-    for (k, v) in table {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            toml::Value::Table(t) => leaf_keys(&key, t, out),
-            _ => out.push(key),
-        }
-    }
+    let header = if section.is_empty() {
+        String::new()
+    } else {
+        format!("[{section}]\n")
+    };
+    text_file(&format!("{header}{leaf} = {value}\n"))
 }
 
 #[test]
 fn every_key_has_a_precedence_test_row() {
-    let mut keys = Vec::new();
-    leaf_keys(
-        "",
-        &toml::Table::try_from(Config::default()).unwrap(),
-        &mut keys,
-    );
-    keys.push("api.token".into()); // optional, so absent from the defaults
+    let keys = every_key();
     let covered: Vec<_> = rows().iter().map(|r| r.key.to_string()).collect();
     for key in &keys {
         assert!(covered.contains(key), "no precedence test for {key}");
@@ -296,7 +279,7 @@ fn every_key_has_a_precedence_test_row() {
 fn each_key_file_beats_default_set_beats_file_and_flag_beats_both() {
     for row in rows() {
         let file = file_with(row.key, row.file);
-        let from_file = Config::load(Some(file.path()), &[], &Overrides::default())
+        let from_file = load(Some(file.path()), &[], ConfigArgs::default())
             .unwrap_or_else(|e| panic!("{}: file value refused: {e}", row.key));
         assert_eq!(
             get(&from_file, row.key),
@@ -306,7 +289,7 @@ fn each_key_file_beats_default_set_beats_file_and_flag_beats_both() {
         );
 
         let sets = [format!("{}={}", row.key, row.set)];
-        let from_set = Config::load(Some(file.path()), &sets, &Overrides::default())
+        let from_set = load(Some(file.path()), &sets, ConfigArgs::default())
             .unwrap_or_else(|e| panic!("{}: --set value refused: {e}", row.key));
         assert_eq!(
             get(&from_set, row.key),
@@ -322,9 +305,9 @@ fn each_key_file_beats_default_set_beats_file_and_flag_beats_both() {
         );
 
         if let Some((flag, shown)) = row.flag {
-            let mut overrides = Overrides::default();
-            flag(&mut overrides);
-            let from_flag = Config::load(Some(file.path()), &sets, &overrides)
+            let mut args = ConfigArgs::default();
+            flag(&mut args);
+            let from_flag = load(Some(file.path()), &sets, args)
                 .unwrap_or_else(|e| panic!("{}: flag value refused: {e}", row.key));
             assert_eq!(
                 get(&from_flag, row.key),
@@ -338,186 +321,42 @@ fn each_key_file_beats_default_set_beats_file_and_flag_beats_both() {
 
 #[test]
 fn defaults_run_a_devnet_node_on_loopback() {
-    let c = Config::load(
-        None,
-        &[],
-        &Overrides {
-            data_dir: Some("/tmp/x".into()),
-            ..Overrides::default()
-        },
-    )
-    .unwrap();
+    let c = with_data_dir().load().unwrap();
     assert_eq!(c.network, "devnet");
     assert_eq!(c.chain_source().unwrap(), ChainSource::Devnet);
     assert!(c.api.addr.ip().is_loopback());
     assert_eq!(c.api.addr.port(), 19101);
     assert_eq!(c.listen, vec!["/ip4/0.0.0.0/tcp/19100".to_string()]);
-    assert_eq!(c.policy(), Policy::default());
+    assert_eq!(c.policy(), ems_core::Policy::default());
 }
 
 #[test]
 fn a_partial_section_keeps_the_other_keys_of_that_section() {
     let file = file_with("pow.sha256.min_work", "5");
-    let c = Config::load(Some(file.path()), &[], &Overrides::default()).unwrap();
+    let c = load(Some(file.path()), &[], ConfigArgs::default()).unwrap();
     assert_eq!(c.pow.sha256.min_work, 5);
     assert_eq!(
         c.pow.sha256.size_factor,
-        PowPolicy::default().sha256.size_factor
+        ems_core::policy::PowPolicy::default().sha256.size_factor
     );
-}
-
-fn refused(file: Option<&str>, sets: &[&str], flags: Overrides) -> ConfigError {
-    let f = file.map(|text| {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-        f
-    });
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    match Config::load(f.as_ref().map(|f| f.path()), &sets, &flags) {
-        Ok(c) => panic!("expected refusal of {file:?} {sets:?}, got {c:?}"),
-        Err(e) => e,
-    }
-}
-
-#[test]
-fn bad_values_are_refused_naming_their_key() {
-    let cases: &[(&str, &str)] = &[
-        ("network=", "network"),
-        ("network=a/b", "network"),
-        ("api.addr=nonsense", "api.addr"),
-        ("api.token=short", "api.token"),
-        ("api.rate_limit=0", "api.rate_limit"),
-        ("api.rate_limit=-1", "api.rate_limit"),
-        ("api.rate_burst=0", "api.rate_burst"),
-        ("chain.source=ethereum", "chain.source"),
-        ("chain.source=qrl://nohost", "chain.source"),
-        ("chain.source=qrl://host:0", "chain.source"),
-        (
-            "chain.devnet.block_interval=0",
-            "chain.devnet.block_interval",
-        ),
-        (
-            "chain.devnet.genesis_time=soon",
-            "chain.devnet.genesis_time",
-        ),
-        ("relay.enabled=maybe", "relay.enabled"),
-        ("store.max_bytes=10", "store.max_bytes"),
-        ("policy.max_ttl=0", "policy.max_ttl"),
-        ("policy.block_depth=0", "policy.block_depth"),
-        ("policy.clock_skew=7200", "policy.clock_skew"),
-        ("pow.algorithms=[]", "pow.algorithms"),
-        ("pow.algorithms=[\"md5\"]", "pow.algorithms[0]"),
-        ("pow.sha256.min_work=lots", "pow.sha256.min_work"),
-        ("policy.max_tll=5", "policy.max_tll"),
-        ("nonsense=1", "nonsense"),
-    ];
-    for (set, key) in cases {
-        let e = refused(
-            None,
-            &[set],
-            Overrides {
-                data_dir: Some("/tmp/x".into()),
-                ..Overrides::default()
-            },
-        );
-        assert_eq!(e.key(), Some(*key), "--set {set}: {e}");
-        assert!(
-            e.to_string().starts_with(key),
-            "--set {set}: message {e} must start with the key"
-        );
-    }
-}
-
-#[test]
-fn an_empty_data_dir_is_refused() {
-    assert_eq!(
-        refused(None, &["data_dir=\"\""], Overrides::default()).key(),
-        Some("data_dir")
-    );
-}
-
-#[test]
-fn a_static_prefix_that_is_not_hex_is_refused() {
-    let e = refused(
-        Some("[chain]\nsource = \"static\"\nstatic.blocks = [{ height = 1, prefix = \"xyz\", time = 0 }]\n"),
-        &[],
-        Overrides::default(),
-    );
-    assert_eq!(e.key(), Some("chain.static.blocks"), "{e}");
-}
-
-#[test]
-fn an_unknown_key_in_the_file_is_named_with_its_path() {
-    let e = refused(Some("[policy]\nmax_tll = 5\n"), &[], Overrides::default());
-    assert_eq!(e.key(), Some("policy.max_tll"), "{e}");
-    assert!(e.to_string().contains("config file"), "{e}");
-}
-
-#[test]
-fn a_file_that_is_not_toml_is_refused_with_its_line() {
-    let e = refused(Some("network = \n"), &[], Overrides::default());
-    assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
-    assert!(e.to_string().contains("line 1"), "{e}");
-}
-
-#[test]
-fn a_missing_file_is_refused() {
-    let e = Config::load(
-        Some(Path::new("/nonexistent/emsd.toml")),
-        &[],
-        &Overrides::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(e, ConfigError::Read { .. }), "{e}");
-}
-
-#[test]
-fn set_without_equals_is_refused() {
-    for arg in ["policy.max_ttl", "=5", "a..b=1"] {
-        let e = refused(None, &[arg], Overrides::default());
-        assert!(matches!(e, ConfigError::SetSyntax { .. }), "{arg}: {e}");
-    }
-}
-
-#[test]
-fn set_cannot_descend_into_a_value() {
-    let e = refused(None, &["network.sub=1"], Overrides::default());
-    assert_eq!(e.key(), Some("network.sub"), "{e}");
-}
-
-#[test]
-fn non_loopback_api_without_token_is_refused_and_with_one_is_accepted() {
-    let open = Overrides {
-        api: Some("0.0.0.0:19101".parse().unwrap()),
-        data_dir: Some("/tmp/x".into()),
-        ..Overrides::default()
-    };
-    assert_eq!(refused(None, &[], open.clone()).key(), Some("api.token"));
-    let with_token = Overrides {
-        api_token: Some("0123456789abcdef".into()),
-        ..open
-    };
-    assert!(Config::load(None, &[], &with_token).is_ok());
 }
 
 #[test]
 fn printed_configuration_reads_back_to_the_same_and_hides_the_token() {
-    let flags = Overrides {
-        data_dir: Some("/tmp/x".into()),
+    let args = ConfigArgs {
         api_token: Some("0123456789abcdef".into()),
-        ..Overrides::default()
+        ..with_data_dir()
     };
-    let c = Config::load(None, &["policy.max_ttl=600".into()], &flags).unwrap();
+    let c = load(None, &["policy.max_ttl=600".into()], args).unwrap();
     let text = c.to_toml();
     assert!(!text.contains("0123456789abcdef"), "{text}");
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    let back = Config::load(
+    let f = text_file(&text);
+    let back = load(
         Some(f.path()),
         &[],
-        &Overrides {
+        ConfigArgs {
             api_token: Some("0123456789abcdef".into()),
-            ..Overrides::default()
+            ..ConfigArgs::default()
         },
     )
     .unwrap();
@@ -526,23 +365,11 @@ fn printed_configuration_reads_back_to_the_same_and_hides_the_token() {
 
 #[test]
 fn the_example_config_is_the_defaults_and_names_every_key() {
-    let text = include_str!("../../../../contrib/emsd.toml");
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(text.as_bytes()).unwrap();
-    let flags = Overrides {
-        data_dir: Some("/tmp/x".into()),
-        ..Overrides::default()
-    };
-    let documented = Config::load(Some(file.path()), &[], &flags).unwrap();
-    assert_eq!(documented, Config::load(None, &[], &flags).unwrap());
-    let mut keys = Vec::new();
-    leaf_keys(
-        "",
-        &toml::Table::try_from(Config::default()).unwrap(),
-        &mut keys,
-    );
-    keys.push("api.token".into());
-    for key in keys {
+    let text = include_str!("../../../../../contrib/emsd.toml");
+    let file = text_file(text);
+    let documented = load(Some(file.path()), &[], with_data_dir()).unwrap();
+    assert_eq!(documented, with_data_dir().load().unwrap());
+    for key in every_key() {
         let leaf = key.rsplit('.').next().unwrap();
         assert!(
             text.lines().any(|l| l
