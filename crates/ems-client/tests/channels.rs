@@ -135,7 +135,7 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
     );
 
     // Bob, following live, gets Alice's next messages as they come, in order, once.
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_ems"))
+    let mut follow = Command::new(support::ems())
         .args([
             "recv",
             "--follow",

@@ -6,7 +6,7 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use support::{emsd, EMS};
+use support::{ems, emsd};
 
 fn run(binary: &Path, args: &[&str]) -> Output {
     let out = Command::new(binary).args(args).output().unwrap();
@@ -36,7 +36,8 @@ fn version_names_the_git_commit_built_from() {
             String::from_utf8(o.stdout).unwrap().trim().to_string()
         });
     let emsd = emsd();
-    for (binary, name) in [(emsd.as_path(), "emsd"), (Path::new(EMS), "ems")] {
+    let ems = ems();
+    for (binary, name) in [(emsd.as_path(), "emsd"), (ems.as_path(), "ems")] {
         let expected = format!("{name} {} (commit {commit})\n", env!("CARGO_PKG_VERSION"));
         assert_eq!(stdout(binary, &["--version"]), expected);
     }
@@ -45,9 +46,10 @@ fn version_names_the_git_commit_built_from() {
 #[test]
 fn completions_for_each_shell_name_the_subcommands() {
     let emsd = emsd();
+    let ems = ems();
     for (binary, name, subcommand) in [
         (emsd.as_path(), "emsd", "demo"),
-        (Path::new(EMS), "ems", "keygen"),
+        (ems.as_path(), "ems", "keygen"),
     ] {
         for shell in ["bash", "zsh", "fish"] {
             let script = stdout(binary, &["completions", shell]);
@@ -77,9 +79,10 @@ fn completions_for_each_shell_name_the_subcommands() {
 #[test]
 fn man_pages_are_generated_for_every_command() {
     let emsd = emsd();
+    let ems = ems();
     for (binary, name, subcommand) in [
         (emsd.as_path(), "emsd", "run"),
-        (Path::new(EMS), "ems", "send"),
+        (ems.as_path(), "ems", "send"),
     ] {
         let page = stdout(binary, &["man"]);
         assert!(page.contains(&format!("\n.TH {name} 1 ")), "{page}");

@@ -110,7 +110,7 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
     alice.open_ready_channel(&bob, "bob");
 
     // `--at` holds the frame in the outbox; a process that dies while holding it leaves it there.
-    let mut held = std::process::Command::new(env!("CARGO_BIN_EXE_ems"))
+    let mut held = std::process::Command::new(support::ems())
         .args([
             "send",
             "--keys",

@@ -64,7 +64,7 @@ fn post_mines_and_submits_a_raw_frame_and_status_reports_the_node() {
 
     // Without --quiet, stderr shows the mining (plain lines, as it is not a terminal): a short
     // mine is the one closing line.
-    let out = std::process::Command::new(support::EMS)
+    let out = std::process::Command::new(support::ems())
         .args(["post", "--id0", &tag, "--payload-file"])
         .arg(&payload)
         .env("EMS_NODE", &node.api)
