@@ -11,14 +11,14 @@
 //! clock starts). "Delivered" means the far node has validated the message, committed it to its
 //! store and announced it to its subscribers.
 
-use anyhow::{bail, Context as _};
+mod measure;
+
 use ems_chain::{DevnetChain, DevnetConfig};
 use ems_core::{ChainView, Message, Policy};
 use ems_pow::{Algorithm, WorkParams};
-use ems_relay::{Filter, Multiaddr, Node, NodeConfig, Tuning};
-use futures::StreamExt;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use ems_relay::{Multiaddr, Node, NodeConfig, Tuning};
+use measure::{deliver, ms, parse_flags, percentile, publish_all, warm_up};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct Args {
@@ -33,20 +33,12 @@ fn args() -> anyhow::Result<Args> {
         payload: 1_024,
         concurrency: 64,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value: usize = it
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?
-            .parse()
-            .with_context(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--messages" => a.messages = value,
-            "--payload" => a.payload = value,
-            "--concurrency" => a.concurrency = value.max(1),
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    parse_flags(&mut [
+        ("--messages", &mut a.messages),
+        ("--payload", &mut a.payload),
+        ("--concurrency", &mut a.concurrency),
+    ])?;
+    a.concurrency = a.concurrency.max(1);
     Ok(a)
 }
 
@@ -111,46 +103,6 @@ async fn start(
     Ok(Node::start(config, chain(policy)).await?)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[idx]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Publishes every message with `concurrency` in flight; returns the time each publish
-/// started, by digest, and each publish's own latency (validate + durable commit).
-async fn publish_all(
-    node: &Node,
-    msgs: &[Message],
-    concurrency: usize,
-) -> anyhow::Result<(HashMap<[u8; 32], Instant>, Vec<Duration>)> {
-    let results: Vec<_> = futures::stream::iter(msgs.iter().cloned())
-        .map(|m| async move {
-            let digest = m.digest();
-            let started = Instant::now();
-            let outcome = node.publish(m).await;
-            (digest, started, started.elapsed(), outcome)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let mut sent = HashMap::new();
-    let mut acks = Vec::new();
-    for (digest, started, took, outcome) in results {
-        outcome.with_context(|| format!("publishing {}", hex::encode(digest)))?;
-        sent.insert(digest, started);
-        acks.push(took);
-    }
-    acks.sort();
-    Ok((sent, acks))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
@@ -191,56 +143,9 @@ async fn main() -> anyhow::Result<()> {
     let b = start(&dirs[1], a.listen_addrs().await, &policy).await?;
     let c = start(&dirs[2], b.listen_addrs().await, &policy).await?;
     // Warm up: wait until a message crosses the line, so the gossip mesh exists.
-    let mut warm = c.subscribe(Filter::All);
-    let mut crossed = false;
-    for probe in mine(&policy, 3, 30, 16)? {
-        a.publish(probe).await?;
-        if tokio::time::timeout(Duration::from_secs(2), warm.next())
-            .await
-            .is_ok()
-        {
-            crossed = true;
-            break;
-        }
-    }
-    if !crossed {
-        bail!("no probe crossed the three nodes within 60 s");
-    }
-    drop(warm);
-
-    let delivered: Arc<Mutex<HashMap<[u8; 32], Instant>>> = Arc::default();
-    let mut sub = c.subscribe(Filter::All);
-    let sink = delivered.clone();
-    let expected = args.messages;
-    let collector = tokio::spawn(async move {
-        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
-            let mut d = sink.lock().unwrap_or_else(|e| e.into_inner());
-            d.insert(m.digest(), Instant::now());
-            if d.len() >= expected {
-                break;
-            }
-        }
-    });
-    let t0 = Instant::now();
-    let (sent, _) = publish_all(&a, &msgs, args.concurrency).await?;
-    collector.await?;
-    let delivered = delivered.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut latencies: Vec<Duration> = delivered
-        .iter()
-        .filter_map(|(d, at)| sent.get(d).map(|s| at.saturating_duration_since(*s)))
-        .collect();
-    latencies.sort();
-    let last = delivered.values().max().copied().unwrap_or(t0);
-    println!(
-        "three nodes: {:>7.0} delivered msgs/s at the far end ({} of {} in {:.2} s); publish→delivery median {}, p99 {}, max {}",
-        latencies.len() as f64 / last.saturating_duration_since(t0).as_secs_f64(),
-        latencies.len(),
-        args.messages,
-        last.saturating_duration_since(t0).as_secs_f64(),
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
-        ms(latencies.last().copied().unwrap_or_default()),
-    );
+    warm_up(&a, &c, mine(&policy, 3, 30, 16)?).await?;
+    let delivery = deliver(&a, &c, &msgs, args.concurrency).await?;
+    println!("three nodes: {}", delivery.summary());
     for (name, n) in [("a", &a), ("b", &b), ("c", &c)] {
         let held = n.status().await.store.messages;
         println!("  node {name}: stores {held} messages");

@@ -61,6 +61,17 @@ impl Core {
         }
     }
 
+    /// Whether the store holds `digest` now (`false` with the store off or failing).
+    async fn holds(&self, digest: [u8; 32]) -> bool {
+        let Some(store) = self.store() else {
+            return false;
+        };
+        let now = unix_now();
+        tokio::task::spawn_blocking(move || matches!(store.get(&digest, now), Ok(Some(_))))
+            .await
+            .unwrap_or(false)
+    }
+
     fn notify_subscribers(&self, msg: Arc<Message>, source: Source) {
         self.metrics.received(source);
         // No subscribers is not an error.
@@ -85,24 +96,36 @@ impl Core {
             return Ok(Published {
                 digest,
                 duplicate: true,
+                stored: self.holds(digest).await,
             });
         }
         match self.keep(msg.clone()).await {
             Ok(Insert::Stored) => {
                 self.remember(&msg);
                 self.notify_subscribers(msg.clone(), Source::Api);
-                self.commands
+                if self
+                    .commands
                     .send(Command::Publish(msg.encode()))
                     .await
-                    .map_err(|_| PublishError::Closed)?;
+                    .is_err()
+                {
+                    // Shutdown began after the commit: the message is durable all the same,
+                    // and peers get it from this node's history by sync once it is back.
+                    tracing::info!(
+                        digest = %hex::encode(digest),
+                        "stored while stopping; not gossiped"
+                    );
+                }
                 Ok(Published {
                     digest,
                     duplicate: false,
+                    stored: self.writer.is_some(),
                 })
             }
             Ok(Insert::Duplicate) => Ok(Published {
                 digest,
                 duplicate: true,
+                stored: true,
             }),
             Ok(Insert::Full) => {
                 self.metrics.rejected("store_full");

@@ -47,6 +47,9 @@ pub(crate) struct Metrics {
     pub(crate) expired: Counter,
     /// `ems_connections_denied_total`: inbound connections over a connection limit.
     pub(crate) connections_denied: Counter,
+    /// `ems_api_connections_refused_total{reason}`: HTTP API connections closed unread
+    /// because a connection cap was reached (`total`, `per_client`).
+    pub(crate) api_refused: Family<Label, Counter>,
     pub(crate) stored: Gauge,
     pub(crate) store_bytes: Gauge,
     pub(crate) peers: Gauge,
@@ -73,6 +76,7 @@ impl Metrics {
         let rejected = Family::<Label, Counter>::default();
         let expired = Counter::default();
         let connections_denied = Counter::default();
+        let api_refused = Family::<Label, Counter>::default();
         let (stored, store_bytes, peers) = (Gauge::default(), Gauge::default(), Gauge::default());
         let (chain_height, chain_healthy) = (Gauge::default(), Gauge::default());
         let (held, seen) = (Gauge::default(), Gauge::default());
@@ -97,6 +101,11 @@ impl Metrics {
             "ems_connections_denied",
             "Inbound connections refused by a connection limit (total, pending, per IP)",
             connections_denied.clone(),
+        );
+        registry.register(
+            "ems_api_connections_refused",
+            "HTTP API connections closed unread at a connection cap, by reason (total, per_client)",
+            api_refused.clone(),
         );
         registry.register(
             "ems_messages_stored",
@@ -140,6 +149,7 @@ impl Metrics {
             rejected,
             expired,
             connections_denied,
+            api_refused,
             stored,
             store_bytes,
             peers,

@@ -36,6 +36,9 @@ pub struct Published {
     pub digest: [u8; 32],
     /// It was already stored (the API answers 200 instead of 202); nothing was gossiped.
     pub duplicate: bool,
+    /// It is committed to this node's store and survives a crash. `false` only with the store
+    /// off (`store.enabled = false`): the message was validated and relayed, not kept.
+    pub stored: bool,
 }
 
 /// What `/v1/status` reports.
@@ -325,6 +328,17 @@ impl Node {
             .await
             .ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// Counts an HTTP API connection the daemon refused at a connection cap, under `reason`
+    /// (`ems_api_connections_refused_total`).
+    pub fn count_api_refusal(&self, reason: &'static str) {
+        self.inner
+            .core
+            .metrics
+            .api_refused
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     /// Prometheus text exposition (names in `INTERFACES.md`).

@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::hostile::{rss_kib, HostilePeer};
+use common::hostile::{rss_kib, unmined, HostilePeer};
 use common::*;
 use ems_core::{ChainView, Message, Policy};
-use ems_pow::{Algorithm, Proof};
+use ems_pow::Algorithm;
 use ems_relay::{Budget, Node, PeerId, Tuning};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,24 +115,6 @@ async fn honest_line(n: usize, policy: &Policy, tuning: &Tuning) -> Vec<TestNode
     }
     wait_for_line(&nodes).await;
     nodes
-}
-
-/// A frame on the current block with a proof that was never mined: distinct for each `n`
-/// (gossipsub deduplicates by digest, so a flood of one digest would be one frame).
-fn unmined(policy: &Policy, algorithm: Algorithm, n: u64) -> Vec<u8> {
-    let now = now();
-    let head = chain(policy).head(now).unwrap();
-    let mut id = [0xbb; 64];
-    id[32..40].copy_from_slice(&n.to_be_bytes());
-    let mut m = Message::new(id, vec![0x5a; 1_000], (now + 600) as u32, head.prefix).unwrap();
-    m.set_pow(
-        algorithm,
-        Proof {
-            nonce: n,
-            hash: [0x11; 32],
-        },
-    );
-    m.encode()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

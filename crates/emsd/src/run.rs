@@ -178,7 +178,12 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
         config.api.token.clone(),
         stop.clone(),
     );
-    let mut server = tokio::spawn(api::serve(listener, state, stop.clone()));
+    let limits = api::ConnLimits {
+        header_timeout: Duration::from_secs(config.api.header_timeout),
+        max_connections: config.api.max_connections,
+        max_per_client: config.api.max_connections_per_client,
+    };
+    let mut server = tokio::spawn(api::serve(listener, state, limits, stop.clone()));
     tokio::select! {
         // Stop first: the API server ends on the same signal, often before this task runs
         // again, and an unbiased select would then take that for an unexpected end (exit 1).

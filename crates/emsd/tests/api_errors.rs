@@ -226,6 +226,43 @@ fn requests_over_the_rate_limit_answer_rate_limited() {
 }
 
 #[test]
+fn requests_with_a_wrong_token_spend_nothing_of_the_clients_rate_budget() {
+    let dir = temp();
+    let token = "rate-token-0123456789";
+    let a = Daemon::start(
+        &dir.path().join("a"),
+        &[
+            "--api-token",
+            token,
+            "--set",
+            "api.rate_limit=1",
+            "--set",
+            "api.rate_burst=3",
+        ],
+    );
+    // Far more bad requests than the budget holds: each is 401, never 429...
+    for i in 0..50 {
+        let bad = (i % 2 == 0).then_some("rate-token-0123456780");
+        let (status, body) = get(&a.url("/v1/status"), bad);
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (401, "unauthorized"),
+            "request {i}"
+        );
+    }
+    // ...and the authorised client from the same address still has its whole burst.
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| get(&a.url("/v1/status"), Some(token)).0)
+        .collect();
+    assert_eq!(statuses, [200; 3]);
+    let limited = (0..100)
+        .map(|_| get(&a.url("/v1/status"), Some(token)))
+        .find(|(status, _)| *status == 429)
+        .expect("no 429 within 100 authorised requests");
+    assert_eq!(code(&limited.1), "rate_limited");
+}
+
+#[test]
 fn a_thousand_garbage_bodies_get_4xx_and_the_node_stays_up() {
     let dir = temp();
     let a = node(&dir, "a", &[]);

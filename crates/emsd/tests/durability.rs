@@ -1,4 +1,5 @@
-//! Nothing a node acknowledged is lost: not to SIGKILL, not to SIGTERM under load.
+//! Nothing a node acknowledged is lost: not to SIGKILL, not to SIGTERM under load; and a frame
+//! the node committed is acknowledged, never answered 503 because shutdown began after it.
 
 mod common;
 
@@ -69,11 +70,17 @@ fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_frame() {
     let (blockhash, policy) = a.head();
     let url = a.url("/v1/messages");
     let acked = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4u8)
         .map(|w| {
-            let (url, acked, stop, policy) =
-                (url.clone(), acked.clone(), stop.clone(), policy.clone());
+            let (url, acked, refused, stop, policy) = (
+                url.clone(),
+                acked.clone(),
+                refused.clone(),
+                stop.clone(),
+                policy.clone(),
+            );
             std::thread::spawn(move || {
                 let mut i = 0u32;
                 // Until the node stops answering (or a bound, so the test always ends).
@@ -86,7 +93,14 @@ fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_frame() {
                             let digest = json(&body)["digest"].as_str().unwrap().to_string();
                             acked.lock().unwrap().push((digest, wire));
                         }
-                        Some((503, _)) | None => break, // shutting down
+                        Some((503, _)) => {
+                            // Shutting down: this frame must not have been committed.
+                            refused.lock().unwrap().push(hex::encode(
+                                ems_core::Message::decode(&wire).unwrap().digest(),
+                            ));
+                            break;
+                        }
+                        None => break, // no longer accepting
                         Some((status, body)) => {
                             panic!("{status}: {}", String::from_utf8_lossy(&body))
                         }
@@ -115,4 +129,8 @@ fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_frame() {
     let acked = acked.lock().unwrap().clone();
     let b = Daemon::start(&data, &args());
     assert_all_present(&b, &acked);
+    for digest in refused.lock().unwrap().iter() {
+        let (status, _) = get(&b.url(&format!("/v1/messages/{digest}")), None);
+        assert_eq!(status, 404, "{digest} was answered 503 but is stored");
+    }
 }

@@ -2,7 +2,9 @@
 //! publishes whatever bytes it is told to (no validation, no duplicate cache of its own: every
 //! publish gets a fresh message id) and counts every copy of every frame it receives.
 
-use ems_core::Message;
+use super::{chain, now};
+use ems_core::{Message, Policy};
+use ems_pow::{Algorithm, Proof};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::swarm::SwarmEvent;
@@ -131,6 +133,24 @@ impl HostilePeer {
             .copied()
             .unwrap_or(0)
     }
+}
+
+/// A frame on the current block with a proof that was never mined: distinct for each `n`
+/// (gossipsub deduplicates by digest, so a flood of one digest would be one frame).
+pub fn unmined(policy: &Policy, algorithm: Algorithm, n: u64) -> Vec<u8> {
+    let now = now();
+    let head = chain(policy).head(now).unwrap();
+    let mut id = [0xbb; 64];
+    id[32..40].copy_from_slice(&n.to_be_bytes());
+    let mut m = Message::new(id, vec![0x5a; 1_000], (now + 600) as u32, head.prefix).unwrap();
+    m.set_pow(
+        algorithm,
+        Proof {
+            nonce: n,
+            hash: [0x11; 32],
+        },
+    );
+    m.encode()
 }
 
 /// The resident set size of this test process, in KiB (Linux).

@@ -1,10 +1,12 @@
 //! The HTTP API v1 (axum): submit and read messages, a live WebSocket stream, the chain head
 //! for senders, status and Prometheus metrics.
 //!
-//! Every request passes the [`guard`] first: the per-client-IP rate limit (429
-//! `rate_limited`), then, when the node has an API token, `Authorization: Bearer` (401
-//! `unauthorized`). Every body is one of `ems_client::schema`'s types, the ones the client
-//! parses, so the two cannot drift; every failure is an [`ApiError`]: a status and
+//! Connections are accepted by [`serve()`] within [`ConnLimits`] (caps in all and per client, a
+//! request-head timeout). Every request then passes the [`guard`]: when the node has an API
+//! token, `Authorization: Bearer` first (401 `unauthorized`, costing the client nothing of its
+//! rate budget), then the per-client rate limit (429 `rate_limited`). Every body is one of
+//! `ems_client::schema`'s types, the ones the client parses, so the two cannot drift; every
+//! failure is an [`ApiError`]: a status and
 //! `{"error": {"code", "message"}}`. `docs/api.md` lists the routes with examples;
 //! `docs/openapi.json` (served at `/v1/openapi.json`) describes each one, and a test checks it
 //! against [`paths`].
@@ -13,14 +15,17 @@ mod error;
 mod info;
 mod messages;
 mod openapi;
+mod serve;
 mod subscribe;
 
 pub use error::ApiError;
 pub use openapi::DOCUMENT as OPENAPI;
+pub use serve::{client_of, ConnLimits, MAX_HEAD};
 pub use subscribe::{MAX_SUBSCRIBERS, SEND_TIMEOUT};
 
-/// Per-client rate limiting: one token bucket per client IP (the relay's limiter, O(1)
-/// eviction of the client quiet longest once [`MAX_CLIENTS`] are tracked).
+/// Per-client rate limiting: one token bucket per client ([`client_of`]: an IPv4 address or an
+/// IPv6 /64; the relay's limiter, O(1) eviction of the client quiet longest once
+/// [`MAX_CLIENTS`] are tracked).
 pub type RateLimiter = ems_relay::RateLimiter<std::net::IpAddr>;
 /// Clients tracked at once by the API's rate limiter.
 pub const MAX_CLIENTS: usize = 65_536;
@@ -99,28 +104,28 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown`, then lets in-flight requests finish.
+/// Serves the API on `listener` within `limits` until `shutdown`, then lets in-flight requests
+/// finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    limits: ConnLimits,
     shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.wait())
-        .await
+    let node = state.node.clone();
+    serve::run(listener, router(state), node, limits, shutdown).await
 }
 
-/// Rate limit by client IP, then the bearer token.
+/// The bearer token first, then the client's rate budget: a request with a wrong or missing
+/// token is refused without spending anything of the budget of the client it came from, so a
+/// stranger behind the same address (a NAT, a shared host) cannot use up an authorised
+/// client's requests.
 async fn guard(
     State(state): State<ApiState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !state.limiter.allow(client.ip(), Instant::now()) {
-        return ApiError::rate_limited().into_response();
-    }
     if let Some(token) = &state.token {
         let given = request
             .headers()
@@ -129,6 +134,9 @@ async fn guard(
         if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
             return ApiError::unauthorized().into_response();
         }
+    }
+    if !state.limiter.allow(client_of(client.ip()), Instant::now()) {
+        return ApiError::rate_limited().into_response();
     }
     next.run(request).await
 }

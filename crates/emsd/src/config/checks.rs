@@ -63,6 +63,18 @@ impl Config {
                 "must be at least 1 request",
             ));
         }
+        for (key, value) in [
+            ("api.header_timeout", self.api.header_timeout),
+            ("api.max_connections", self.api.max_connections as u64),
+            (
+                "api.max_connections_per_client",
+                self.api.max_connections_per_client as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::unusable(key, "must be at least 1"));
+            }
+        }
         if self.chain.devnet.block_interval == 0 {
             return Err(ConfigError::unusable(
                 "chain.devnet.block_interval",

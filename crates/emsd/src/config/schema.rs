@@ -11,6 +11,9 @@
 //! # token = "..."                      # bearer token every request must carry
 //! rate_limit = 100                     # requests per second per client IP
 //! rate_burst = 200                     # requests a client may send at once
+//! header_timeout = 10                  # seconds a request head may take to arrive
+//! max_connections = 512                # connections open at once (WebSocket streams too)
+//! max_connections_per_client = 64      # per IPv4 address or IPv6 /64
 //!
 //! [chain]
 //! source = "devnet"                    # devnet | static | qrl://HOST:PORT
@@ -119,6 +122,12 @@ pub struct ApiConfig {
     pub rate_limit: u32,
     /// `api.rate_burst`: requests a client IP may send at once before the rate applies.
     pub rate_burst: u32,
+    /// `api.header_timeout`: seconds a request line and headers may take to arrive.
+    pub header_timeout: u64,
+    /// `api.max_connections`: connections open at once, WebSocket streams included.
+    pub max_connections: usize,
+    /// `api.max_connections_per_client`: connections one IPv4 address or IPv6 /64 may hold.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for ApiConfig {
@@ -128,6 +137,9 @@ impl Default for ApiConfig {
             token: None,
             rate_limit: 100,
             rate_burst: 200,
+            header_timeout: 10,
+            max_connections: 512,
+            max_connections_per_client: 64,
         }
     }
 }

@@ -89,6 +89,24 @@ fn rows() -> Vec<Row> {
             flag: None,
         },
         Row {
+            key: "api.header_timeout",
+            file: "11",
+            set: "12",
+            flag: None,
+        },
+        Row {
+            key: "api.max_connections",
+            file: "100",
+            set: "101",
+            flag: None,
+        },
+        Row {
+            key: "api.max_connections_per_client",
+            file: "20",
+            set: "21",
+            flag: None,
+        },
+        Row {
             key: "chain.source",
             file: "\"static\"",
             set: "qrl://127.0.0.1:19009",

@@ -23,6 +23,12 @@ fn bad_values_are_refused_naming_their_key() {
         ("api.rate_limit=0", "api.rate_limit"),
         ("api.rate_limit=-1", "api.rate_limit"),
         ("api.rate_burst=0", "api.rate_burst"),
+        ("api.header_timeout=0", "api.header_timeout"),
+        ("api.max_connections=0", "api.max_connections"),
+        (
+            "api.max_connections_per_client=0",
+            "api.max_connections_per_client",
+        ),
         ("chain.source=ethereum", "chain.source"),
         ("chain.source=qrl://nohost", "chain.source"),
         ("chain.source=qrl://host:0", "chain.source"),

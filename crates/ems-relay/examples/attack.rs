@@ -1,0 +1,263 @@
+//! Honest delivery under attack: three relays in a line on loopback, honest messages published
+//! at the first and collected at the last, once undisturbed and once while one raw libp2p peer
+//! floods the first relay with invalid frames and another replays old, valid frames to the
+//! middle one. Prints both runs' delivery rate and latency, the ratio, and how long the flooder
+//! took to be graylisted.
+//!
+//! ```text
+//! cargo run --release -p ems-relay --example attack -- [--messages N] [--payload BYTES]
+//!     [--concurrency C] [--history H]
+//! ```
+//!
+//! The nodes, stores, proofs and attackers are the ones the attack tests use
+//! (`tests/common`, `tests/common/hostile.rs`): real nodes with redb stores in temporary
+//! directories, cheap real proofs (`min_work = 64`, mined before the clock starts), and
+//! attackers that are bare gossipsub swarms. Every peer shares 127.0.0.1, so the per-IP budgets
+//! are lifted as in the tests (otherwise the attackers would spend the honest peers' per-IP
+//! budget); the per-peer budgets are the defaults. Gossipsub's duplicate cache is cut to 2 s in
+//! both runs so that the replays are older than it, the case that costs a relay most.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+mod measure;
+
+use anyhow::bail;
+use common::hostile::{unmined, HostilePeer};
+use common::{message, policy, tuning, wait_for_line, TestNode};
+use ems_core::{Message, Policy};
+use ems_pow::Algorithm;
+use ems_relay::{Budget, Node, PeerId, Tuning};
+use measure::{deliver, ms, parse_flags, percentile, warm_up, Delivery};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "/qrl/ems/1/test";
+/// Gossipsub's graylist threshold (the libp2p default the relay keeps).
+const GRAYLIST: f64 = -80.0;
+
+struct Args {
+    messages: usize,
+    payload: usize,
+    concurrency: usize,
+    /// Honest messages published before the attack, which the replayer records and replays.
+    history: usize,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        messages: 5_000,
+        payload: 1_024,
+        concurrency: 64,
+        history: 500,
+    };
+    parse_flags(&mut [
+        ("--messages", &mut a.messages),
+        ("--payload", &mut a.payload),
+        ("--concurrency", &mut a.concurrency),
+        ("--history", &mut a.history),
+    ])?;
+    a.concurrency = a.concurrency.max(1);
+    a.history = a.history.max(1);
+    Ok(a)
+}
+
+fn bench_tuning() -> Tuning {
+    let lifted = Budget {
+        rate: 1_000_000,
+        burst: 1_000_000,
+    };
+    Tuning {
+        duplicate_cache: Duration::from_secs(2),
+        waste_per_ip: lifted,
+        argon2_per_ip: lifted,
+        ..tuning()
+    }
+}
+
+/// `n` honest messages with distinct IDs (`tag` sets ID0's first byte), mined now.
+fn honest(policy: &Policy, tag: u8, n: usize, payload: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            let mut id0 = [tag; 32];
+            id0[1..9].copy_from_slice(&(i as u64).to_be_bytes());
+            message(policy, id0, payload, 3_000)
+        })
+        .collect()
+}
+
+async fn line(policy: &Policy) -> anyhow::Result<Vec<TestNode>> {
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for _ in 0..3 {
+        let bootstrap = match nodes.last() {
+            Some(prev) => vec![prev.addr().await],
+            None => vec![],
+        };
+        nodes.push(TestNode::start_with(bootstrap, policy.clone(), bench_tuning()).await);
+    }
+    wait_for_line(&nodes).await;
+    warm_up(
+        nodes[0].node(),
+        nodes[2].node(),
+        honest(policy, 0xee, 30, 16),
+    )
+    .await?;
+    Ok(nodes)
+}
+
+/// A hostile peer attached to `node`, once each side knows the other.
+async fn attach(node: &Node, addr: ems_relay::Multiaddr) -> anyhow::Result<HostilePeer> {
+    let peer = HostilePeer::connect(addr, TOPIC).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(peer.ready() && node.peer_score(&peer.peer_id).await.is_some()) {
+        if Instant::now() > deadline {
+            bail!("the hostile peer never joined the topic");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(peer)
+}
+
+/// Sends `frames` round and round until `stop`; counts what it handed to its swarm.
+fn keep_sending(
+    peer: Arc<HostilePeer>,
+    frames: Vec<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for frame in frames.iter().cycle() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            peer.send(frame.clone()).await;
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+}
+
+/// Polls `node`'s score of `peer` until it falls below the graylist threshold (or the peer is
+/// gone); the time from `start`.
+async fn graylisted_after(node: Node, peer: PeerId, start: Instant) -> Option<Duration> {
+    while start.elapsed() < Duration::from_secs(120) {
+        if node.peer_score(&peer).await.is_none_or(|s| s < GRAYLIST) {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+fn refusals(name: &str, node: &Node) {
+    for line in node.metrics().lines() {
+        if let Some(series) = line.strip_prefix("ems_messages_rejected_total") {
+            println!("  node {name}: refused {series}");
+        }
+    }
+}
+
+async fn stop_all(nodes: Vec<TestNode>) {
+    for mut n in nodes {
+        n.stop().await;
+    }
+}
+
+/// The run without attackers.
+async fn quiet(policy: &Policy, args: &Args) -> anyhow::Result<Delivery> {
+    let nodes = line(policy).await?;
+    let msgs = honest(policy, 1, args.messages, args.payload);
+    let delivery = deliver(nodes[0].node(), nodes[2].node(), &msgs, args.concurrency).await?;
+    println!("no attack:    {}", delivery.summary());
+    stop_all(nodes).await;
+    Ok(delivery)
+}
+
+/// The run with a flooder on the first node and a replayer on the middle one.
+async fn attacked(policy: &Policy, args: &Args) -> anyhow::Result<Delivery> {
+    let nodes = line(policy).await?;
+    let (a, b) = (nodes[0].node(), nodes[1].node());
+    let flooder = Arc::new(attach(a, nodes[0].addr().await).await?);
+    let replayer = Arc::new(attach(b, nodes[1].addr().await).await?);
+
+    // History the replayer records as it passes, then lets gossipsub's cache forget.
+    let history = honest(policy, 2, args.history, args.payload);
+    for m in &history {
+        a.publish(m.clone()).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !history.iter().all(|m| replayer.received(&m.digest()) > 0) {
+        if Instant::now() > deadline {
+            bail!("the replayer did not receive the history");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(bench_tuning().duplicate_cache * 2).await;
+
+    // Invalid frames: unmined proofs on the current block and garbage, all distinct.
+    let flood: Vec<Vec<u8>> = (0..20_000u64)
+        .map(|i| {
+            if i % 2 == 0 {
+                unmined(policy, Algorithm::Sha256, i)
+            } else {
+                let mut junk = vec![(i % 251) as u8; 200 + (i % 500) as usize];
+                junk[..8].copy_from_slice(&i.to_be_bytes());
+                junk
+            }
+        })
+        .collect();
+    let replays: Vec<Vec<u8>> = history.iter().map(Message::encode).collect();
+    let msgs = honest(policy, 3, args.messages, args.payload);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flooded, replayed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let start = Instant::now();
+    let flooding = keep_sending(flooder.clone(), flood, stop.clone(), flooded.clone());
+    let replaying = keep_sending(replayer.clone(), replays, stop.clone(), replayed.clone());
+    let graylist = tokio::spawn(graylisted_after(a.clone(), flooder.peer_id, start));
+
+    let delivery = deliver(a, nodes[2].node(), &msgs, args.concurrency).await?;
+    let attack_time = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let _ = tokio::join!(flooding, replaying);
+    println!("under attack: {}", delivery.summary());
+    println!(
+        "  flooder (on a): {} invalid frames handed to its swarm in {:.1} s; graylisted by a after {}",
+        flooded.load(Ordering::Relaxed),
+        attack_time.as_secs_f64(),
+        match graylist.await? {
+            Some(t) => ms(t),
+            None => "never (within 120 s)".into(),
+        }
+    );
+    println!(
+        "  replayer (on b): {} replays of {} recorded messages; b's score of it: {:?}",
+        replayed.load(Ordering::Relaxed),
+        history.len(),
+        b.peer_score(&replayer.peer_id).await,
+    );
+    for (name, t) in ["a", "b", "c"].iter().zip(&nodes) {
+        refusals(name, t.node());
+    }
+    drop((flooder, replayer));
+    stop_all(nodes).await;
+    Ok(delivery)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let policy = policy();
+    println!(
+        "{} honest messages, {}-byte payloads, {} publishes in flight, min_work 64; {} recorded for replay",
+        args.messages, args.payload, args.concurrency, args.history,
+    );
+    let base = quiet(&policy, &args).await?;
+    let hit = attacked(&policy, &args).await?;
+    println!(
+        "honest throughput under attack: {:.0} % of the run without attackers; p99 {} → {}",
+        100.0 * hit.rate() / base.rate(),
+        ms(percentile(&base.latencies, 0.99)),
+        ms(percentile(&hit.latencies, 0.99)),
+    );
+    Ok(())
+}
