@@ -1,4 +1,4 @@
-//! `emsd`, the EMS relay daemon node operators run beside `qrl-node`, and `ems`, its client.
+//! `emsd`, the EMS relay daemon node operators run beside `qrl-node`.
 //!
 //! The daemon is glue: the protocol lives in `ems-core` (frames, validation), `ems-relay`
 //! (network, store, sync) and `ems-chain` (block hashes). This crate reads the configuration,
@@ -11,21 +11,17 @@
 //! - [`demo`]: `emsd demo`: a local network of real `emsd` processes, exercised end to end.
 //! - [`shutdown`]: the stop signal every task watches.
 //! - [`logging`]: `tracing` output, human or JSON.
-//! - [`client`]: the `ems` client (keys, channels, send, receive) behind `src/bin/ems.rs`.
+//!
+//! The client side (the `ems` command, and the library the demo's users and any embedder talk to
+//! a node with) is the `ems-client` crate.
 
 #![forbid(unsafe_code)]
 
-/// `--version` of `emsd` and `ems`: the crate version and the git commit built from
+/// `--version` of `emsd` (and `ems`): the crate version and the git commit built from
 /// (`unknown` outside a git checkout).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("EMS_GIT_COMMIT"),
-    ")"
-);
+pub use ems_client::VERSION;
 
 pub mod api;
-pub mod client;
 pub mod config;
 pub mod demo;
 pub mod logging;

@@ -289,14 +289,13 @@ fn remove_stale(path: &Path) -> Result<(), RunError> {
     }
 }
 
-/// Writes `node.json` whole or not at all: a temporary file, then a rename.
+/// Writes `node.json` whole or not at all (readable by all, as before: it holds no secret).
 fn write_atomic(path: &Path, info: &NodeInfo) -> Result<(), RunError> {
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(info).expect("NodeInfo serializes");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| RunError::DataDir {
+    ems_client::file::write_atomic(path, text.as_bytes(), 0o644).map_err(|source| {
+        RunError::DataDir {
             path: path.to_owned(),
             source,
-        })
+        }
+    })
 }

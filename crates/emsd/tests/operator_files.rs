@@ -1,6 +1,7 @@
 //! What operators get around the daemon, exercised so it cannot drift: the example config
 //! (`contrib/emsd.toml`) loaded by `emsd` itself, the systemd unit (`contrib/emsd.service`),
-//! `--version` with the git commit, shell completions and man pages.
+//! `--version` with the git commit, shell completions and man pages (of `emsd` and `ems`
+//! together, in `crates/ems-client/tests/cli_files.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,6 @@ fn stdout(binary: &str, args: &[&str]) -> String {
 }
 
 const EMSD: &str = env!("CARGO_BIN_EXE_emsd");
-const EMS: &str = env!("CARGO_BIN_EXE_ems");
 
 #[test]
 fn emsd_loads_the_example_config_as_the_defaults() {
@@ -158,66 +158,4 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .ok_or(())
-}
-
-#[test]
-fn version_names_the_git_commit_built_from() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or("unknown".into(), |o| {
-            String::from_utf8(o.stdout).unwrap().trim().to_string()
-        });
-    for (binary, name) in [(EMSD, "emsd"), (EMS, "ems")] {
-        let expected = format!("{name} {} (commit {commit})\n", env!("CARGO_PKG_VERSION"));
-        assert_eq!(stdout(binary, &["--version"]), expected);
-    }
-}
-
-#[test]
-fn completions_for_each_shell_name_the_subcommands() {
-    for (binary, name, subcommand) in [(EMSD, "emsd", "demo"), (EMS, "ems", "keygen")] {
-        for shell in ["bash", "zsh", "fish"] {
-            let script = stdout(binary, &["completions", shell]);
-            assert!(script.contains(subcommand), "{name} {shell}: {script}");
-        }
-        // The bash script loads and registers a completion for the command.
-        let script = stdout(binary, &["completions", "bash"]);
-        let out = Command::new("bash")
-            .args(["-c", &format!("{script}\ncomplete -p {name}")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(String::from_utf8_lossy(&out.stdout).contains(name));
-        // An unknown shell is a usage error.
-        let out = Command::new(binary)
-            .args(["completions", "cmd.exe"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-    }
-}
-
-#[test]
-fn man_pages_are_generated_for_every_command() {
-    for (binary, name, subcommand) in [(EMSD, "emsd", "run"), (EMS, "ems", "send")] {
-        let page = stdout(binary, &["man"]);
-        assert!(page.contains(&format!("\n.TH {name} 1 ")), "{page}");
-        assert!(page.contains(".SH NAME") && page.contains(subcommand));
-        let dir = tempfile::tempdir().unwrap();
-        run(binary, &["man", "--dir", dir.path().to_str().unwrap()]);
-        let sub =
-            std::fs::read_to_string(dir.path().join(format!("{name}-{subcommand}.1"))).unwrap();
-        assert!(
-            sub.contains(&format!("\n.TH {name}-{subcommand} 1 ")),
-            "{sub}"
-        );
-    }
 }

@@ -1,53 +1,57 @@
 //! The API's error model: a status code and `{"error": {"code", "message"}}`.
 //!
-//! Codes are the stable snake_case names from the interface contract; messages are sentences
-//! for people and may change.
+//! Codes are the stable snake_case names of [`ErrorCode`] (`ems_client::schema`, which the
+//! client reads them with), each with its HTTP status; messages are sentences for people and may
+//! change.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ems_client::schema::{ErrorBody, ErrorCode};
 use ems_core::{DecodeError, Reject};
 use ems_relay::{PublishError, RelayError};
 
 /// An API error: what the client gets back when a request fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The stable snake_case code.
-    pub code: &'static str,
+    /// The stable code, which fixes the HTTP status.
+    pub code: ErrorCode,
     /// A sentence saying what was wrong.
     pub message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
         }
     }
 
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     /// 400 `malformed`: the request or the frame cannot be read.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed", message)
+        Self::new(ErrorCode::Malformed, message)
     }
 
     /// 413 `too_large`: the body is longer than any valid frame.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+        Self::new(ErrorCode::TooLarge, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this path does not take that method",
         )
     }
@@ -55,8 +59,7 @@ impl ApiError {
     /// 401 `unauthorized`.
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "this node requires an Authorization: Bearer <token> header with its API token",
         )
     }
@@ -64,8 +67,7 @@ impl ApiError {
     /// 429 `rate_limited`.
     pub fn rate_limited() -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many requests from this address; slow down and retry",
         )
     }
@@ -73,45 +75,30 @@ impl ApiError {
     /// 429 `rate_limited`: every live-stream slot is taken.
     pub fn too_many_subscribers(max: usize) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("this node serves at most {max} live subscriptions; retry later"),
         )
     }
 
     /// 503 `chain_unavailable`.
     pub fn chain_unavailable(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "chain_unavailable",
-            message,
-        )
+        Self::new(ErrorCode::ChainUnavailable, message)
     }
 
     /// 503 `shutting_down`: the node is stopping.
     pub fn shutting_down() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the node is shutting down",
-        )
+        Self::new(ErrorCode::ShuttingDown, "the node is shutting down")
     }
 
     /// 500 `internal`: the node failed; the message says where, the log says more.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        Self::new(ErrorCode::Internal, message)
     }
 }
 
 impl From<Reject> for ApiError {
     fn from(reject: Reject) -> Self {
-        let status = match &reject {
-            Reject::Malformed(_) => StatusCode::BAD_REQUEST,
-            Reject::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Reject::ChainUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        ApiError::new(status, reject.code(), reject.to_string())
+        ApiError::new(ErrorCode::from(&reject), reject.to_string())
     }
 }
 
@@ -125,11 +112,7 @@ impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         match e {
             PublishError::Rejected(reject) => reject.into(),
-            PublishError::StoreFull => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "store_full",
-                e.to_string(),
-            ),
+            PublishError::StoreFull => ApiError::new(ErrorCode::StoreFull, e.to_string()),
             PublishError::Closed => ApiError::shutting_down(),
             PublishError::Store(e) => {
                 tracing::error!(error = %e, "store failed to commit a message");
@@ -156,9 +139,13 @@ impl From<RelayError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let status = self.status();
+        let body = ErrorBody::new(self.code, self.message);
+        let mut response = match super::json_body(&body) {
+            Ok(json) => (status, json).into_response(),
+            Err(_) => status.into_response(),
+        };
+        if self.code == ErrorCode::Unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
@@ -177,13 +164,13 @@ mod tests {
     fn decode_errors_split_into_too_large_and_malformed() {
         let big: ApiError = DecodeError::FrameTooLarge { len: 9000 }.into();
         assert_eq!(
-            (big.status, big.code),
-            (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            (big.status(), big.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge)
         );
         let trailing: ApiError = DecodeError::TrailingBytes { extra: 1 }.into();
         assert_eq!(
-            (trailing.status, trailing.code),
-            (StatusCode::BAD_REQUEST, "malformed")
+            (trailing.status(), trailing.code),
+            (StatusCode::BAD_REQUEST, ErrorCode::Malformed)
         );
     }
 
@@ -191,13 +178,13 @@ mod tests {
     fn validator_reasons_are_422_except_the_chain_which_is_503() {
         let expired: ApiError = Reject::Expired { ttl: 1, now: 2 }.into();
         assert_eq!(
-            (expired.status, expired.code),
-            (StatusCode::UNPROCESSABLE_ENTITY, "expired")
+            (expired.status(), expired.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Expired)
         );
         let chain: ApiError = Reject::ChainUnavailable(ChainError::Unavailable("x".into())).into();
         assert_eq!(
-            (chain.status, chain.code),
-            (StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable")
+            (chain.status(), chain.code),
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ChainUnavailable)
         );
     }
 
@@ -205,8 +192,8 @@ mod tests {
     fn a_full_store_is_507() {
         let full: ApiError = PublishError::StoreFull.into();
         assert_eq!(
-            (full.status, full.code),
-            (StatusCode::INSUFFICIENT_STORAGE, "store_full")
+            (full.status(), full.code),
+            (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::StoreFull)
         );
     }
 }

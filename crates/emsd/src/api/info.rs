@@ -1,30 +1,45 @@
 //! What the node says about itself: status, the chain head for senders, metrics.
 
-use super::{ApiError, ApiState};
+use super::{json_body, ApiError, ApiState};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
+use ems_client::schema::{ChainHead, ChainStatus, NodeStatus, StoreStatus};
 use ems_core::clock::unix_now;
-use ems_core::Policy;
 use ems_relay::Status;
-use serde::Serialize;
-
-/// `GET /v1/status` body: the node's status plus its policy.
-#[derive(Serialize)]
-struct StatusBody<'a> {
-    #[serde(flatten)]
-    status: Status,
-    policy: &'a Policy,
-}
 
 /// `GET /v1/status`
-pub(super) async fn status(State(state): State<ApiState>) -> impl IntoResponse {
-    let status = state.node.status().await;
-    Json(serde_json::json!(StatusBody {
-        status,
-        policy: state.node.policy(),
-    }))
+pub(super) async fn status(State(state): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
+    // Every field named: a field the relay adds is a compile error here until the API (and
+    // docs/openapi.json) has it.
+    let Status {
+        peer_id,
+        listen_addrs,
+        network,
+        peers,
+        chain:
+            ems_relay::ChainStatus {
+                source,
+                height,
+                head_prefix,
+                healthy,
+            },
+        store: ems_relay::StoreStatus { messages, bytes },
+    } = state.node.status().await;
+    json_body(&NodeStatus {
+        peer_id,
+        listen_addrs,
+        network,
+        peers: peers as u64,
+        chain: ChainStatus {
+            source,
+            height,
+            head_prefix,
+            healthy,
+        },
+        store: StoreStatus { messages, bytes },
+        policy: state.node.policy().clone(),
+    })
 }
 
 /// `GET /v1/chain/head`: what a sender binds a message to, and the policy it must meet.
@@ -36,11 +51,11 @@ pub(super) async fn chain_head(
         .chain()
         .head(unix_now())
         .map_err(|e| ApiError::chain_unavailable(e.to_string()))?;
-    Ok(Json(serde_json::json!({
-        "height": head.height,
-        "blockhash": hex::encode(head.prefix),
-        "policy": state.node.policy(),
-    })))
+    json_body(&ChainHead {
+        height: head.height,
+        blockhash: head.prefix,
+        policy: state.node.policy().clone(),
+    })
 }
 
 /// `GET /metrics`: Prometheus text exposition.

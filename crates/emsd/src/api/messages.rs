@@ -1,12 +1,11 @@
 //! Messages: submit one frame, read one by digest, list by tag a page at a time.
 
-use super::{ApiError, ApiState};
+use super::{json_body, ApiError, ApiState};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
-use base64::Engine;
+use ems_client::schema::{Accepted, MessagePage, StoredMessage};
 use ems_core::message::MAX_FRAME;
 use ems_core::Message;
 use ems_relay::Query;
@@ -33,10 +32,10 @@ pub(super) async fn submit(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((
-        status,
-        Json(serde_json::json!({"digest": hex::encode(published.digest)})),
-    ))
+    let body = json_body(&Accepted {
+        digest: published.digest,
+    })?;
+    Ok((status, body))
 }
 
 /// Reads at most [`MAX_FRAME`] bytes: a declared length over it is refused before reading,
@@ -129,19 +128,10 @@ pub(super) async fn query(
         }
     }
     let page = state.node.query(q).await?;
-    let messages: Vec<_> = page
-        .messages
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "digest": hex::encode(m.digest()),
-                "wire": base64::engine::general_purpose::STANDARD.encode(m.encode()),
-            })
-        })
-        .collect();
-    Ok(Json(
-        serde_json::json!({"messages": messages, "next_cursor": page.next_cursor}),
-    ))
+    json_body(&MessagePage {
+        messages: page.messages.iter().map(StoredMessage::new).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// The query string's key-value pairs, refusing one too long to be a real request.

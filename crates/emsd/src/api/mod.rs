@@ -4,7 +4,9 @@
 //! Connections are accepted by [`serve()`] within [`ConnLimits`] (caps in all and per client, a
 //! request-head timeout). Every request then passes the [`guard`]: when the node has an API
 //! token, `Authorization: Bearer` first (401 `unauthorized`, costing the client nothing of its
-//! rate budget), then the per-client rate limit (429 `rate_limited`). Every failure is an [`ApiError`]: a status and
+//! rate budget), then the per-client rate limit (429 `rate_limited`). Every body is one of
+//! `ems_client::schema`'s types, the ones the client parses, so the two cannot drift; every
+//! failure is an [`ApiError`]: a status and
 //! `{"error": {"code", "message"}}`. `docs/api.md` lists the routes with examples;
 //! `docs/openapi.json` (served at `/v1/openapi.json`) describes each one, and a test checks it
 //! against [`paths`].
@@ -137,6 +139,15 @@ async fn guard(
         return ApiError::rate_limited().into_response();
     }
     next.run(request).await
+}
+
+/// A JSON response body. It passes through `serde_json::Value`, whose map keeps its keys
+/// sorted, so every object on the wire has its keys in alphabetical order at every level (as the
+/// API has always answered, whatever order the types declare their fields in).
+fn json_body(body: &impl serde::Serialize) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    serde_json::to_value(body)
+        .map(axum::Json)
+        .map_err(|e| ApiError::internal(format!("the answer could not be encoded: {e}")))
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal how much of a

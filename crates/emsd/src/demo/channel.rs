@@ -7,11 +7,11 @@
 //! node → open → Bob recognises and accepts → messages both ways → Alice rekeys → a message on
 //! the new keys.
 
-use super::{ms, short, step, wait_until, DemoError, SPREAD};
-use crate::client::keys::{self, Passphrase};
-use crate::client::receive::{Event, Receiver};
-use crate::client::resolve::{resolve, Target};
-use crate::client::{NodeClient, Session};
+use super::{client, ms, short, step, wait_until, DemoError, SPREAD};
+use ems_client::keys::{self, Passphrase};
+use ems_client::receive::{Event, Receiver};
+use ems_client::resolve::{resolve, Target};
+use ems_client::{NodeClient, Session};
 use ems_core::channel::open_tag;
 use ems_core::Identity;
 use std::path::Path;
@@ -39,7 +39,7 @@ pub(super) fn run(
         "\nTwo users, and a third who listens. Alice uses {}, Bob {}, Carol {}.",
         alice.name, bob.name, carol.name
     );
-    let now = crate::client::time::now();
+    let now = ems_client::time::now();
     let t = Instant::now();
     let [a, b, c] = ["alice", "bob", "carol"].map(|name| user(root, name, now));
     let (a, b, c) = (a?, b?, c?);
@@ -71,13 +71,7 @@ pub(super) fn run(
     let target = Target::Fingerprint(fingerprint);
     let mut found = None;
     wait_until(SPREAD, "Bob's announcement to reach Alice's node", || {
-        found = resolve(
-            &target,
-            &alice_session.node,
-            None,
-            crate::client::time::now(),
-        )
-        .ok();
+        found = resolve(&target, &alice_session.node, None, ems_client::time::now()).ok();
         found.is_some()
     })?;
     let peer = found.ok_or_else(|| step("Bob's bundle was not found"))?;
@@ -188,9 +182,7 @@ pub(super) fn run(
     }
 
     let carol_events = collect(&carol_session)?;
-    let stored = carol_session.node.status().map_err(client)?["store"]["messages"]
-        .as_u64()
-        .unwrap_or(0);
+    let stored = carol_session.node.status().map_err(client)?.store.messages;
     let opens = carol_session
         .node
         .by_tags(&[open_tag()])
@@ -218,7 +210,7 @@ pub(super) fn run(
 
 /// A key file for `name` in `root`.
 fn user(root: &Path, name: &str, now: u64) -> Result<std::path::PathBuf, DemoError> {
-    let identity = Identity::generate(&mut crate::client::rng(), now, now + VALIDITY, None)
+    let identity = Identity::generate(&mut ems_client::rng(), now, now + VALIDITY, None)
         .map_err(|e| step(format!("keygen for {name}: {e}")))?;
     let path = root.join(format!("{name}.key"));
     keys::save_new(&identity, &path, &Passphrase::default(), false).map_err(client)?;
@@ -227,11 +219,7 @@ fn user(root: &Path, name: &str, now: u64) -> Result<std::path::PathBuf, DemoErr
 
 fn session(key_file: &Path, api: &str) -> Result<Session, DemoError> {
     let node = NodeClient::new(api, None).map_err(client)?;
-    Session::open(key_file, &Passphrase::default(), node, true).map_err(client)
-}
-
-fn client(e: crate::client::ClientError) -> DemoError {
-    step(e.to_string())
+    Session::open(key_file, &Passphrase::default(), node).map_err(client)
 }
 
 /// One receive pass's events.

@@ -2,12 +2,12 @@
 //! `scripts/qrl-node/`): an address with no commitment, an announced bundle the address did not
 //! commit to, and the committed one.
 
-mod client_common;
 #[path = "../../ems-chain/tests/qrl_support/mod.rs"]
 mod qrl_support;
+mod support;
 
-use client_common::{check_one_line_error, texts, Node, User};
 use qrl_support::QrlNode;
+use support::{check_one_line_error, texts, Node, User};
 
 /// The address of the mocknet key `publish_lattice.py` signs with.
 const MOCKNET_ADDRESS: &str =
@@ -63,7 +63,7 @@ fn opening_by_address_accepts_only_the_bundle_committed_on_chain() {
 
     // Bob's address commits to his bundle: now it resolves, and the channel works.
     publish_pk3(&qrl, &commitment(&bob));
-    let out = client_common::check_ok(&["channel", "open"], open(MOCKNET_ADDRESS));
+    let out = support::check_ok(&["channel", "open"], open(MOCKNET_ADDRESS));
     assert!(out.contains("committed on chain"), "{out}");
     alice.establish(&bob);
     alice.ems_keys_ok(&[

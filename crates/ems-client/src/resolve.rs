@@ -1,14 +1,14 @@
-//! Who `--to` names, turned into a verified bundle.
+//! A peer named by the user, turned into a verified bundle.
 //!
-//! `--to` takes a bundle (a `.bundle` file, a file of base64, or the base64 text), a bundle
+//! A [`Target`] is a bundle (a `.bundle` file, a file of base64, or the base64 text), a bundle
 //! fingerprint (64 hex digits), or a QRL address (`Q` + 78 hex digits). A fingerprint or an
 //! address is looked up among the key announcements the node holds. For an address the chain
 //! decides: only a bundle whose fingerprint the address committed to in a lattice transaction is
 //! accepted, so announcing a bundle under someone else's address achieves nothing.
 
-use super::error::ClientError;
-use super::lattice::Lattice;
-use super::node::NodeClient;
+use crate::error::ClientError;
+use crate::lattice::Lattice;
+use crate::node::NodeClient;
 use ems_core::announce::Subject;
 use ems_core::{Bundle, Fingerprint, QrlAddress};
 
@@ -21,7 +21,7 @@ pub struct Resolved {
     pub committed: bool,
 }
 
-/// What `--to` names.
+/// Who a channel is to be opened to.
 #[derive(Clone, Debug)]
 pub enum Target {
     /// A bundle given in full.
@@ -33,7 +33,7 @@ pub enum Target {
 }
 
 impl Target {
-    /// Reads `--to`.
+    /// Reads a bundle (file, base64 file or base64 text), fingerprint or QRL address.
     pub fn parse(text: &str) -> Result<Target, ClientError> {
         let text = text.trim();
         if text.starts_with('Q') && text.len() == 79 {
@@ -42,10 +42,10 @@ impl Target {
         if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut fingerprint = [0u8; 32];
             hex::decode_to_slice(text, &mut fingerprint)
-                .map_err(|e| ClientError::input("--to", e.to_string()))?;
+                .map_err(|e| ClientError::input(ClientError::WHAT_PEER, e.to_string()))?;
             return Ok(Target::Fingerprint(Fingerprint(fingerprint)));
         }
-        Ok(Target::Bundle(Box::new(super::keys::parse_bundle(text)?)))
+        Ok(Target::Bundle(Box::new(crate::keys::parse_bundle(text)?)))
     }
 }
 
@@ -85,12 +85,7 @@ pub fn resolve(
             })
         }
         Target::Address(address) => {
-            let lattice = lattice.ok_or_else(|| {
-                ClientError::input(
-                    "--to",
-                    "resolving a QRL address needs the chain: pass --chain qrl://HOST:PORT",
-                )
-            })?;
+            let lattice = lattice.ok_or_else(|| ClientError::NeedsChain(address.to_string()))?;
             let commitments = lattice.commitments(address)?;
             let ours: Vec<&[u8]> = commitments
                 .iter()

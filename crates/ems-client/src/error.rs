@@ -1,9 +1,11 @@
-//! What can go wrong in the client, each variant one line naming the problem.
+//! What can go wrong in the client, each variant one line naming the problem. The sentences name
+//! no command-line flags: a program with a command line (the `ems` binary) says which of its
+//! flags to change.
 
 use ems_core::{BundleError, ChannelError, IdentityError};
 use std::path::PathBuf;
 
-/// Why an `ems` command failed.
+/// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The node could not be reached at all.
@@ -42,8 +44,8 @@ pub enum ClientError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// The key file exists and `--force` was not given.
-    #[error("{} already exists; pass --force to overwrite it", .0.display())]
+    /// The key file exists and overwriting was not asked for.
+    #[error("{} already exists", .0.display())]
     KeyFileExists(PathBuf),
     /// The key file could not be loaded (corrupt, wrong passphrase, no passphrase).
     #[error("key file {}: {source}", path.display())]
@@ -53,8 +55,8 @@ pub enum ClientError {
         /// Why it could not be loaded.
         source: IdentityError,
     },
-    /// The environment variable `--passphrase-env` names is not set.
-    #[error("environment variable {0} (named by --passphrase-env) is not set")]
+    /// The environment variable named to hold the passphrase is not set.
+    #[error("environment variable {0}, named to hold the passphrase, is not set")]
     PassphraseEnv(String),
     /// Stored channel state cannot be read.
     #[error("channel state {}: {reason}", path.display())]
@@ -65,10 +67,10 @@ pub enum ClientError {
         reason: String,
     },
     /// No channel has the given name.
-    #[error("no channel named {0:?} (see `ems channel list`)")]
+    #[error("no channel named {0:?}")]
     UnknownChannel(String),
     /// A channel name is taken.
-    #[error("a channel named {0:?} already exists; choose another --name")]
+    #[error("a channel named {0:?} already exists")]
     ChannelNameTaken(String),
     /// The channel's keys have expired.
     #[error("channel {name:?} expired at {at}; open a new channel")]
@@ -92,7 +94,7 @@ pub enum ClientError {
     #[error("bundle refused: {0}")]
     Bundle(#[from] BundleError),
     /// No announced bundle was found for an address or fingerprint.
-    #[error("no valid key announcement for {0} on the node (ask them to run `ems keys announce`)")]
+    #[error("no valid key announcement for {0} on the node")]
     NotAnnounced(String),
     /// The address has no EMS commitment on chain.
     #[error("address {0} has published no EMS key commitment on chain")]
@@ -113,10 +115,16 @@ pub enum ClientError {
     /// A channel operation failed.
     #[error("channel: {0}")]
     Channel(#[from] ChannelError),
-    /// A command-line value is not acceptable.
+    /// A QRL address was to be resolved, but no chain was given to check its commitments on.
+    #[error("resolving QRL address {0} needs a chain to check its commitments on")]
+    NeedsChain(String),
+    /// Mining was cancelled through the solver's token.
+    #[error("{0}")]
+    Cancelled(#[from] ems_core::pow::Cancelled),
+    /// A value given to the client is not acceptable.
     #[error("invalid {what}: {reason}")]
     Input {
-        /// Which value.
+        /// Which value, by what it is (see the `what_*` constants of [`ClientError`]).
         what: &'static str,
         /// Why.
         reason: String,
@@ -132,7 +140,18 @@ impl ClientError {
         }
     }
 
-    /// A bad command-line value.
+    /// The node URL, in [`ClientError::Input`].
+    pub const WHAT_NODE: &'static str = "node URL";
+    /// The chain URL (`qrl://HOST:PORT`), in [`ClientError::Input`].
+    pub const WHAT_CHAIN: &'static str = "chain URL";
+    /// A message's lifetime, in [`ClientError::Input`].
+    pub const WHAT_TTL: &'static str = "lifetime";
+    /// The time a message is to be sent at, in [`ClientError::Input`].
+    pub const WHAT_SEND_TIME: &'static str = "sending time";
+    /// Who a channel is to be opened to, in [`ClientError::Input`].
+    pub const WHAT_PEER: &'static str = "peer";
+
+    /// A value given to the client that is not acceptable; `what` says which.
     pub fn input(what: &'static str, reason: impl Into<String>) -> Self {
         ClientError::Input {
             what,

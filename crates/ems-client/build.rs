@@ -1,6 +1,7 @@
 //! Records the git commit the binaries are built from in `EMS_GIT_COMMIT` (`--version` prints
 //! it): `git rev-parse HEAD`, or `unknown` outside a git checkout (a source tarball) or without
-//! git. Reruns when HEAD or the branch it points to moves.
+//! git. Reruns when HEAD or the branch it points to moves. `emsd` prints
+//! `ems_client::VERSION` too, so `ems --version` and `emsd --version` agree.
 
 use std::path::Path;
 use std::process::Command;

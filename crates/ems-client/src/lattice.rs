@@ -5,7 +5,7 @@
 //! [`ems_core::bundle`]); the transaction is signed by the address's XMSS key, which is what
 //! binds the bundle to the address.
 
-use super::error::ClientError;
+use crate::error::ClientError;
 use ems_chain::{KeyStore, QrlEndpoint};
 use ems_core::QrlAddress;
 use std::time::Duration;
@@ -24,7 +24,7 @@ impl Lattice {
     pub fn new(url: &str) -> Result<Self, ClientError> {
         let endpoint: QrlEndpoint = url
             .parse()
-            .map_err(|e| ClientError::input("--chain", format!("{url:?}: {e}")))?;
+            .map_err(|e| ClientError::input(ClientError::WHAT_CHAIN, format!("{url:?}: {e}")))?;
         Ok(Lattice {
             store: KeyStore::new(endpoint, TIMEOUT),
         })

@@ -5,7 +5,57 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// The profile directory with this build's binaries, once they are built. `emsd` depends on
+/// this crate, so it cannot be a dev-dependency (a cycle) and cargo does not build it for these
+/// tests. Once per test process (the other threads wait) this runs the command `scripts/test.sh`
+/// builds with, as `crates/ems-ffi/tests/support` does: in the suite it is a no-op that compiles
+/// nothing; run alone (`cargo test -p ems-client`) it builds `emsd` too, and any other cargo
+/// command would resolve another feature set and compile much of the tree a second time. Both
+/// binaries are taken from there, so a test never runs an `ems` that this build is replacing.
+fn built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        // target/<profile>/deps/<test> → target/<profile>
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args([
+            "test",
+            "--workspace",
+            "--all-targets",
+            "--no-run",
+            "--quiet",
+        ]);
+        if dir.file_name().is_some_and(|name| name == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "cargo test --workspace --no-run failed");
+        for binary in ["ems", "emsd"] {
+            let path = dir.join(binary);
+            assert!(path.exists(), "{binary} not found at {}", path.display());
+        }
+        dir
+    })
+}
+
+/// The `ems` binary of this build.
+pub fn ems() -> PathBuf {
+    built().join("ems")
+}
+
+/// The `emsd` binary of this build.
+pub fn emsd() -> PathBuf {
+    built().join("emsd")
+}
 
 /// How long any one condition may take on a loaded two-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(120);
@@ -48,7 +98,7 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let log = std::fs::File::create(dir.path().join("emsd.log")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_emsd"));
+        let mut command = Command::new(emsd());
         command
             .args(["run", "--data-dir"])
             .arg(&data)
@@ -162,7 +212,7 @@ impl User {
 
     /// Runs `ems ARGS`, adding `--keys` (and `--node`) where the command takes them.
     pub fn ems(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ems"));
+        let mut command = Command::new(ems());
         command
             .args(args)
             .env("EMS_NODE", &self.node)

@@ -26,7 +26,7 @@ pub const KEY_LABEL: &[u8] = b"ems client state v1";
 /// Encrypts `contents` for the file at `name` (path relative to the state directory).
 pub fn seal(key: &[u8; 32], name: &str, contents: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE];
-    rand::Rng::fill_bytes(&mut super::rng(), &mut nonce);
+    rand::Rng::fill_bytes(&mut crate::rng(), &mut nonce);
     let mut out = Vec::with_capacity(HEADER + contents.len() + TAG);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);

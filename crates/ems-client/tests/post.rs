@@ -1,10 +1,10 @@
 //! `ems post` and `ems status` against a real node: a raw frame is mined, accepted, stored under
 //! its tag byte for byte, and bad input is refused in one line.
 
-mod client_common;
+mod support;
 
 use base64::Engine;
-use client_common::{check_ok, check_one_line_error, Node, User};
+use support::{check_ok, check_one_line_error, Node, User};
 
 #[test]
 fn post_mines_and_submits_a_raw_frame_and_status_reports_the_node() {
@@ -61,6 +61,39 @@ fn post_mines_and_submits_a_raw_frame_and_status_reports_the_node() {
     let status: serde_json::Value =
         serde_json::from_str(&check_ok(&["status"], user.ems(&["status"]))).unwrap();
     assert_eq!(status["store"]["messages"], 2);
+
+    // Without --quiet, stderr shows the mining (plain lines, as it is not a terminal): a short
+    // mine is the one closing line.
+    let out = std::process::Command::new(support::ems())
+        .args(["post", "--id0", &tag, "--payload-file"])
+        .arg(&payload)
+        .env("EMS_NODE", &node.api)
+        .env("EMS_QUIET", "false")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("mined message ("), "{stderr}");
+    assert!(
+        last.contains(" bytes, ~") && last.ends_with(" s"),
+        "{stderr}"
+    );
+
+    // A lifetime past the node's policy is refused before anything is mined.
+    check_one_line_error(
+        &user.ems(&[
+            "post",
+            "--id0",
+            &tag,
+            "--ttl",
+            "30d",
+            "--payload-file",
+            payload.to_str().unwrap(),
+        ]),
+        "invalid --ttl: 2592000 s exceeds the node's policy.max_ttl",
+    );
 
     check_one_line_error(
         &user.ems(&[

@@ -1,10 +1,10 @@
 //! `ems keygen` and `ems keys show` as a user runs them, and the key-file failures: each a
 //! one-line error, a non-zero exit, and the files left as they were.
 
-mod client_common;
+mod support;
 
-use client_common::{check_one_line_error, snapshot, User};
 use std::os::unix::fs::PermissionsExt;
+use support::{check_one_line_error, snapshot, User};
 
 fn line_after<'a>(out: &'a str, label: &str) -> &'a str {
     out.lines()

@@ -14,9 +14,9 @@
 //! message but never reuses a key. Several `ems` processes may share one key file (a
 //! `recv --follow` beside a `send`): each change happens under the lock on freshly read state.
 
-use super::error::ClientError;
-use super::keys::{read_limited, write_atomic};
-use super::sealed;
+use crate::error::ClientError;
+use crate::keys::{read_limited, write_atomic};
+use crate::sealed;
 use base64::Engine;
 use ems_core::{Channel, Fingerprint, Identity, Message, QrlAddress};
 use serde::{Deserialize, Serialize};

@@ -1,21 +1,21 @@
 //! A blocking client of one `emsd` node's HTTP API v1 (request/response over `ureq`, the live
 //! stream over `tungstenite`).
 //!
-//! Everything the node answers is treated as hostile: bodies are read up to a limit, frames are
-//! decoded with [`Message::decode`] (which checks every length), and an answer that is not what
-//! the API promises is an error that says so.
+//! Everything the node answers is treated as hostile: bodies are read up to a limit and parsed
+//! into the API's own types ([`crate::schema`], the ones `emsd` answers with), frames are decoded
+//! with [`Message::decode`] (which checks every length), and an answer that is not what the API
+//! promises is an error that says so.
 
-use super::error::ClientError;
-use base64::Engine;
+use crate::error::ClientError;
+use crate::schema::{Accepted, ChainHead, ErrorBody, MessagePage, NodeStatus};
 use ems_core::message::MAX_FRAME;
-use ems_core::{Message, Policy};
-use serde::Deserialize;
+use ems_core::Message;
 use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::Duration;
 use tungstenite::stream::MaybeTlsStream;
 
-/// The node the client talks to when `--node` is not given.
+/// The node a client talks to unless told otherwise (an `emsd` on this machine, default port).
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:19101";
 /// Largest JSON answer read from the node (a page of history is at most a few MiB).
 const MAX_JSON: u64 = 32 << 20;
@@ -30,15 +30,19 @@ const MAX_PAGES: usize = 500;
 /// How long one request may take before the node counts as down.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What a sender needs to build a message: the chain head and the node's policy.
-#[derive(Clone, Debug)]
-pub struct Head {
-    /// Chain height.
-    pub height: u64,
-    /// First four bytes of the head block's hash: the BLOCKHASH to bind a message to.
-    pub blockhash: [u8; 4],
-    /// The node's policy (PoW parameters, TTL limit).
-    pub policy: Policy,
+impl ChainHead {
+    /// The TTL field of a message living `ttl_secs` from now, checked against the node's
+    /// `policy.max_ttl`.
+    pub fn expiry(&self, ttl_secs: u64) -> Result<u32, ClientError> {
+        let max = self.policy.limits.max_ttl;
+        if ttl_secs > max {
+            return Err(ClientError::input(
+                ClientError::WHAT_TTL,
+                format!("{ttl_secs} s exceeds the node's policy.max_ttl of {max} s"),
+            ));
+        }
+        crate::time::expiry(ttl_secs)
+    }
 }
 
 /// What the node said about a submitted frame.
@@ -48,40 +52,6 @@ pub struct Submitted {
     pub digest: String,
     /// The node already held it.
     pub duplicate: bool,
-}
-
-#[derive(Deserialize)]
-struct HeadJson {
-    height: u64,
-    blockhash: String,
-    policy: Policy,
-}
-
-#[derive(Deserialize)]
-struct DigestJson {
-    digest: String,
-}
-
-#[derive(Deserialize)]
-struct PageJson {
-    messages: Vec<StoredJson>,
-    next_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct StoredJson {
-    wire: String,
-}
-
-#[derive(Deserialize)]
-struct ErrorJson {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
 }
 
 /// One node's API.
@@ -99,7 +69,7 @@ impl NodeClient {
         let base = url.trim_end_matches('/').to_string();
         if !base.starts_with("http://") || base.len() <= "http://".len() {
             return Err(ClientError::input(
-                "--node",
+                ClientError::WHAT_NODE,
                 format!("{url:?} is not an http://HOST:PORT URL"),
             ));
         }
@@ -154,27 +124,14 @@ impl NodeClient {
         serde_json::from_slice(&body).map_err(|e| bad(what, e))
     }
 
-    /// `GET /v1/status`, as the node's JSON.
-    pub fn status(&self) -> Result<serde_json::Value, ClientError> {
+    /// `GET /v1/status`.
+    pub fn status(&self) -> Result<NodeStatus, ClientError> {
         self.get_json("the status request", "/v1/status")
     }
 
-    /// `GET /v1/chain/head`.
-    pub fn head(&self) -> Result<Head, ClientError> {
-        let what = "the chain-head request";
-        let head: HeadJson = self.get_json(what, "/v1/chain/head")?;
-        let mut blockhash = [0u8; 4];
-        hex::decode_to_slice(&head.blockhash, &mut blockhash).map_err(|_| {
-            bad(
-                what,
-                format!("blockhash {:?} is not 4 hex bytes", head.blockhash),
-            )
-        })?;
-        Ok(Head {
-            height: head.height,
-            blockhash,
-            policy: head.policy,
-        })
+    /// `GET /v1/chain/head`: what a sender binds a message to, and the policy it must meet.
+    pub fn head(&self) -> Result<ChainHead, ClientError> {
+        self.get_json("the chain-head request", "/v1/chain/head")
     }
 
     /// `POST /v1/messages`: submits one frame.
@@ -198,21 +155,43 @@ impl NodeClient {
             .limit(4096)
             .read_to_vec()
             .map_err(|e| bad(what, e))?;
-        let answer: DigestJson = serde_json::from_slice(&body).map_err(|e| bad(what, e))?;
-        let expected = hex::encode(message.digest());
-        if answer.digest != expected {
+        let answer: Accepted = serde_json::from_slice(&body).map_err(|e| bad(what, e))?;
+        if answer.digest != message.digest() {
             return Err(bad(
                 what,
                 format!(
-                    "digest {} for a frame whose digest is {expected}",
-                    answer.digest
+                    "digest {} for a frame whose digest is {}",
+                    hex::encode(answer.digest),
+                    hex::encode(message.digest())
                 ),
             ));
         }
         Ok(Submitted {
-            digest: answer.digest,
+            digest: hex::encode(answer.digest),
             duplicate,
         })
+    }
+
+    /// `GET /v1/messages/{digest}`: the stored, unexpired frame with `digest`, or `None` if the
+    /// node holds none (404). A frame whose digest is not `digest` is a bad answer.
+    pub fn message(&self, digest: &[u8; 32]) -> Result<Option<Message>, ClientError> {
+        let what = "the message request";
+        let hex = hex::encode(digest);
+        let response = match self.get(what, &format!("/v1/messages/{hex}")) {
+            Err(ClientError::Refused { status: 404, .. }) => return Ok(None),
+            other => other?,
+        };
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(MAX_FRAME as u64)
+            .read_to_vec()
+            .map_err(|e| bad(what, e))?;
+        let message = Message::decode(&body).map_err(|e| bad(what, e))?;
+        if message.digest() != *digest {
+            return Err(bad(what, format!("a frame whose digest is not {hex}")));
+        }
+        Ok(Some(message))
     }
 
     /// `GET /v1/messages?tag=…`: every stored, unexpired message carrying one of `tags`, all
@@ -237,20 +216,8 @@ impl NodeClient {
                         &form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>(),
                     );
                 }
-                let page: PageJson = self.get_json(what, &path)?;
-                for stored in page.messages {
-                    if stored.wire.len() > MAX_FRAME.div_ceil(3) * 4 {
-                        continue;
-                    }
-                    let Ok(bytes) =
-                        base64::engine::general_purpose::STANDARD.decode(stored.wire.as_bytes())
-                    else {
-                        continue;
-                    };
-                    if let Ok(message) = Message::decode(&bytes) {
-                        out.push(message);
-                    }
-                }
+                let page: MessagePage = self.get_json(what, &path)?;
+                out.extend(page.messages.iter().filter_map(|stored| stored.frame()));
                 match page.next_cursor {
                     Some(_) if pages >= MAX_PAGES => {
                         return Err(bad(what, format!("more than {MAX_PAGES} pages of history")))
@@ -303,8 +270,8 @@ fn check_status(
         .limit(64 * 1024)
         .read_to_vec()
         .unwrap_or_default();
-    let (code, message) = match serde_json::from_slice::<ErrorJson>(&body) {
-        Ok(e) => (e.error.code, e.error.message),
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(e) => (e.error.code.to_string(), e.error.message),
         Err(_) => (
             "http_error".to_string(),
             String::from_utf8_lossy(&body).chars().take(200).collect(),

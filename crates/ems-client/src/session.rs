@@ -6,27 +6,19 @@
 //! outbox once a node has accepted it. A frame the node could not take because it was down stays
 //! queued and goes out with the next command that reaches a node.
 
-use super::envelope;
-use super::error::ClientError;
-use super::mine;
-use super::node::{Head, NodeClient, Submitted};
-use super::resolve::Resolved;
-use super::state::{ChannelRecord, Held, Outbound, StateDir, MAX_HELD};
-use super::time::{format_utc, now};
+use crate::envelope;
+use crate::error::ClientError;
+use crate::mine;
+use crate::node::{NodeClient, Submitted};
+use crate::report::{self, Report, Reporter};
+use crate::resolve::Resolved;
+use crate::schema::{ChainHead, ErrorCode};
+use crate::state::{ChannelRecord, Held, Outbound, StateDir, MAX_HELD};
+use crate::time::{expiry, format_utc, now};
 use ems_core::announce::announcement;
+use ems_core::pow::Solver;
 use ems_core::{Channel, Identity, Message};
 use std::path::Path;
-
-/// API error codes after which a frame will never be accepted, so it leaves the outbox.
-const PERMANENT: &[&str] = &[
-    "malformed",
-    "too_large",
-    "expired",
-    "ttl_too_far",
-    "stale_blockhash",
-    "insufficient_work",
-    "unsupported_pow",
-];
 
 /// A user's client.
 pub struct Session {
@@ -36,41 +28,68 @@ pub struct Session {
     pub state: StateDir,
     /// The node frames go to and come from.
     pub node: NodeClient,
-    /// Show no mining progress.
-    pub quiet: bool,
+    /// What mines frames (its threads, its cancel token).
+    solver: Solver,
+    /// Where mining progress and other news go.
+    reporter: Reporter,
 }
 
 impl Session {
-    /// The session of the key file at `key_file`, loaded with `passphrase`.
+    /// The session of the key file at `key_file`, loaded with `passphrase`: mining on every
+    /// core, reporting nothing.
     pub fn open(
         key_file: &Path,
-        passphrase: &super::keys::Passphrase,
+        passphrase: &crate::keys::Passphrase,
         node: NodeClient,
-        quiet: bool,
     ) -> Result<Self, ClientError> {
-        let identity = super::keys::load(key_file, passphrase)?;
+        let identity = crate::keys::load(key_file, passphrase)?;
         let state = StateDir::open(key_file, &identity)?;
         Ok(Session {
             identity,
             state,
             node,
-            quiet,
+            solver: Solver::new(),
+            reporter: report::silent(),
         })
+    }
+
+    /// This session, sending its news (mining progress, held and dropped frames) to `reporter`.
+    pub fn with_reporter(mut self, reporter: Reporter) -> Self {
+        self.reporter = reporter;
+        self
+    }
+
+    /// This session, mining with `solver`: its thread count, and its cancel token, which stops
+    /// a step while it mines with [`ClientError::Cancelled`]. The frame is then not queued; the
+    /// channel state the step saved stays, as after a crash (a message may be lost, no key is
+    /// ever reused).
+    pub fn with_solver(mut self, solver: Solver) -> Self {
+        self.solver = solver;
+        self
+    }
+
+    /// Mines `message` under `label` with this session's solver and reporter.
+    fn mine(
+        &self,
+        message: &mut Message,
+        head: &ChainHead,
+        label: &str,
+    ) -> Result<(), ClientError> {
+        mine::mine(
+            message,
+            &self.solver,
+            &head.policy,
+            now(),
+            label,
+            &*self.reporter,
+        )
     }
 
     /// The chain head and policy, and the TTL a message of `ttl_secs` gets, checked against the
     /// node's `policy.max_ttl`.
-    pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(Head, u32), ClientError> {
+    pub fn head_and_ttl(&self, ttl_secs: u64) -> Result<(ChainHead, u32), ClientError> {
         let head = self.node.head()?;
-        let max = head.policy.limits.max_ttl;
-        if ttl_secs > max {
-            return Err(ClientError::input(
-                "--ttl",
-                format!("{ttl_secs} s exceeds the node's policy.max_ttl of {max} s"),
-            ));
-        }
-        let ttl = u32::try_from(now() + ttl_secs)
-            .map_err(|_| ClientError::input("--ttl", "beyond the year 2106"))?;
+        let ttl = head.expiry(ttl_secs)?;
         Ok((head, ttl))
     }
 
@@ -78,21 +97,19 @@ impl Session {
     pub fn publish(
         &self,
         mut message: Message,
-        head: &Head,
+        head: &ChainHead,
         label: &str,
         not_before: u64,
     ) -> Result<Submitted, ClientError> {
-        mine::mine(&mut message, &head.policy, now(), label, self.quiet)?;
+        self.mine(&mut message, head, label)?;
         self.state
             .outbox_put(&message, &Outbound::new(&message, not_before, label))?;
         let wait = not_before.saturating_sub(now());
         if wait > 0 {
-            if !self.quiet {
-                eprintln!(
-                    "holding {label} until {} ({wait} s)",
-                    format_utc(not_before)
-                );
-            }
+            (self.reporter)(&Report::Holding {
+                label,
+                until: not_before,
+            });
             std::thread::sleep(std::time::Duration::from_secs(wait));
         }
         self.submit_queued(&message, label)
@@ -111,7 +128,7 @@ impl Session {
                 code,
                 message: text,
                 ..
-            }) if PERMANENT.contains(&code.as_str()) => {
+            }) if ErrorCode::from_name(&code).is_some_and(ErrorCode::is_permanent_refusal) => {
                 self.state.outbox_remove(message)?;
                 Err(ClientError::Refused {
                     what: "the frame",
@@ -123,7 +140,7 @@ impl Session {
             Err(ClientError::NodeDown { url, reason }) => Err(ClientError::NodeDown {
                 url,
                 reason: format!(
-                    "{reason} ({label} stays queued and goes out with the next ems command)"
+                    "{reason} ({label} stays queued and goes out with the next step that reaches a node)"
                 ),
             }),
             Err(other) => Err(other),
@@ -131,7 +148,7 @@ impl Session {
     }
 
     /// Submits every queued frame whose time has come. Returns how many went out; frames refused
-    /// for good are dropped with a warning.
+    /// for good are dropped and reported ([`Report::Dropped`]).
     pub fn flush_outbox(&self) -> Result<usize, ClientError> {
         let mut sent = 0;
         for (message, entry) in self.state.outbox()? {
@@ -140,8 +157,8 @@ impl Session {
             }
             match self.submit_queued(&message, &entry.label) {
                 Ok(_) => sent += 1,
-                Err(e @ ClientError::Refused { .. }) => {
-                    eprintln!("warning: dropped a queued frame: {e}")
+                Err(error @ ClientError::Refused { .. }) => {
+                    (self.reporter)(&Report::Dropped { error: &error })
                 }
                 Err(e) => return Err(e),
             }
@@ -156,7 +173,7 @@ impl Session {
             self.identity.bundle(),
             ttl,
             head.blockhash,
-            &mut super::rng(),
+            &mut crate::rng(),
         );
         self.publish(message, &head, "key announcement", 0)
     }
@@ -182,7 +199,7 @@ impl Session {
             opened,
             ttl,
             head.blockhash,
-            &mut super::rng(),
+            &mut crate::rng(),
         )?;
         let record = ChannelRecord {
             name: name.to_string(),
@@ -232,11 +249,11 @@ impl Session {
     pub fn owed(
         &self,
         record: &mut ChannelRecord,
-        head: &Head,
+        head: &ChainHead,
         rekey_ttl: u32,
     ) -> Result<Vec<Frame>, ClientError> {
         let mut frames = Vec::new();
-        let mut rng = super::rng();
+        let mut rng = crate::rng();
         if record.channel.needs_rekey() {
             let rekey =
                 record
@@ -255,8 +272,7 @@ impl Session {
             let plaintext = held
                 .plaintext()
                 .ok_or_else(|| ClientError::input("channel state", "a held message is corrupt"))?;
-            let ttl = u32::try_from(now() + held.ttl_secs)
-                .map_err(|_| ClientError::input("--ttl", "beyond the year 2106"))?;
+            let ttl = expiry(held.ttl_secs)?;
             let message = record.channel.seal(
                 &self.identity,
                 &plaintext,
@@ -280,7 +296,7 @@ impl Session {
     pub fn publish_all(
         &self,
         frames: Vec<Frame>,
-        head: &Head,
+        head: &ChainHead,
         wait: bool,
     ) -> Result<Option<Submitted>, ClientError> {
         let mut last = None;
@@ -289,13 +305,7 @@ impl Session {
                 last = Some(self.publish(frame.message, head, &frame.label, frame.not_before)?);
                 continue;
             }
-            mine::mine(
-                &mut frame.message,
-                &head.policy,
-                now(),
-                &frame.label,
-                self.quiet,
-            )?;
+            self.mine(&mut frame.message, head, &frame.label)?;
             self.state.outbox_put(
                 &frame.message,
                 &Outbound::new(&frame.message, frame.not_before, &frame.label),
@@ -335,7 +345,7 @@ impl Session {
             let lifetime = now() + ttl_secs;
             if at >= lifetime {
                 return Err(ClientError::input(
-                    "--at",
+                    ClientError::WHAT_SEND_TIME,
                     format!(
                         "{} is after the message expires ({})",
                         format_utc(at),
@@ -375,7 +385,7 @@ impl Session {
             let message =
                 record
                     .channel
-                    .rekey(&self.identity, ttl, head.blockhash, &mut super::rng())?;
+                    .rekey(&self.identity, ttl, head.blockhash, &mut crate::rng())?;
             let label = format!("rekey of {}", record.name);
             let mut frames = vec![Frame {
                 message,

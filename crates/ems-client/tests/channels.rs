@@ -2,13 +2,13 @@
 //! ways, history after being offline, rekeys in both directions, a signed message, and a third
 //! user who relays and stores everything and reads nothing.
 
-mod client_common;
+mod support;
 
-use client_common::{texts, wait_for, Node, User};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use support::{texts, wait_for, Node, User};
 
 #[test]
 fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() {
@@ -135,7 +135,7 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
     );
 
     // Bob, following live, gets Alice's next messages as they come, in order, once.
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_ems"))
+    let mut follow = Command::new(support::ems())
         .args([
             "recv",
             "--follow",

@@ -1,8 +1,14 @@
 //! Times and durations as users type and read them.
 
-use super::error::ClientError;
+use crate::error::ClientError;
 
 pub use ems_core::clock::unix_now as now;
+
+/// The TTL field of a message living `ttl_secs` from now (the unix time it expires).
+pub fn expiry(ttl_secs: u64) -> Result<u32, ClientError> {
+    u32::try_from(now().saturating_add(ttl_secs))
+        .map_err(|_| ClientError::input(ClientError::WHAT_TTL, "beyond the year 2106"))
+}
 
 /// A duration: seconds, or a number with `s`, `m`, `h` or `d` (`90`, `30s`, `5m`, `1h`, `7d`).
 pub fn parse_duration(text: &str, what: &'static str) -> Result<u64, ClientError> {

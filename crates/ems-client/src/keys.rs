@@ -1,16 +1,15 @@
 //! Key files on disk and bundles from files or text.
 //!
 //! A key file is written with owner-only permissions (0600), never over an existing file unless
-//! asked, and atomically (a temporary file in the same directory, synced, then renamed). The
+//! asked, and atomically ([`file::write_atomic`]). The
 //! public bundle goes beside it as `KEYFILE.bundle` for handing out.
 
-use super::error::ClientError;
+use crate::error::ClientError;
+use crate::file;
 use ems_core::bundle::BUNDLE_LEN;
 use ems_core::keyfile::KEY_FILE_MAGIC;
 use ems_core::{Bundle, Identity, KdfParams, Protection};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Largest key file read (a full one is under 8 KiB): a hostile path cannot make us read more.
@@ -42,19 +41,14 @@ pub fn bundle_path(key_file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Reads at most `max` bytes of `path`, refusing a longer file before reading it.
-pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, ClientError> {
-    let meta = fs::metadata(path).map_err(|e| ClientError::io(path, e))?;
-    if meta.len() > max {
-        return Err(ClientError::io(
-            path,
-            std::io::Error::other(format!(
-                "{} bytes is too long for {what} (at most {max})",
-                meta.len()
-            )),
-        ));
-    }
-    fs::read(path).map_err(|e| ClientError::io(path, e))
+/// [`file::read_limited`], failing with the path named.
+pub(crate) fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, ClientError> {
+    file::read_limited(path, max, what).map_err(|e| ClientError::io(path, e))
+}
+
+/// [`file::write_atomic`], failing with the path named.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ClientError> {
+    file::write_atomic(path, bytes, mode).map_err(|e| ClientError::io(path, e))
 }
 
 /// Loads the identity in `path`.
@@ -92,41 +86,13 @@ pub fn save_new(
         None => Protection::None,
     };
     let bytes = identity
-        .to_key_file(protection, &mut super::rng())
+        .to_key_file(protection, &mut crate::rng())
         .map_err(|source| ClientError::KeyFile {
             path: path.to_path_buf(),
             source,
         })?;
     write_atomic(path, &bytes, 0o600)?;
     write_atomic(&bundle_path(path), &identity.bundle().encode(), 0o644)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename, with `mode`.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ClientError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| ClientError::io(path, e))
 }
 
 /// A bundle from a file (the binary `.bundle` or base64 text) or from base64 text itself.

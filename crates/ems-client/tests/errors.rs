@@ -1,10 +1,10 @@
 //! The failures a user meets on a channel, against a real node: each is one line naming the
 //! problem, a non-zero exit, and no change to the key file or channel state.
 
-mod client_common;
+mod support;
 
-use client_common::{check_one_line_error, snapshot, texts, Node, User};
 use ems_core::channel::MAX_PLAINTEXT;
+use support::{check_one_line_error, snapshot, texts, Node, User};
 
 #[test]
 fn oversize_message_node_down_and_unknown_channel_fail_cleanly_and_lose_nothing() {
@@ -72,7 +72,7 @@ fn a_channel_to_an_expired_bundle_refuses_to_send() {
     alice.open_channel(&carol, "carol");
 
     // Wait for the bundle's expiry to pass (a known time, not a guess).
-    client_common::wait_for("Carol's bundle to expire", || {
+    support::wait_for("Carol's bundle to expire", || {
         (ems_now() > expires).then_some(())
     });
     let before = snapshot(alice.dir.path());
@@ -110,7 +110,7 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
     alice.open_ready_channel(&bob, "bob");
 
     // `--at` holds the frame in the outbox; a process that dies while holding it leaves it there.
-    let mut held = std::process::Command::new(env!("CARGO_BIN_EXE_ems"))
+    let mut held = std::process::Command::new(support::ems())
         .args([
             "send",
             "--keys",
@@ -138,7 +138,7 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
             })
             .count()
     };
-    client_common::wait_for("the held frame to be queued", || {
+    support::wait_for("the held frame to be queued", || {
         (queued_entries() == 1).then_some(())
     });
     let queued = ems_now();
@@ -157,7 +157,7 @@ fn a_frame_the_node_could_not_take_is_sent_by_the_next_command() {
         .path();
     assert!(std::fs::read(entry).unwrap().starts_with(b"EMSSTATE"));
     let due = queued + 3;
-    client_common::wait_for("the --at time to pass", || (ems_now() > due).then_some(()));
+    support::wait_for("the --at time to pass", || (ems_now() > due).then_some(()));
     alice.ems_keys_ok(&["send", "--channel", "bob", "next"]);
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 0);
     let events = bob.recv_until("Bob to read both", |e| texts(e).len() >= 2);

@@ -10,12 +10,12 @@
 //! tags change it asks the history again, which catches messages that arrived before their tags
 //! were known.
 
-use super::envelope;
-use super::error::ClientError;
-use super::lattice::Lattice;
-use super::session::Session;
-use super::state::ChannelRecord;
-use super::time::now;
+use crate::envelope;
+use crate::error::ClientError;
+use crate::lattice::Lattice;
+use crate::session::Session;
+use crate::state::ChannelRecord;
+use crate::time::now;
 use ems_core::channel::{open_tag, recognise};
 use ems_core::{ChannelError, Fingerprint, Message, QrlAddress, Received};
 use std::collections::{HashMap, HashSet};
@@ -177,7 +177,7 @@ impl<'a> Receiver<'a> {
         if seen.contains(&message.digest()) {
             return Ok(false);
         }
-        let mark = |seen: &mut super::state::Seen| -> Result<(), ClientError> {
+        let mark = |seen: &mut crate::state::Seen| -> Result<(), ClientError> {
             seen.insert(message);
             session.state.save_seen(seen, now())
         };
@@ -220,12 +220,12 @@ impl<'a> Receiver<'a> {
             // Another `ems` process on this key file accepted it meanwhile.
             return Ok(false);
         }
-        let name = session.state.free_name(&super::state::default_name(
+        let name = session.state.free_name(&crate::state::default_name(
             &sender.fingerprint(),
             sender.address(),
         ))?;
         let (channel, accept) =
-            incoming.accept(&session.identity, ttl, head.blockhash, &mut super::rng())?;
+            incoming.accept(&session.identity, ttl, head.blockhash, &mut crate::rng())?;
         let record = ChannelRecord {
             name: name.clone(),
             peer: sender.fingerprint(),

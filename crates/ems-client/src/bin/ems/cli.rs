@@ -1,0 +1,239 @@
+//! The command line of `ems`: every command and its arguments (clap), and the clients, sessions
+//! and chains the shared arguments make.
+
+use crate::progress;
+use clap::{Args, Parser, Subcommand};
+use ems_client::keys::Passphrase;
+use ems_client::lattice::Lattice;
+use ems_client::node::DEFAULT_NODE;
+use ems_client::{ClientError, NodeClient, Session};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "ems",
+    version = ems_client::VERSION,
+    about = "The EMS client: post-quantum channels over EMS relays"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct NodeArgs {
+    /// The emsd node's HTTP API.
+    #[arg(long, env = "EMS_NODE", default_value = DEFAULT_NODE)]
+    pub(crate) node: String,
+    /// Bearer token for a node that requires one.
+    #[arg(long, env = "EMS_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Show no mining progress.
+    #[arg(long, short, env = "EMS_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) quiet: bool,
+}
+
+impl NodeArgs {
+    pub(crate) fn client(&self) -> Result<NodeClient, ClientError> {
+        NodeClient::new(&self.node, self.token.clone())
+    }
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct KeyArgs {
+    /// The key file.
+    #[arg(long = "keys", value_name = "KEYFILE")]
+    pub(crate) keys: PathBuf,
+    /// Name of an environment variable holding the key file's passphrase.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) passphrase_env: Option<String>,
+}
+
+impl KeyArgs {
+    pub(crate) fn session(&self, node: &NodeArgs) -> Result<Session, ClientError> {
+        Ok(Session::open(
+            &self.keys,
+            &Passphrase(self.passphrase_env.clone()),
+            node.client()?,
+        )?
+        .with_reporter(progress::reporter(node.quiet)))
+    }
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct ChainArgs {
+    /// The chain to check QRL-address commitments on (a qrl-node's public API).
+    #[arg(long, env = "EMS_CHAIN", value_name = "qrl://HOST:PORT")]
+    pub(crate) chain: Option<String>,
+}
+
+impl ChainArgs {
+    pub(crate) fn lattice(&self) -> Result<Option<Lattice>, ClientError> {
+        self.chain.as_deref().map(Lattice::new).transpose()
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Generates an identity and writes its key file (0600) and public bundle (KEYFILE.bundle).
+    Keygen {
+        /// Where to write the key file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Name of an environment variable holding a passphrase to encrypt the key file with.
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+        /// The QRL address that will commit to this bundle.
+        #[arg(long, value_name = "Q...")]
+        qrl_address: Option<String>,
+        /// How long the bundle is valid.
+        #[arg(long, default_value = "365d")]
+        valid: String,
+        /// Overwrite an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Public keys: show them, announce them.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Channels: open, list, rekey.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
+    /// Sends a message on a channel.
+    Send {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The channel's name.
+        #[arg(long)]
+        channel: String,
+        /// How long the message lives on the network.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Sign the message with ML-DSA inside the ciphertext (non-repudiation; costs 3309 bytes).
+        #[arg(long)]
+        sign: bool,
+        /// Submit at this time (unix seconds, +DURATION or YYYY-MM-DDTHH:MM:SSZ); built and mined now.
+        #[arg(long)]
+        at: Option<String>,
+        /// The message, or `-` to read it from stdin.
+        message: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Receives: accepts incoming channels and prints messages.
+    Recv {
+        #[command(flatten)]
+        keys: KeyArgs,
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Keep running and print messages as they arrive.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How long accept messages live on the network.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Posts a raw, unencrypted message: mines and submits it.
+    Post {
+        /// ID0, the routing tag (64 hex digits).
+        #[arg(long)]
+        id0: String,
+        /// How long the message lives.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The payload file (`-` for stdin).
+        #[arg(long, value_name = "F")]
+        payload_file: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Prints the node's status.
+    Status {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Prints shell completions (source the output, or save it where your shell looks).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff), or writes a page per command into --dir.
+    Man {
+        /// Write ems.1, ems-send.1, ... into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Prints the public bundle of a key file or bundle file, and the lattice-transaction fields
+    /// that commit to it.
+    Show {
+        /// A key file or a bundle file.
+        file: PathBuf,
+        /// Name of an environment variable holding the key file's passphrase.
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Announces the bundle on EMS, filed under its QRL address (or fingerprint); run again
+    /// before it expires.
+    Announce {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// How long the announcement lives.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ChannelCommand {
+    /// Opens a channel: sends the open message and saves the channel state.
+    Open {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// A bundle (file or base64), a fingerprint, or a QRL address.
+        #[arg(long)]
+        to: String,
+        /// The channel's local name (default: the start of the peer's address or fingerprint).
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the open message lives on the network.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Lists channels.
+    List {
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+    /// Steps a channel's keys forward (post-compromise security).
+    Rekey {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The channel's name.
+        #[arg(long)]
+        channel: String,
+        /// How long the rekey message lives.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}

@@ -1,0 +1,134 @@
+//! The commands with more to them than a library call and a line of output: `keygen`, `post`,
+//! `channel list`, and reading a message or payload from stdin.
+
+use crate::cli::{KeyArgs, NodeArgs};
+use crate::print::print_bundle;
+use crate::progress;
+use ems_client::file;
+use ems_client::keys::{self, Passphrase};
+use ems_client::raw;
+use ems_client::state::StateDir;
+use ems_client::time::{format_utc, now, parse_duration};
+use ems_client::ClientError;
+use ems_core::message::MAX_PAYLOAD;
+use ems_core::pow::Solver;
+use ems_core::{Identity, QrlAddress};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// `ems keygen`: a new identity, its key file and bundle file.
+pub(crate) fn keygen(
+    out: &Path,
+    passphrase_env: Option<String>,
+    address: Option<&str>,
+    valid: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let address: Option<QrlAddress> = address
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: ems_core::BundleError| ClientError::input("--qrl-address", e.to_string()))?;
+    let created = now();
+    let expires = created.saturating_add(parse_duration(valid, "--valid")?);
+    let identity = Identity::generate(&mut ems_client::rng(), created, expires, address)?;
+    keys::save_new(&identity, out, &Passphrase(passphrase_env), force)?;
+    out!(
+        "wrote {} (owner-only) and {}",
+        out.display(),
+        keys::bundle_path(out).display()
+    );
+    print_bundle(identity.bundle());
+    Ok(())
+}
+
+/// `ems channel list`: one line per channel.
+pub(crate) fn list_channels(keys: &KeyArgs) -> anyhow::Result<()> {
+    let identity = keys::load(&keys.keys, &Passphrase(keys.passphrase_env.clone()))?;
+    let state = StateDir::open(&keys.keys, &identity)?;
+    for record in state.channels()? {
+        let status = if now() >= record.expires {
+            "expired"
+        } else if record.established {
+            "established"
+        } else {
+            "awaiting accept"
+        };
+        out!(
+            "{}\tpeer {}{}\t{status}\tsend epoch {}\treceive epoch {}\texpires {}",
+            record.name,
+            record.peer,
+            record
+                .peer_address
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default(),
+            record.channel.send_epoch(),
+            record.channel.receive_epoch(),
+            format_utc(record.expires)
+        );
+    }
+    Ok(())
+}
+
+/// The message argument, or stdin for `-`, at most one frame's worth.
+pub(crate) fn read_message(arg: &str) -> Result<Vec<u8>, ClientError> {
+    if arg != "-" {
+        return Ok(arg.as_bytes().to_vec());
+    }
+    read_stdin_limited("message")
+}
+
+fn read_stdin_limited(what: &'static str) -> Result<Vec<u8>, ClientError> {
+    let limit = MAX_PAYLOAD as u64 + 1;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ClientError::io("stdin", e))?;
+    if bytes.len() as u64 == limit {
+        return Err(ClientError::input(
+            what,
+            format!("more than {} bytes on stdin", limit - 1),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `ems post`: a raw message with `ID0 = id0` and the payload of `payload_file` (`-`: stdin).
+pub(crate) fn post(
+    id0: &str,
+    ttl: &str,
+    payload_file: Option<&Path>,
+    node: &NodeArgs,
+) -> anyhow::Result<()> {
+    let mut tag = [0u8; 32];
+    hex::decode_to_slice(id0, &mut tag)
+        .map_err(|_| ClientError::input("--id0", "must be 64 hex digits"))?;
+    let payload = match payload_file {
+        None => {
+            return Err(
+                ClientError::input("payload", "give --payload-file F (or - for stdin)").into(),
+            )
+        }
+        Some(path) if path == Path::new("-") => read_stdin_limited("payload")?,
+        Some(path) => file::read_limited(path, MAX_PAYLOAD as u64, "a payload")
+            .map_err(|e| ClientError::io(path, e))?,
+    };
+    let submitted = raw::post(
+        &node.client()?,
+        &Solver::new(),
+        tag,
+        payload,
+        parse_duration(ttl, "--ttl")?,
+        &*progress::reporter(node.quiet),
+    )?;
+    out!(
+        "{}{}",
+        submitted.digest,
+        if submitted.duplicate {
+            " (already stored)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
