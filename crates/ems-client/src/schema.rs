@@ -38,6 +38,11 @@ pub struct Accepted {
     /// `SHA2-256(ID ‖ PAYLOAD ‖ TTL ‖ BLOCKHASH)` of the frame.
     #[serde(with = "hex_bytes")]
     pub digest: [u8; 32],
+    /// The frame is committed to the node's store and survives a crash of the node. `false`:
+    /// it is not in the node's store, because the node runs without one (`--no-store`:
+    /// validated and relayed only) or, with 200, because the node did not keep it when it first
+    /// came by gossip (store full).
+    pub stored: bool,
 }
 
 /// `GET /v1/messages?tag=…`: one page of stored messages.

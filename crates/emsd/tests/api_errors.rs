@@ -226,6 +226,33 @@ fn requests_over_the_rate_limit_answer_rate_limited() {
 }
 
 #[test]
+fn a_submission_says_whether_it_is_stored_and_without_a_store_it_is_not() {
+    let dir = temp();
+    for (name, extra, stored) in [
+        ("kept", &[][..], true),
+        ("relay", &["--no-store"][..], false),
+    ] {
+        let a = node(&dir, name, extra);
+        let (blockhash, policy) = a.head();
+        let m = frame([3; 32], b"x", unix_now() + 600, blockhash, &policy);
+        let (status, body) = post(&a.url("/v1/messages"), &m.encode(), None);
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(json(&body)["stored"], stored, "{name}");
+        let (status, _) = get(
+            &a.url(&format!("/v1/messages/{}", hex::encode(m.digest()))),
+            None,
+        );
+        assert_eq!(status, if stored { 200 } else { 404 }, "{name}");
+        let (status, body) = post(&a.url("/v1/messages"), &m.encode(), None);
+        assert_eq!(
+            (status, json(&body)["stored"].clone()),
+            (200, stored.into()),
+            "{name} again"
+        );
+    }
+}
+
+#[test]
 fn requests_with_a_wrong_token_spend_nothing_of_the_clients_rate_budget() {
     let dir = temp();
     let token = "rate-token-0123456789";

@@ -81,7 +81,10 @@ fn every_body_has_exactly_the_keys_the_openapi_document_requires() {
     assert_matches(&schema(&doc, "Policy", ""), &head.policy, "Policy");
     assert_matches(
         &schema(&doc, "Submitted", ""),
-        &Accepted { digest: [9; 32] },
+        &Accepted {
+            digest: [9; 32],
+            stored: true,
+        },
         "Accepted",
     );
     let page = MessagePage {
@@ -207,9 +210,10 @@ fn bodies_have_the_documented_json_and_hex_of_the_wrong_length_is_refused() {
             "{bad}: {error}"
         );
     }
-    let accepted: Accepted = serde_json::from_value(json!({ "digest": "ab".repeat(32) })).unwrap();
-    assert_eq!(accepted.digest, [0xab; 32]);
-    assert!(serde_json::from_value::<Accepted>(json!({ "digest": "ab" })).is_err());
+    let accepted: Accepted =
+        serde_json::from_value(json!({ "digest": "ab".repeat(32), "stored": false })).unwrap();
+    assert_eq!((accepted.digest, accepted.stored), ([0xab; 32], false));
+    assert!(serde_json::from_value::<Accepted>(json!({ "digest": "ab", "stored": true })).is_err());
 
     let error = serde_json::to_string(&ErrorBody::new(ErrorCode::TtlTooFar, "too far")).unwrap();
     assert_eq!(

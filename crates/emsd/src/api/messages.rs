@@ -34,6 +34,7 @@ pub(super) async fn submit(
     };
     let body = json_body(&Accepted {
         digest: published.digest,
+        stored: published.stored,
     })?;
     Ok((status, body))
 }
