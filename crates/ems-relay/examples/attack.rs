@@ -6,8 +6,12 @@
 //!
 //! ```text
 //! cargo run --release -p ems-relay --example attack -- [--messages N] [--payload BYTES]
-//!     [--concurrency C] [--history H]
+//!     [--concurrency C] [--history H] [--attack-rate R]
 //! ```
+//!
+//! `--attack-rate` is the frames per second each attacker offers (0, the default: as fast as
+//! it can). The attackers run in this process, on the same cores as the nodes, so an unbounded
+//! flood also measures how much CPU the attackers themselves take from the nodes.
 //!
 //! The nodes, stores, proofs and attackers are the ones the attack tests use
 //! (`tests/common`, `tests/common/hostile.rs`): real nodes with redb stores in temporary
@@ -42,6 +46,8 @@ struct Args {
     concurrency: usize,
     /// Honest messages published before the attack, which the replayer records and replays.
     history: usize,
+    /// Frames per second each attacker offers; 0: as fast as it can.
+    attack_rate: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -50,12 +56,14 @@ fn args() -> anyhow::Result<Args> {
         payload: 1_024,
         concurrency: 64,
         history: 500,
+        attack_rate: 0,
     };
     parse_flags(&mut [
         ("--messages", &mut a.messages),
         ("--payload", &mut a.payload),
         ("--concurrency", &mut a.concurrency),
         ("--history", &mut a.history),
+        ("--attack-rate", &mut a.attack_rate),
     ])?;
     a.concurrency = a.concurrency.max(1);
     a.history = a.history.max(1);
@@ -118,17 +126,24 @@ async fn attach(node: &Node, addr: ems_relay::Multiaddr) -> anyhow::Result<Hosti
     Ok(peer)
 }
 
-/// Sends `frames` round and round until `stop`; counts what it handed to its swarm.
+/// Sends `frames` round and round until `stop`, at most `rate` a second (0: no limit); counts
+/// what it handed to its swarm.
 fn keep_sending(
     peer: Arc<HostilePeer>,
     frames: Vec<Vec<u8>>,
+    rate: usize,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        for frame in frames.iter().cycle() {
+        let start = tokio::time::Instant::now();
+        for (n, frame) in frames.iter().cycle().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
+            }
+            if rate > 0 {
+                tokio::time::sleep_until(start + Duration::from_secs_f64(n as f64 / rate as f64))
+                    .await;
             }
             peer.send(frame.clone()).await;
             sent.fetch_add(1, Ordering::Relaxed);
@@ -156,24 +171,10 @@ fn refusals(name: &str, node: &Node) {
     }
 }
 
-async fn stop_all(nodes: Vec<TestNode>) {
-    for mut n in nodes {
-        n.stop().await;
-    }
-}
-
-/// The run without attackers.
-async fn quiet(policy: &Policy, args: &Args) -> anyhow::Result<Delivery> {
-    let nodes = line(policy).await?;
-    let msgs = honest(policy, 1, args.messages, args.payload);
-    let delivery = deliver(nodes[0].node(), nodes[2].node(), &msgs, args.concurrency).await?;
-    println!("no attack:    {}", delivery.summary());
-    stop_all(nodes).await;
-    Ok(delivery)
-}
-
-/// The run with a flooder on the first node and a replayer on the middle one.
-async fn attacked(policy: &Policy, args: &Args) -> anyhow::Result<Delivery> {
+/// One run: a line of three, a flooder attached to the first node and a replayer to the
+/// middle one (both silent unless `attack`, so that both runs have the same peers and meshes),
+/// history recorded by the replayer, then honest messages through the line.
+async fn run(policy: &Policy, args: &Args, attack: bool) -> anyhow::Result<Delivery> {
     let nodes = line(policy).await?;
     let (a, b) = (nodes[0].node(), nodes[1].node());
     let flooder = Arc::new(attach(a, nodes[0].addr().await).await?);
@@ -211,35 +212,64 @@ async fn attacked(policy: &Policy, args: &Args) -> anyhow::Result<Delivery> {
     let stop = Arc::new(AtomicBool::new(false));
     let (flooded, replayed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let start = Instant::now();
-    let flooding = keep_sending(flooder.clone(), flood, stop.clone(), flooded.clone());
-    let replaying = keep_sending(replayer.clone(), replays, stop.clone(), replayed.clone());
-    let graylist = tokio::spawn(graylisted_after(a.clone(), flooder.peer_id, start));
+    let mut senders = Vec::new();
+    let mut graylist = None;
+    if attack {
+        let rate = args.attack_rate;
+        senders.push(keep_sending(
+            flooder.clone(),
+            flood,
+            rate,
+            stop.clone(),
+            flooded.clone(),
+        ));
+        senders.push(keep_sending(
+            replayer.clone(),
+            replays,
+            rate,
+            stop.clone(),
+            replayed.clone(),
+        ));
+        graylist = Some(tokio::spawn(graylisted_after(
+            a.clone(),
+            flooder.peer_id,
+            start,
+        )));
+    }
 
     let delivery = deliver(a, nodes[2].node(), &msgs, args.concurrency).await?;
     let attack_time = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let _ = tokio::join!(flooding, replaying);
-    println!("under attack: {}", delivery.summary());
-    println!(
-        "  flooder (on a): {} invalid frames handed to its swarm in {:.1} s; graylisted by a after {}",
-        flooded.load(Ordering::Relaxed),
-        attack_time.as_secs_f64(),
-        match graylist.await? {
-            Some(t) => ms(t),
-            None => "never (within 120 s)".into(),
+    for sender in senders {
+        sender.await?;
+    }
+    if let Some(graylist) = graylist {
+        println!("under attack: {}", delivery.summary());
+        println!(
+            "  flooder (on a): {} invalid frames handed to its swarm in {:.1} s; graylisted by a after {}",
+            flooded.load(Ordering::Relaxed),
+            attack_time.as_secs_f64(),
+            match graylist.await? {
+                Some(t) => ms(t),
+                None => "never (within 120 s)".into(),
+            }
+        );
+        println!(
+            "  replayer (on b): {} replays of {} recorded messages; b's score of it: {:?}",
+            replayed.load(Ordering::Relaxed),
+            history.len(),
+            b.peer_score(&replayer.peer_id).await,
+        );
+        for (name, t) in ["a", "b", "c"].iter().zip(&nodes) {
+            refusals(name, t.node());
         }
-    );
-    println!(
-        "  replayer (on b): {} replays of {} recorded messages; b's score of it: {:?}",
-        replayed.load(Ordering::Relaxed),
-        history.len(),
-        b.peer_score(&replayer.peer_id).await,
-    );
-    for (name, t) in ["a", "b", "c"].iter().zip(&nodes) {
-        refusals(name, t.node());
+    } else {
+        println!("no attack:    {}", delivery.summary());
     }
     drop((flooder, replayer));
-    stop_all(nodes).await;
+    for mut n in nodes {
+        n.stop().await;
+    }
     Ok(delivery)
 }
 
@@ -248,11 +278,18 @@ async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let policy = policy();
     println!(
-        "{} honest messages, {}-byte payloads, {} publishes in flight, min_work 64; {} recorded for replay",
-        args.messages, args.payload, args.concurrency, args.history,
+        "{} honest messages, {}-byte payloads, {} publishes in flight, min_work 64; {} recorded for replay; attackers offer {}",
+        args.messages,
+        args.payload,
+        args.concurrency,
+        args.history,
+        match args.attack_rate {
+            0 => "as many frames as they can".to_string(),
+            r => format!("{r} frames/s each"),
+        },
     );
-    let base = quiet(&policy, &args).await?;
-    let hit = attacked(&policy, &args).await?;
+    let base = run(&policy, &args, false).await?;
+    let hit = run(&policy, &args, true).await?;
     println!(
         "honest throughput under attack: {:.0} % of the run without attackers; p99 {} → {}",
         100.0 * hit.rate() / base.rate(),
