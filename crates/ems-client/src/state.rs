@@ -18,7 +18,7 @@ use crate::error::ClientError;
 use crate::keys::{read_limited, write_atomic};
 use crate::sealed;
 use base64::Engine;
-use ems_core::{Channel, Fingerprint, Identity, Message, QrlAddress};
+use ems_core::{Channel, Fingerprint, Identity, LocalKey, Message, QrlAddress};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -165,7 +165,7 @@ impl Seen {
 #[derive(Clone)]
 pub struct StateDir {
     root: PathBuf,
-    key: zeroize::Zeroizing<[u8; 32]>,
+    key: LocalKey,
 }
 
 /// The held lock; released when dropped.
@@ -228,8 +228,7 @@ impl StateDir {
             reason,
         };
         let bytes = read_limited(path, MAX_STATE_FILE, "channel state")?;
-        let plaintext = sealed::open(&self.key, &self.name_of(path), &bytes)
-            .map_err(|e| corrupt(e.to_string()))?;
+        let plaintext = sealed::open(&self.key, &self.name_of(path), &bytes).map_err(corrupt)?;
         serde_json::from_slice(&plaintext).map_err(|e| corrupt(e.to_string()))
     }
 

@@ -2,6 +2,7 @@
 //! public bundle they publish.
 
 use crate::bundle::{Bundle, BundleBody, BundleError, Fingerprint, QrlAddress, BUNDLE_CONTEXT};
+use crate::local::LocalKey;
 use crate::secret::Secret;
 use crate::suite::{self, DsaKeyPair, KemKeyPair, DSA_SEED_LEN, DSA_SIGNATURE_LEN, KEM_SEED_LEN};
 use rand_core::CryptoRng;
@@ -159,12 +160,11 @@ impl Identity {
         self.bundle.fingerprint()
     }
 
-    /// A 32-byte key for encrypting state the owner keeps beside the key file (channel state),
-    /// derived from the signing seed: `Expand(Extract("ems/v1/local state", ξ), label)`. Whoever
-    /// can load the key file (passphrase included) can read that state; nobody else can.
-    pub fn local_state_key(&self, label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
-        let prk = suite::hkdf_extract(b"ems/v1/local state", self.signing_seed.bytes());
-        zeroize::Zeroizing::new(*suite::hkdf_expand(&prk, &[label]).bytes())
+    /// The key that seals state the owner keeps beside the key file (channel state), derived
+    /// from the signing seed for `label` ([`crate::local`]). Whoever can load the key file
+    /// (passphrase included) can read that state; nobody else can.
+    pub fn local_state_key(&self, label: &[u8]) -> LocalKey {
+        LocalKey::derive(self.signing_seed.bytes(), label)
     }
 
     /// A hedged ML-DSA signature under this identity's signing key.

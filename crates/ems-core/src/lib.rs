@@ -15,7 +15,8 @@
 //! - [`clock`]: [`unix_now`], the one place the wall clock is read.
 //! - [`validator`]: [`Validator`], accept or a typed [`Reject`] reason.
 //! - [`suite`]: the cryptographic suite (ML-KEM-768, ML-DSA-65, HKDF/HMAC-SHA256, AES-256-GCM).
-//! - [`identity`]: [`Identity`], a user's secret keys; [`keyfile`]: their stored form.
+//! - [`identity`]: [`Identity`], a user's secret keys; [`keyfile`]: their stored form;
+//!   [`local`]: [`LocalKey`], sealing what the owner keeps beside the key file.
 //! - [`bundle`]: [`Bundle`], the signed public keys, its [`Fingerprint`] and on-chain commitment.
 //! - [`channel`]: [`Channel`], end-to-end channels: open, recognise, accept, rekey, seal, unseal.
 //! - [`announce`]: key announcements, a bundle published as a message filed under its address.
@@ -39,10 +40,11 @@
 //! ```
 //!
 //! The public interface is: [`Message`], [`DecodeError`], [`Policy`], [`PolicyError`],
-//! [`ChainView`], [`BlockRef`], [`ChainError`], [`StaticChain`], [`unix_now`], [`Validator`], [`Context`], [`Reject`],
-//! [`Identity`], [`IdentityError`], [`Protection`], [`KdfParams`], [`Bundle`], [`BundleBody`],
-//! [`BundleError`], [`Fingerprint`], [`QrlAddress`], [`Channel`], [`ChannelError`] and
-//! [`Received`], with the channel's free functions and constants in [`channel`].
+//! [`ChainView`], [`BlockRef`], [`ChainError`], [`StaticChain`], [`unix_now`], [`Validator`],
+//! [`Context`], [`Reject`], [`Identity`], [`IdentityError`], [`LocalKey`], [`LocalStateError`],
+//! [`Protection`], [`KdfParams`], [`Bundle`], [`BundleBody`], [`BundleError`], [`Fingerprint`],
+//! [`QrlAddress`], [`Channel`], [`ChannelError`] and [`Received`], with the channel's free
+//! functions and constants in [`channel`].
 
 #![forbid(unsafe_code)]
 
@@ -54,6 +56,7 @@ pub mod clock;
 mod cursor;
 pub mod identity;
 pub mod keyfile;
+pub mod local;
 pub mod message;
 pub mod policy;
 mod secret;
@@ -69,6 +72,7 @@ pub use ems_pow as pow;
 pub use ems_pow::Algorithm;
 pub use identity::{Identity, IdentityError};
 pub use keyfile::{KdfParams, Protection};
+pub use local::{LocalKey, LocalStateError};
 pub use message::{DecodeError, Message};
 pub use policy::{Policy, PolicyError};
 pub use validator::{Context, Reject, Validator};
