@@ -180,14 +180,16 @@ pub unsafe fn out<T>(ptr: *mut T, value: T, what: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `value` through an out-pointer when it is not NULL.
+/// Writes `value()` through an out-pointer when it is not NULL. The value is computed only
+/// then: a caller that passes NULL does not pay for it (a frame's digest is a SHA-256 over up
+/// to 8 KiB, as much as the rest of a validation).
 ///
 /// # Safety
 /// As [`out`].
-pub unsafe fn out_opt<T>(ptr: *mut T, value: T) {
+pub unsafe fn out_opt<T>(ptr: *mut T, value: impl FnOnce() -> T) {
     if !ptr.is_null() {
         // SAFETY: non-null and valid for writes (the caller's contract).
-        unsafe { ptr.write(value) };
+        unsafe { ptr.write(value()) };
     }
 }
 

@@ -73,8 +73,8 @@ pub unsafe extern "C" fn ems_relay_publish(
         let published = relay.0.publish(bytes)?;
         // SAFETY: NULL or writable (documented above).
         unsafe {
-            boundary::out_opt(digest_out.cast::<[u8; 32]>(), published.digest);
-            boundary::out_opt(duplicate_out, i32::from(published.duplicate));
+            boundary::out_opt(digest_out.cast::<[u8; 32]>(), || published.digest);
+            boundary::out_opt(duplicate_out, || i32::from(published.duplicate));
         }
         Ok(())
     })

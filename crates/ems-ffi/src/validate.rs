@@ -297,7 +297,7 @@ pub unsafe extern "C" fn ems_validate(
                 .0
                 .validate_bytes(bytes, chain.view.as_ref(), now_or(now), context(ctx)?)?;
         // SAFETY: NULL or writable for 32 bytes (documented above).
-        unsafe { boundary::out_opt(digest_out.cast::<[u8; 32]>(), msg.digest()) };
+        unsafe { boundary::out_opt(digest_out.cast::<[u8; 32]>(), || msg.digest()) };
         Ok(())
     })
 }
