@@ -229,13 +229,12 @@ pub fn run(cluster: &Cluster, nodes: usize) -> Result<(), DemoError> {
     let outcome = cluster.stop();
     let unclean: Vec<_> = outcome
         .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n.as_str())
+        .filter_map(|(name, ended)| ended.as_ref().err().map(|why| format!("{name}: {why}")))
         .collect();
     if !unclean.is_empty() {
         return Err(step(format!(
-            "these nodes did not exit cleanly: {}",
-            unclean.join(", ")
+            "these nodes did not exit cleanly:\n{}",
+            unclean.join("\n")
         )));
     }
     println!("All {nodes} exited with status 0; temporary data removed.");

@@ -105,8 +105,9 @@ impl Cluster {
     }
 
     /// Sends SIGTERM to every node, waits for each to exit (killing any that hangs), removes
-    /// the directory, and returns each node's name and whether it exited 0.
-    pub fn stop(&self) -> Vec<(String, bool)> {
+    /// the directory, and returns each node's name and, unless it exited 0, why not (with
+    /// the end of its log).
+    pub fn stop(&self) -> Vec<(String, Result<(), String>)> {
         let dir = lock(&self.dir).take();
         let children = std::mem::take(&mut *lock(&self.children));
         for (_, child) in &children {
@@ -119,20 +120,30 @@ impl Cluster {
         let outcome = children
             .into_iter()
             .map(|(name, mut child)| {
-                let clean = loop {
+                let ended = loop {
                     match child.try_wait() {
-                        Ok(Some(status)) => break status.success(),
+                        Ok(Some(status)) if status.success() => break Ok(()),
+                        Ok(Some(status)) => break Err(format!("it exited with {status}")),
                         Ok(None) if Instant::now() < deadline => {
                             std::thread::sleep(Duration::from_millis(20))
                         }
                         _ => {
                             let _ = child.kill();
                             let _ = child.wait();
-                            break false;
+                            break Err(format!(
+                                "it was still running after {STOP:?} and was killed"
+                            ));
                         }
                     }
                 };
-                (name, clean)
+                let ended = ended.map_err(|why| {
+                    let log = dir.as_ref().map(|d| d.path().join(&name).join("emsd.log"));
+                    format!(
+                        "{why}; the end of its log:\n{}",
+                        log.map(|l| log_tail(&l)).unwrap_or_default()
+                    )
+                });
+                (name, ended)
             })
             .collect();
         if let Some(dir) = dir {
@@ -140,6 +151,15 @@ impl Cluster {
         }
         outcome
     }
+}
+
+/// The last lines of a node's log, for the error that says why it did not stop cleanly (the
+/// temporary directory holding the log is removed right after).
+fn log_tail(path: &Path) -> String {
+    const LINES: usize = 20;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LINES)..].join("\n")
 }
 
 impl Drop for Cluster {
