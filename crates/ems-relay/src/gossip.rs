@@ -14,11 +14,11 @@
 //! is saturated the swarm reads more slowly (`network`). What a budget made this node skip is
 //! asked of the peer by a sync round within `Tuning::refetch`.
 
+use crate::clock::unix_now;
 use crate::config::{Budget, Tuning};
 use crate::hold::{Held, HoldQueue};
 use crate::ingest::Core;
 use crate::metrics::Source;
-use crate::node::unix_now;
 use crate::peek;
 use crate::ratelimit::RateLimiter;
 use crate::seen::Seen;
@@ -118,7 +118,7 @@ impl Core {
         input: Input,
         context: Context,
     ) -> (Verdict, Vec<u8>) {
-        let permit = self.guard.verifiers.clone().acquire_owned().await;
+        let permit = self.guard().verifiers.clone().acquire_owned().await;
         let core = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -127,14 +127,8 @@ impl Core {
                 Input::Decoded(m) => (Ok(m), Vec::new()),
                 Input::Bytes(data) => (Message::decode(&data).map_err(Reject::from), data),
             };
-            let verdict = judge(
-                &core.validator,
-                msg,
-                core.chain.as_ref(),
-                unix_now(),
-                context,
-            );
-            core.metrics
+            let verdict = judge(core.validator(), msg, core.chain(), unix_now(), context);
+            core.metrics()
                 .validation
                 .observe(started.elapsed().as_secs_f64());
             (verdict, data)
@@ -148,7 +142,7 @@ impl Core {
             }
         };
         match &verdict {
-            Verdict::Ignore(r) | Verdict::Reject(r) => self.metrics.rejected(r.code()),
+            Verdict::Ignore(r) | Verdict::Reject(r) => self.metrics().rejected(r.code()),
             Verdict::Valid(_) | Verdict::Hold(_) => {}
         }
         (verdict, data)
@@ -156,31 +150,34 @@ impl Core {
 
     /// Frames held and digests remembered, for the metrics.
     pub(crate) fn guard_sizes(&self) -> (usize, usize) {
-        (lock(&self.guard.hold).len(), lock(&self.guard.seen).len())
+        (
+            lock(&self.guard().hold).len(),
+            lock(&self.guard().seen).len(),
+        )
     }
 
     /// Whether a valid message with this digest was accepted and could still be live.
     pub(crate) fn seen(&self, digest: &[u8; 32]) -> bool {
-        lock(&self.guard.seen).contains(digest)
+        lock(&self.guard().seen).contains(digest)
     }
 
     /// Records an accepted message in the seen-set; false if it was there already (another
     /// copy won the race), in which case it must not be accepted again.
     pub(crate) fn remember(&self, msg: &Message) -> bool {
         let now = unix_now();
-        let limits = &self.validator.policy().limits;
-        let height = match self.chain.find(msg.blockhash(), now) {
+        let limits = &self.validator().policy().limits;
+        let height = match self.chain().find(msg.blockhash(), now) {
             Ok(Some(block)) => block.height.saturating_add(limits.block_depth),
             _ => u64::MAX,
         };
         let time = u64::from(msg.ttl()).saturating_add(limits.clock_skew);
-        lock(&self.guard.seen).insert(msg.digest(), time, height)
+        lock(&self.guard().seen).insert(msg.digest(), time, height)
     }
 
     /// A frame skipped for cost: ask the peer for what it received, soon.
     fn skip(&self, peer: PeerId, reason: &'static str) {
-        self.metrics.rejected(reason);
-        lock(&self.guard.skipped).insert(peer);
+        self.metrics().rejected(reason);
+        lock(&self.guard().skipped).insert(peer);
     }
 
     /// One gossip frame, from arrival to verdict (and storage, when valid).
@@ -192,20 +189,20 @@ impl Core {
         data: Vec<u8>,
     ) {
         let now = Instant::now();
-        let guard = &self.guard;
+        let guard = &self.guard();
         if !guard.waste.has(peer, ip, now) {
             self.skip(peer, "over_budget");
             return self.report(id, peer, MessageAcceptance::Ignore).await;
         }
         if let Ok(digest) = <[u8; 32]>::try_from(id.0.as_slice()) {
             if self.seen(&digest) {
-                self.metrics.rejected("duplicate");
+                self.metrics().rejected("duplicate");
                 guard.waste.take(peer, ip, now);
                 return self.report(id, peer, MessageAcceptance::Ignore).await;
             }
         }
         let argon2 = peek::algorithm(&data) == Some(Algorithm::Argon2id.id())
-            && self.validator.policy().accepts(Algorithm::Argon2id);
+            && self.validator().policy().accepts(Algorithm::Argon2id);
         if argon2 && !guard.argon2.take(peer, ip, now) {
             self.skip(peer, "over_budget");
             return self.report(id, peer, MessageAcceptance::Ignore).await;
@@ -230,11 +227,11 @@ impl Core {
         match verdict {
             Verdict::Valid(m) => {
                 if !self.remember(&m) {
-                    self.metrics.rejected("duplicate");
+                    self.metrics().rejected("duplicate");
                     return self.report(id, peer, MessageAcceptance::Ignore).await;
                 }
                 // Forward first: the next hop does not wait for this node's fsync.
-                let acceptance = if self.relay {
+                let acceptance = if self.relay() {
                     MessageAcceptance::Accept
                 } else {
                     MessageAcceptance::Ignore
@@ -243,10 +240,10 @@ impl Core {
                 self.store_and_notify(Arc::new(m), Source::Gossip).await;
             }
             Verdict::Hold(r) => {
-                let held = lock(&self.guard.hold).push(frame);
+                let held = lock(&self.guard().hold).push(frame);
                 if !held {
                     tracing::debug!(%peer, reason = %r, "hold queue full; frame skipped");
-                    self.guard.waste.take(peer, ip, Instant::now());
+                    self.guard().waste.take(peer, ip, Instant::now());
                     self.skip(peer, "hold_full");
                     self.report(id, peer, MessageAcceptance::Ignore).await;
                 }
@@ -255,13 +252,13 @@ impl Core {
                 tracing::debug!(%peer, reason = %r, "gossip ignored");
                 if matches!(r, Reject::ChainUnavailable(_)) {
                     // Possibly valid: ask again once the chain answers.
-                    lock(&self.guard.skipped).insert(peer);
+                    lock(&self.guard().skipped).insert(peer);
                 }
                 self.report(id, peer, MessageAcceptance::Ignore).await;
             }
             Verdict::Reject(r) => {
                 tracing::info!(%peer, reason = %r, "invalid gossip rejected");
-                self.guard.waste.take(peer, ip, Instant::now());
+                self.guard().waste.take(peer, ip, Instant::now());
                 self.report(id, peer, MessageAcceptance::Reject).await;
             }
         }
@@ -271,43 +268,45 @@ impl Core {
     /// head moved, give up those past their deadline, and ask peers whose frames were skipped
     /// for what they received.
     pub(crate) async fn upkeep(self: Arc<Self>) {
-        let Ok(_one) = self.guard.upkeep.try_lock() else {
+        let Ok(_one) = self.guard().upkeep.try_lock() else {
             return;
         };
         let now = unix_now();
-        let head = self.chain.head(now).ok();
+        let head = self.chain().head(now).ok();
         if let Some(head) = head {
-            lock(&self.guard.seen).prune(now, head.height);
+            lock(&self.guard().seen).prune(now, head.height);
         }
         let moved = {
-            let mut last = lock(&self.guard.head);
+            let mut last = lock(&self.guard().head);
             let moved = head.is_some() && *last != head;
             *last = head;
             moved
         };
         if moved {
-            let held = lock(&self.guard.hold).take_all();
+            let held = lock(&self.guard().hold).take_all();
             for frame in held {
                 let (verdict, data) = self.judge(Input::Bytes(frame.data), Context::Live).await;
                 let frame = Held { data, ..frame };
                 self.conclude(frame, verdict).await;
             }
         }
-        let expired = lock(&self.guard.hold).expired(Instant::now());
+        let expired = lock(&self.guard().hold).expired(Instant::now());
         for frame in expired {
-            self.metrics.rejected("held_expired");
-            self.guard.waste.take(frame.peer, frame.ip, Instant::now());
+            self.metrics().rejected("held_expired");
+            self.guard()
+                .waste
+                .take(frame.peer, frame.ip, Instant::now());
             self.report(frame.id, frame.peer, MessageAcceptance::Ignore)
                 .await;
         }
         {
-            let mut last = lock(&self.guard.last_refetch);
-            if last.elapsed() < self.guard.refetch {
+            let mut last = lock(&self.guard().last_refetch);
+            if last.elapsed() < self.guard().refetch {
                 return;
             }
             *last = Instant::now();
         }
-        let skipped: Vec<PeerId> = lock(&self.guard.skipped).drain().collect();
+        let skipped: Vec<PeerId> = lock(&self.guard().skipped).drain().collect();
         for peer in skipped {
             self.start_sync(peer, false).await;
         }

@@ -8,11 +8,12 @@
 //! duplicate, over a budget) drops it without blame. Valid messages are stored durably, then
 //! handed to subscribers.
 
+use crate::clock::unix_now;
+use crate::config::NodeConfig;
 use crate::error::{PublishError, StoreError};
 use crate::gossip::{Guard, Input};
 use crate::metrics::{Metrics, Source};
 use crate::network::{connected, Command, Event, Shared};
-use crate::node::{unix_now, Published};
 use crate::store::{Insert, Store};
 use crate::verdict::Verdict;
 use crate::writer::Writer;
@@ -28,26 +29,115 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 const UPKEEP: Duration = Duration::from_millis(500);
 /// Gossip messages validated and stored concurrently.
 const IN_FLIGHT: usize = 256;
+/// Messages a slow subscriber may fall behind by before it skips some.
+const SUBSCRIBER_BUFFER: usize = 4_096;
+
+/// The outcome of a successful [`Node::publish`](crate::Node::publish).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The message's digest.
+    pub digest: [u8; 32],
+    /// It was already stored (the API answers 200 instead of 202); nothing was gossiped.
+    pub duplicate: bool,
+    /// It is committed to this node's store and survives a crash. `false` only with the store
+    /// off (`store.enabled = false`): the message was validated and relayed, not kept.
+    pub stored: bool,
+}
 
 /// The node's shared state, used by the handle, the dispatcher and the per-message tasks.
+/// Built only by [`Core::new`]; other modules read it through its methods.
 pub(crate) struct Core {
-    pub(crate) validator: Validator,
-    pub(crate) chain: Arc<dyn ChainView>,
+    validator: Validator,
+    chain: Arc<dyn ChainView>,
     /// `None` when `store.enabled = false`, or after shutdown closed it.
-    pub(crate) store: RwLock<Option<Arc<Store>>>,
-    pub(crate) writer: Option<Writer>,
-    pub(crate) accepted: broadcast::Sender<Arc<Message>>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) commands: mpsc::Sender<Command>,
+    store: RwLock<Option<Arc<Store>>>,
+    writer: Option<Writer>,
+    accepted: broadcast::Sender<Arc<Message>>,
+    metrics: Arc<Metrics>,
+    commands: mpsc::Sender<Command>,
     /// When each peer was last asked for its inventory (this node's clock).
-    pub(crate) synced: Mutex<HashMap<PeerId, u64>>,
+    synced: Mutex<HashMap<PeerId, u64>>,
     /// The gossip defences: seen-set, hold queue, budgets, the validation pool.
-    pub(crate) guard: Guard,
+    guard: Guard,
     /// `relay.enabled`: valid gossip is forwarded.
-    pub(crate) relay: bool,
+    relay: bool,
 }
 
 impl Core {
+    /// The shared state of a node configured by `config`: its store (if on) and the writer
+    /// that owns its inserts, its metrics, and the queue of commands to the swarm task.
+    pub(crate) fn new(
+        config: &NodeConfig,
+        chain: Arc<dyn ChainView>,
+        store: Option<Arc<Store>>,
+        writer: Option<Writer>,
+        metrics: Arc<Metrics>,
+        commands: mpsc::Sender<Command>,
+    ) -> Core {
+        Core {
+            validator: Validator::new(config.policy.clone()),
+            chain,
+            store: RwLock::new(store),
+            writer,
+            accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
+            metrics,
+            commands,
+            synced: Mutex::default(),
+            guard: Guard::new(&config.tuning),
+            relay: config.policy.relay.enabled,
+        }
+    }
+
+    /// The validator of this node's policy.
+    pub(crate) fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    /// The chain view frames are validated against.
+    pub(crate) fn chain(&self) -> &dyn ChainView {
+        self.chain.as_ref()
+    }
+
+    /// The node's metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The queue of commands to the swarm task.
+    pub(crate) fn commands(&self) -> &mpsc::Sender<Command> {
+        &self.commands
+    }
+
+    /// A new receiver of every message this node accepts from now on.
+    pub(crate) fn subscribe_accepted(&self) -> broadcast::Receiver<Arc<Message>> {
+        self.accepted.subscribe()
+    }
+
+    /// The gossip defences.
+    pub(crate) fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// When each peer was last asked for its inventory.
+    pub(crate) fn synced(&self) -> &Mutex<HashMap<PeerId, u64>> {
+        &self.synced
+    }
+
+    /// `relay.enabled`: valid gossip is forwarded.
+    pub(crate) fn relay(&self) -> bool {
+        self.relay
+    }
+
+    /// The node keeps messages (it has a store and its writer).
+    pub(crate) fn stores(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Takes the store out for shutdown: from now on the node has none.
+    pub(crate) fn close_store(&self) -> Option<Arc<Store>> {
+        self.store.write().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// The store, if there is one and it is open.
     pub(crate) fn store(&self) -> Option<Arc<Store>> {
         self.store.read().unwrap_or_else(|e| e.into_inner()).clone()

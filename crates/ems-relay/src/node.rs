@@ -3,7 +3,7 @@
 use crate::config::NodeConfig;
 use crate::config::Task;
 use crate::error::{PublishError, RelayError, StoreError};
-use crate::gossip::Guard;
+pub use crate::ingest::Published;
 use crate::ingest::{dispatch, Core};
 use crate::metrics::Metrics;
 use crate::network::{self, Command, Network, Shared};
@@ -12,34 +12,20 @@ use crate::store::{Page, Position, Query, Scan, Store, MAX_PAGE};
 use crate::subscription::{Filter, Subscription};
 use crate::supervise::{Supervisor, TaskFailure};
 use crate::writer::Writer;
-use ems_core::{ChainView, Message, Policy, Validator};
+use ems_core::{ChainView, Message, Policy};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// Messages a slow subscriber may fall behind by before it skips some.
-const SUBSCRIBER_BUFFER: usize = 4_096;
 /// Commands and events queued between the swarm task and the rest of the node.
 const QUEUE: usize = 4_096;
 /// How long shutdown waits for readers still holding the store before closing it anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-pub(crate) use crate::clock::unix_now;
-
-/// The outcome of a successful [`Node::publish`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Published {
-    /// The message's digest.
-    pub digest: [u8; 32],
-    /// It was already stored (the API answers 200 instead of 202); nothing was gossiped.
-    pub duplicate: bool,
-    /// It is committed to this node's store and survives a crash. `false` only with the store
-    /// off (`store.enabled = false`): the message was validated and relayed, not kept.
-    pub stored: bool,
-}
+use crate::clock::unix_now;
 
 /// What `/v1/status` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -165,18 +151,14 @@ impl Node {
         let shared = network.shared();
         let (commands, commands_rx) = mpsc::channel(QUEUE);
         let (events, events_rx) = mpsc::channel(QUEUE);
-        let core = Arc::new(Core {
-            validator: Validator::new(config.policy.clone()),
-            chain: chain.clone(),
-            store: std::sync::RwLock::new(store),
+        let core = Arc::new(Core::new(
+            &config,
+            chain.clone(),
+            store,
             writer,
-            accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
             metrics,
             commands,
-            synced: Mutex::default(),
-            guard: Guard::new(&config.tuning),
-            relay: config.policy.relay.enabled,
-        });
+        ));
         let swarm = tokio::spawn(network.run(commands_rx, events));
         tasks.push(supervisor.watch(Task::Swarm, swarm));
         let dispatcher = tokio::spawn(dispatch(
@@ -221,7 +203,7 @@ impl Node {
 
     /// A stream of messages newly accepted from now on (from the API, gossip or sync).
     pub fn subscribe(&self, filter: Filter) -> Subscription {
-        Subscription::new(self.inner.core.accepted.subscribe(), filter)
+        Subscription::new(self.inner.core.subscribe_accepted(), filter)
     }
 
     fn store(&self) -> Result<Option<Arc<Store>>, RelayError> {
@@ -323,7 +305,7 @@ impl Node {
         let (reply, answer) = oneshot::channel();
         self.inner
             .core
-            .commands
+            .commands()
             .send(Command::PeerScore { peer: *peer, reply })
             .await
             .ok()?;
@@ -335,7 +317,7 @@ impl Node {
     pub fn count_api_refusal(&self, reason: &'static str) {
         self.inner
             .core
-            .metrics
+            .metrics()
             .api_refused
             .get_or_create(&[("reason", reason)])
             .inc();
@@ -343,7 +325,7 @@ impl Node {
 
     /// Prometheus text exposition (names in `INTERFACES.md`).
     pub fn metrics(&self) -> String {
-        let m = &self.inner.core.metrics;
+        let m = self.inner.core.metrics();
         let (messages, bytes) = self.store_figures();
         m.stored.set(saturating_i64(messages));
         m.store_bytes.set(saturating_i64(bytes));
@@ -369,7 +351,7 @@ impl Node {
     pub async fn shutdown(self) {
         let inner = &self.inner;
         inner.supervisor.stopping();
-        let _ = inner.core.commands.send(Command::Shutdown).await;
+        let _ = inner.core.commands().send(Command::Shutdown).await;
         inner.shutdown.send_replace(true);
         let tasks = std::mem::take(&mut *inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
@@ -377,12 +359,7 @@ impl Node {
                 tracing::warn!(error = %e, "relay task failed during shutdown");
             }
         }
-        let store = inner
-            .core
-            .store
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let store = inner.core.close_store();
         if let Some(mut store) = store {
             // Readers finish their current call, then the last reference closes the file.
             let deadline = tokio::time::Instant::now() + CLOSE_GRACE;

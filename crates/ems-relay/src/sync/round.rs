@@ -8,9 +8,9 @@
 //! (`Core::sync_frames`) in the history context.
 
 use super::codec::{Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY};
+use crate::clock::unix_now;
 use crate::ingest::Core;
 use crate::network::Command;
-use crate::node::unix_now;
 use crate::store::{Position, Scan, Store};
 use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
@@ -33,14 +33,14 @@ impl Core {
                 empty_inventory()
             });
         let _ = self
-            .commands
+            .commands()
             .send(Command::SyncRespond { channel, response })
             .await;
     }
 
     async fn request(&self, peer: PeerId, request: Request) {
         let _ = self
-            .commands
+            .commands()
             .send(Command::SyncRequest { peer, request })
             .await;
     }
@@ -48,12 +48,12 @@ impl Core {
     /// Asks `peer` for its inventory: all of it on a new connection (`full`), otherwise what it
     /// received since the previous round.
     pub(crate) async fn start_sync(&self, peer: PeerId, full: bool) {
-        if self.writer.is_none() {
+        if !self.stores() {
             return;
         }
         let now = unix_now();
         let previous = self
-            .synced
+            .synced()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(peer, now);
