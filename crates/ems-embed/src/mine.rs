@@ -50,8 +50,6 @@ pub fn mine(
     options: &MineOptions,
     mut on_progress: impl FnMut(&Progress) -> bool,
 ) -> Result<(), Error> {
-    let lifetime = u64::from(msg.ttl()).saturating_sub(now);
-    let target = policy.target(options.algorithm, msg.encoded_len(), lifetime);
     let mut solver = Solver::new()
         .cancel_token(options.cancel.clone())
         .progress_every(options.progress_every);
@@ -59,15 +57,12 @@ pub fn mine(
         solver = solver.threads(t);
     }
     let cancel = options.cancel.clone();
-    let proof = solver
-        .solve_with_progress(options.algorithm, &msg.digest(), target, |p| {
-            if !on_progress(p) {
-                cancel.cancel();
-            }
-        })
-        .map_err(|c| Error::new(Code::Cancelled, c.to_string()))?;
-    msg.set_pow(options.algorithm, proof);
-    Ok(())
+    msg.mine_with(&solver, policy, options.algorithm, now, |p| {
+        if !on_progress(p) {
+            cancel.cancel();
+        }
+    })
+    .map_err(|c| Error::new(Code::Cancelled, c.to_string()))
 }
 
 #[cfg(test)]
