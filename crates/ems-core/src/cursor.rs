@@ -1,18 +1,19 @@
-//! A cursor over untrusted bytes: every read checks the length first and never panics.
+//! A cursor over untrusted bytes: every read checks the length first and never panics. The one
+//! byte reader of EMS: frames, bundles and key files here, the sync codec in `ems-relay`.
 
 /// Reads fixed-size fields from the front of a byte slice.
-pub(crate) struct Cursor<'a> {
+pub struct Cursor<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `bytes`.
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    pub fn new(bytes: &'a [u8]) -> Self {
         Cursor { rest: bytes }
     }
 
     /// The next `len` bytes, or `None` if fewer are left.
-    pub(crate) fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+    pub fn take(&mut self, len: usize) -> Option<&'a [u8]> {
         if self.rest.len() < len {
             return None;
         }
@@ -22,27 +23,32 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next `N` bytes as an array.
-    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+    pub fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N).and_then(|bytes| bytes.try_into().ok())
     }
 
     /// The next byte.
-    pub(crate) fn u8(&mut self) -> Option<u8> {
+    pub fn u8(&mut self) -> Option<u8> {
         self.array::<1>().map(|[byte]| byte)
     }
 
+    /// The next big-endian u16.
+    pub fn u16(&mut self) -> Option<u16> {
+        self.array().map(u16::from_be_bytes)
+    }
+
     /// The next big-endian u32.
-    pub(crate) fn u32(&mut self) -> Option<u32> {
+    pub fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_be_bytes)
     }
 
     /// The next big-endian u64.
-    pub(crate) fn u64(&mut self) -> Option<u64> {
+    pub fn u64(&mut self) -> Option<u64> {
         self.array().map(u64::from_be_bytes)
     }
 
     /// How many bytes are left.
-    pub(crate) fn remaining(&self) -> usize {
+    pub fn remaining(&self) -> usize {
         self.rest.len()
     }
 }
@@ -56,7 +62,8 @@ mod tests {
         let bytes = [1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 9];
         let mut cursor = Cursor::new(&bytes);
         assert_eq!(cursor.u8(), Some(1));
-        assert_eq!(cursor.u32(), Some(2));
+        assert_eq!(cursor.u16(), Some(0));
+        assert_eq!(cursor.u16(), Some(2));
         assert_eq!(cursor.u64(), Some(3));
         assert_eq!(cursor.remaining(), 1);
         assert_eq!(cursor.u32(), None);

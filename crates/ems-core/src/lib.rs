@@ -13,6 +13,8 @@
 //! - [`chain`]: [`ChainView`], what validation asks of the chain, and [`StaticChain`], a chain
 //!   of given blocks for tests and examples.
 //! - [`clock`]: [`unix_now`], the one place the wall clock is read.
+//! - [`cursor`]: the one reader of untrusted bytes (length checked before every read), used by
+//!   the decoders here and by the relay's sync codec.
 //! - [`validator`]: [`Validator`], accept or a typed [`Reject`] reason.
 //! - [`suite`]: the cryptographic suite (ML-KEM-768, ML-DSA-65, HKDF/HMAC-SHA256, AES-256-GCM).
 //! - [`identity`]: [`Identity`], a user's secret keys; [`keyfile`]: their stored form;
@@ -53,7 +55,7 @@ pub mod bundle;
 pub mod chain;
 pub mod channel;
 pub mod clock;
-mod cursor;
+pub mod cursor;
 pub mod identity;
 pub mod keyfile;
 pub mod local;

@@ -1,6 +1,7 @@
 //! The wire types of `/qrl/ems/sync/1` and their length-delimited codec.
 
 use crate::store::{Position, MAX_QUERY_TAGS};
+use ems_core::cursor::Cursor;
 use ems_core::message::MAX_FRAME;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
@@ -138,7 +139,7 @@ impl Request {
 
     /// Parses a message body.
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
-        let mut r = Cursor(bytes);
+        let mut r = Fields::new(bytes);
         let req = match r.u8("kind")? {
             KIND_INVENTORY => {
                 let flags = r.u8("flags")?;
@@ -205,7 +206,7 @@ impl Response {
 
     /// Parses a message body.
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
-        let mut r = Cursor(bytes);
+        let mut r = Fields::new(bytes);
         let resp = match r.u8("kind")? {
             KIND_INVENTORY => {
                 let flags = r.u8("flags")?;
@@ -243,31 +244,24 @@ fn check_count(what: &'static str, n: usize, max: usize) -> Result<(), SyncError
     Ok(())
 }
 
-/// Reads fields off a message body, naming the field that runs short.
-struct Cursor<'a>(&'a [u8]);
+/// Reads fields off a message body with ems-core's cursor, naming the field that runs short.
+struct Fields<'a>(Cursor<'a>);
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SyncError> {
-        if self.0.len() < n {
-            return Err(SyncError::Truncated(what));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+impl<'a> Fields<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Fields(Cursor::new(bytes))
     }
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], SyncError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SyncError> {
+        self.0.take(n).ok_or(SyncError::Truncated(what))
     }
     fn u8(&mut self, what: &'static str) -> Result<u8, SyncError> {
-        Ok(self.array::<1>(what)?[0])
+        self.0.u8().ok_or(SyncError::Truncated(what))
     }
     fn u16(&mut self, what: &'static str) -> Result<u16, SyncError> {
-        Ok(u16::from_be_bytes(self.array(what)?))
+        self.0.u16().ok_or(SyncError::Truncated(what))
     }
     fn u64(&mut self, what: &'static str) -> Result<u64, SyncError> {
-        Ok(u64::from_be_bytes(self.array(what)?))
+        self.0.u64().ok_or(SyncError::Truncated(what))
     }
     fn position(&mut self, what: &'static str) -> Result<Position, SyncError> {
         Position::from_bytes(self.take(Position::LEN, what)?).ok_or(SyncError::Truncated(what))
@@ -285,7 +279,7 @@ impl<'a> Cursor<'a> {
             .collect())
     }
     fn end(&self) -> Result<(), SyncError> {
-        match self.0.len() {
+        match self.0.remaining() {
             0 => Ok(()),
             n => Err(SyncError::TrailingBytes(n)),
         }
