@@ -1,5 +1,5 @@
 //! Sealing what an identity's owner keeps beside the key file (a client's channel state), so it
-//! is as safe as the key file and its passphrase: AES-256-GCM from the [`suite`](crate::suite)
+//! is as safe as the key file and its passphrase: AES-256-GCM from the [`suite`]
 //! under a key derived from the signing seed.
 //!
 //! ```text
