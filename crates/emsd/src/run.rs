@@ -184,11 +184,11 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
         max_per_client: config.api.max_connections_per_client,
     };
     let mut server = tokio::spawn(api::serve(listener, state, limits, stop.clone()));
-    tokio::select! {
+    let ended_first = tokio::select! {
         // Stop first: the API server ends on the same signal, often before this task runs
-        // again, and an unbiased select would then take that for an unexpected end (exit 1).
+        // again, and its end is then no failure (checked again below).
         biased;
-        () = stop.clone().wait() => {}
+        () = stop.clone().wait() => None,
         failure = node.failed() => {
             tracing::error!(
                 task = failure.task.name(),
@@ -199,7 +199,11 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
             let _ = std::fs::remove_file(&info_path);
             return Err(failure.into());
         }
-        ended = &mut server => {
+        ended = &mut server => Some(ended),
+    };
+    let drained = match ended_first {
+        // The server ended while nobody asked it to stop.
+        Some(ended) if !stop.is_triggered() => {
             let reason = match ended {
                 Ok(Ok(())) => "it returned".to_string(),
                 Ok(Err(e)) => e.to_string(),
@@ -213,8 +217,11 @@ pub async fn serve(config: Config, stop: ShutdownSignal) -> Result<(), RunError>
                 source: std::io::Error::other(reason),
             });
         }
-    }
-    match tokio::time::timeout(DRAIN, server).await {
+        // Asked to stop, and the server had already drained.
+        Some(ended) => Ok(ended),
+        None => tokio::time::timeout(DRAIN, server).await,
+    };
+    match drained {
         Ok(Ok(Ok(()))) => tracing::info!("API drained"),
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "API server failed"),
         Ok(Err(e)) => tracing::error!(error = %e, "API server task failed"),

@@ -31,6 +31,11 @@ impl Shutdown {
 }
 
 impl ShutdownSignal {
+    /// Whether shutdown has been triggered (or the sender is gone).
+    pub fn is_triggered(&self) -> bool {
+        *self.rx.borrow() || self.rx.has_changed().is_err()
+    }
+
     /// Resolves once shutdown has been triggered (at once if it already was).
     pub async fn wait(mut self) {
         // An error means the sender is gone, which also means stop.
