@@ -92,7 +92,11 @@ async fn a_healed_partition_converges_by_sync_on_connect_and_gossip_on() {
         b.node().status().await.peers == 1 && d.node().status().await.peers == 1
     })
     .await;
-    assert_eq!(c.node.status().await.peers, 1, "c reached b through the cut");
+    assert_eq!(
+        c.node.status().await.peers,
+        1,
+        "c reached b through the cut"
+    );
 
     // Published at A while B-C is cut: B gets them by gossip, C and D cannot.
     let missed: Vec<Message> = (0..4u8)
@@ -164,9 +168,19 @@ async fn history_too_deep_to_be_live_is_kept_but_not_gossiped_on() {
 
     // Live when published (bound to the head, block 9); then the head moves past block_depth.
     let now = now();
-    let old = message_at(&policy, [1; 32], 300, now + 900, steered.block(9).prefix, now);
+    let old = message_at(
+        &policy,
+        [1; 32],
+        300,
+        now + 900,
+        steered.block(9).prefix,
+        now,
+    );
     a.node().publish(old.clone()).await.unwrap();
-    eventually("b stores it", DEADLINE, || async { holds(b.node(), &old).await }).await;
+    eventually("b stores it", DEADLINE, || async {
+        holds(b.node(), &old).await
+    })
+    .await;
     steered.show(10 + depth);
 
     open.store(true, Ordering::SeqCst);

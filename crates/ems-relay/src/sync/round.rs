@@ -18,9 +18,9 @@ use crate::gossip::Input;
 use crate::ingest::Core;
 use crate::metrics::Source;
 use crate::network::Command;
+use crate::store::{Position, Scan, Store};
 use crate::verdict::Verdict;
 use ems_core::{Context, Message};
-use crate::store::{Position, Scan, Store};
 use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use std::sync::Arc;
@@ -128,7 +128,10 @@ impl Core {
     fn live(&self, msg: &Message) -> bool {
         let now = unix_now();
         let depth = self.validator().policy().limits.block_depth;
-        match (self.chain().head(now), self.chain().find(msg.blockhash(), now)) {
+        match (
+            self.chain().head(now),
+            self.chain().find(msg.blockhash(), now),
+        ) {
             (Ok(head), Ok(Some(block))) => head.height.saturating_sub(block.height) < depth,
             _ => false,
         }
