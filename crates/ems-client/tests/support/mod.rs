@@ -217,6 +217,9 @@ impl User {
             .args(args)
             .env("EMS_NODE", &self.node)
             .env("EMS_QUIET", "true")
+            // Accepts leave at once: the tests that need the random delay set it themselves.
+            .env("EMS_ACCEPT_DELAY", "0")
+            .env_remove("EMS_ACCEPT")
             .env_remove("EMS_CHAIN")
             .stdin(Stdio::null());
         for (key, value) in &self.env {
