@@ -8,7 +8,7 @@ use ems_client::node::{History, HistoryLimits, NodeClient};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{check_one_line_error, texts, wait_for, Node, User};
 
@@ -202,31 +202,15 @@ fn follow_by_time_never_names_a_tag_to_the_node() {
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
     let (proxy, sent) = recording_proxy(&node.api);
-    let mut follow = Command::new(support::ems())
-        .args(["recv", "--follow", "--json", "--history-by-time", "--keys"])
-        .arg(&bob.keys)
-        .env("EMS_NODE", &proxy)
-        .env("EMS_QUIET", "true")
-        .env("EMS_ACCEPT_DELAY", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _follow = Kill(follow);
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+    let (_follow, lines_rx) = support::spawn_lines(
+        Command::new(support::ems())
+            .args(["recv", "--follow", "--json", "--history-by-time", "--keys"])
+            .arg(&bob.keys)
+            .env("EMS_NODE", &proxy)
+            .env("EMS_QUIET", "true")
+            .env("EMS_ACCEPT_DELAY", "0")
+            .stderr(Stdio::null()),
+    );
     let mut live: Vec<serde_json::Value> = Vec::new();
     let mut wait_live = |what: &str, done: &dyn Fn(&[serde_json::Value]) -> bool| {
         wait_for(what, || {

@@ -335,6 +335,34 @@ pub fn check_one_line_error(out: &Output, needle: &str) {
     );
 }
 
+/// A child process, killed and reaped when dropped (also when a test fails).
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `command` with stdout piped; returns it (killed when dropped) and its stdout's
+/// lines as they come.
+pub fn spawn_lines(command: &mut Command) -> (Kill, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("ems runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (Kill(child), rx)
+}
+
 /// The texts of the `message` events, in order.
 pub fn texts(events: &[serde_json::Value]) -> Vec<String> {
     events
