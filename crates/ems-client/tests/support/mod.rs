@@ -5,56 +5,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The profile directory with this build's binaries, once they are built. `emsd` depends on
-/// this crate, so it cannot be a dev-dependency (a cycle) and cargo does not build it for these
-/// tests. Once per test process (the other threads wait) this runs the command `scripts/test.sh`
-/// builds with, as `crates/ems-ffi/tests/support` does: in the suite it is a no-op that compiles
-/// nothing; run alone (`cargo test -p ems-client`) it builds `emsd` too, and any other cargo
-/// command would resolve another feature set and compile much of the tree a second time. Both
-/// binaries are taken from there, so a test never runs an `ems` that this build is replacing.
-fn built() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        // target/<profile>/deps/<test> → target/<profile>
-        let exe = std::env::current_exe().expect("test executable path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args([
-            "test",
-            "--workspace",
-            "--all-targets",
-            "--no-run",
-            "--quiet",
-        ]);
-        if dir.file_name().is_some_and(|name| name == "release") {
-            command.arg("--release");
-        }
-        let status = command.status().expect("cargo runs");
-        assert!(status.success(), "cargo test --workspace --no-run failed");
-        for binary in ["ems", "emsd"] {
-            let path = dir.join(binary);
-            assert!(path.exists(), "{binary} not found at {}", path.display());
-        }
-        dir
-    })
-}
+#[path = "../../../../tests/support/workspace_build.rs"]
+mod workspace_build;
 
-/// The `ems` binary of this build.
+/// The `ems` binary of this build. `emsd` depends on this crate, so it cannot be a
+/// dev-dependency (a cycle) and cargo does not build it for these tests: the workspace's test
+/// build does ([`workspace_build`]). Both binaries are taken from its profile directory, so a
+/// test never runs an `ems` that this build is replacing.
 pub fn ems() -> PathBuf {
-    built().join("ems")
+    workspace_build::binary("ems")
 }
 
 /// The `emsd` binary of this build.
 pub fn emsd() -> PathBuf {
-    built().join("emsd")
+    workspace_build::binary("emsd")
 }
 
 /// How long any one condition may take on a loaded two-core machine.
