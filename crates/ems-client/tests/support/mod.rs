@@ -183,6 +183,9 @@ impl User {
             .args(args)
             .env("EMS_NODE", &self.node)
             .env("EMS_QUIET", "true")
+            // Accepts leave at once: the tests that need the random delay set it themselves.
+            .env("EMS_ACCEPT_DELAY", "0")
+            .env_remove("EMS_ACCEPT")
             .env_remove("EMS_CHAIN")
             .stdin(Stdio::null());
         for (key, value) in &self.env {
@@ -296,6 +299,34 @@ pub fn check_one_line_error(out: &Output, needle: &str) {
         lines[0].contains(needle),
         "expected {needle:?} in: {stderr}"
     );
+}
+
+/// A child process, killed and reaped when dropped (also when a test fails).
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `command` with stdout piped; returns it (killed when dropped) and its stdout's
+/// lines as they come.
+pub fn spawn_lines(command: &mut Command) -> (Kill, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("ems runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (Kill(child), rx)
 }
 
 /// The texts of the `message` events, in order.
