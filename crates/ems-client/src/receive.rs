@@ -238,6 +238,7 @@ impl<'a> Receiver<'a> {
             established: true,
             channel,
             held: Vec::new(),
+            delivery: crate::state::Delivery::new(now()),
         };
         session.state.save_channel(&record)?;
         mark(&mut seen)?;
