@@ -250,21 +250,6 @@ impl Core {
             Err(e) => tracing::warn!(error = %e, "storing a valid message failed"),
         }
     }
-
-    /// Frames a peer handed over in sync: validated in the history context.
-    pub(crate) async fn sync_frames(self: &Arc<Self>, peer: PeerId, frames: Vec<Vec<u8>>) {
-        for frame in frames {
-            match self.judge(Input::Bytes(frame), Context::History).await.0 {
-                Verdict::Valid(m) => {
-                    if self.remember(&m) {
-                        self.store_and_notify(Arc::new(m), Source::Sync).await;
-                    }
-                }
-                Verdict::Hold(_) | Verdict::Ignore(_) => {}
-                Verdict::Reject(r) => tracing::info!(%peer, reason = %r, "invalid sync frame"),
-            }
-        }
-    }
 }
 
 /// Takes events from the swarm task and runs each off it, gossip under a concurrency bound

@@ -6,12 +6,21 @@
 //! fetched, in requests of at most [`MAX_FETCH`] digests; a non-empty page with a `next`
 //! position asks for the following page. Fetched frames go to the validation pipeline
 //! (`Core::sync_frames`) in the history context.
+//!
+//! A fetched frame that is new to this node is gossiped on, like a frame that arrived by
+//! gossip, if it would also be valid live: so a healed partition converges at gossip speed
+//! rather than at every node's next round. The seen-set decides what is new, so a frame is
+//! announced once by each node, whichever way it came first.
 
 use super::codec::{Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY};
 use crate::clock::unix_now;
+use crate::gossip::Input;
 use crate::ingest::Core;
+use crate::metrics::Source;
 use crate::network::Command;
 use crate::store::{Position, Scan, Store};
+use crate::verdict::Verdict;
+use ems_core::{Context, Message};
 use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use std::sync::Arc;
@@ -88,6 +97,43 @@ impl Core {
                 }
             }
             Response::Frames { frames } => self.sync_frames(peer, frames).await,
+        }
+    }
+
+    /// Frames a peer handed over in sync: validated in the history context; each one new to
+    /// this node is gossiped on (if it is live, see [`Core::live`]), then stored.
+    pub(crate) async fn sync_frames(self: &Arc<Self>, peer: PeerId, frames: Vec<Vec<u8>>) {
+        for frame in frames {
+            let (verdict, data) = self.judge(Input::Bytes(frame), Context::History).await;
+            match verdict {
+                Verdict::Valid(m) => {
+                    if !self.remember(&m) {
+                        continue;
+                    }
+                    // Forward first, as for gossip: the next hop does not wait for the fsync.
+                    if self.relay() && self.live(&m) {
+                        let _ = self.commands().send(Command::Publish(data)).await;
+                    }
+                    self.store_and_notify(Arc::new(m), Source::Sync).await;
+                }
+                Verdict::Hold(_) | Verdict::Ignore(_) => {}
+                Verdict::Reject(r) => tracing::info!(%peer, reason = %r, "invalid sync frame"),
+            }
+        }
+    }
+
+    /// Whether a message valid as history is also valid live: its block is among the newest
+    /// `block_depth` (everything else the two contexts check alike). Only such frames are
+    /// gossiped on; an older one would be refused by the peers, and held against this node.
+    fn live(&self, msg: &Message) -> bool {
+        let now = unix_now();
+        let depth = self.validator().policy().limits.block_depth;
+        match (
+            self.chain().head(now),
+            self.chain().find(msg.blockhash(), now),
+        ) {
+            (Ok(head), Ok(Some(block))) => head.height.saturating_sub(block.height) < depth,
+            _ => false,
         }
     }
 }
