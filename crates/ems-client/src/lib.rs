@@ -15,12 +15,16 @@
 //! - [`report`]: [`Report`], what a session tells its caller while it works.
 //! - [`file`]: files read up to a limit and written whole or not at all (`emsd` uses it too).
 //! - [`keys`]: key files (0600, atomic, no silent overwrite) and bundles from files or text.
-//! - [`state`]: channel state, outbox and tried opens beside the key file, under a lock.
+//! - [`state`]: channel state and outbox beside the key file, under a lock.
+//! - [`tried`]: the opens already tried, bounded, written once per receive pass.
+//! - [`policy`]: which incoming opens are accepted on their own, and the accept's random delay.
+//! - [`pending`]: opens the policy left for the user to accept.
 //! - [`sealed`]: those files encrypted under a key derived from the identity.
 //! - [`lattice`]: a QRL address's on-chain commitments, from `qrl-node`.
 //! - [`resolve`]: a peer named by bundle, fingerprint or address, turned into a verified bundle.
 //! - [`session`]: one user's client and the steps that send frames (announce, open, send, rekey).
-//! - [`receive`]: finding, opening and accepting what is addressed to the user.
+//! - [`receive`]: finding and opening what is addressed to the user, history page by page.
+//! - [`opening`]: incoming opens recognised, then accepted or kept pending.
 //! - [`envelope`]: the sending time and text inside a channel message.
 //! - [`time`]: durations and times as users type and read them.
 //!
@@ -64,6 +68,9 @@ pub mod keys;
 pub mod lattice;
 pub mod mine;
 pub mod node;
+pub mod opening;
+pub mod pending;
+pub mod policy;
 pub mod raw;
 pub mod receive;
 pub mod report;
@@ -73,6 +80,7 @@ pub mod sealed;
 pub mod session;
 pub mod state;
 pub mod time;
+pub mod tried;
 
 pub use error::ClientError;
 pub use node::NodeClient;

@@ -17,16 +17,15 @@ use tungstenite::stream::MaybeTlsStream;
 
 /// The node a client talks to unless told otherwise (an `emsd` on this machine, default port).
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:19101";
-/// Largest JSON answer read from the node (a page of history is at most a few MiB).
-const MAX_JSON: u64 = 32 << 20;
+/// Largest JSON answer read from the node (status, chain head).
+const MAX_JSON: u64 = 1 << 20;
 /// Tags per history request, which bounds the URL length.
 const TAGS_PER_REQUEST: usize = 64;
 /// Messages per history page.
 const PAGE: usize = 200;
-/// Most pages read for one group of tags: a node that keeps handing out new cursors cannot keep
-/// the client reading for ever (100 000 messages under one set of tags is far past any real
-/// conversation's window).
-const MAX_PAGES: usize = 500;
+/// Largest history page read: [`PAGE`] frames of [`MAX_FRAME`] bytes in base64 with their
+/// digests and the JSON around them fit well inside it.
+const MAX_PAGE_JSON: u64 = 4 << 20;
 /// How long one request may take before the node counts as down.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,6 +42,51 @@ impl ChainHead {
         }
         crate::time::expiry(ttl_secs)
     }
+}
+
+/// What a history read asks for.
+#[derive(Clone, Copy, Debug)]
+pub enum History<'a> {
+    /// The messages carrying one of these tags (the node learns them).
+    Tags(&'a [[u8; 32]]),
+    /// Every message the node received at or after this unix time (the node learns only the
+    /// time).
+    Since(u64),
+}
+
+/// Bounds on one history read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Most messages read.
+    pub max_messages: usize,
+    /// Most bytes of answers read.
+    pub max_bytes: u64,
+}
+
+impl HistoryLimits {
+    /// The bounds of one receive pass: far past any real conversation's window, small enough
+    /// that a hostile node costs minutes of reading at most, never memory (pages are dropped as
+    /// they are handled).
+    pub const RECEIVE: HistoryLimits = HistoryLimits {
+        max_messages: 100_000,
+        max_bytes: 1 << 30,
+    };
+    /// The bounds of [`NodeClient::by_tags`], which holds what it reads.
+    pub const COLLECTED: HistoryLimits = HistoryLimits {
+        max_messages: 10_000,
+        max_bytes: 128 << 20,
+    };
+}
+
+/// How a history read went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryRead {
+    /// Messages read.
+    pub messages: usize,
+    /// Bytes of answers read.
+    pub bytes: u64,
+    /// Whether the limits stopped the read before the node's last page.
+    pub truncated: bool,
 }
 
 /// What the node said about a submitted frame.
@@ -194,40 +238,89 @@ impl NodeClient {
         Ok(Some(message))
     }
 
-    /// `GET /v1/messages?tag=…`: every stored, unexpired message carrying one of `tags`, all
-    /// pages. Frames that do not decode are skipped (a faulty node cannot make the client fail
-    /// on them).
+    /// `GET /v1/messages?tag=…`: the stored, unexpired messages carrying one of `tags`, at
+    /// most [`HistoryLimits::COLLECTED`] of them (see [`history`](Self::history), which hands
+    /// them over a page at a time instead).
     pub fn by_tags(&self, tags: &[[u8; 32]]) -> Result<Vec<Message>, ClientError> {
-        let what = "the history request";
         let mut out = Vec::new();
-        for chunk in tags.chunks(TAGS_PER_REQUEST) {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            for tag in chunk {
-                query.append_pair("tag", &hex::encode(tag));
-            }
-            query.append_pair("limit", &PAGE.to_string());
-            let base_query = query.finish();
+        self.history(
+            &History::Tags(tags),
+            HistoryLimits::COLLECTED,
+            &mut |page| {
+                out.extend(page);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// `GET /v1/messages`: the stored, unexpired messages `query` asks for, handed to `page` one
+    /// page at a time (each page read up to a few MiB, then dropped), until the node has no more
+    /// or `limits` are reached. A node that keeps handing out cursors, or pages of huge frames,
+    /// costs at most `limits`: the read then stops and says so ([`HistoryRead::truncated`]).
+    /// Frames that do not decode are skipped (a faulty node cannot make the client fail on
+    /// them).
+    pub fn history(
+        &self,
+        query: &History<'_>,
+        limits: HistoryLimits,
+        page: &mut dyn FnMut(Vec<Message>) -> Result<(), ClientError>,
+    ) -> Result<HistoryRead, ClientError> {
+        let mut read = HistoryRead::default();
+        let queries: Vec<String> = match query {
+            History::Tags(tags) => tags
+                .chunks(TAGS_PER_REQUEST)
+                .map(|chunk| {
+                    let mut query = form_urlencoded::Serializer::new(String::new());
+                    for tag in chunk {
+                        query.append_pair("tag", &hex::encode(tag));
+                    }
+                    query.finish()
+                })
+                .collect(),
+            History::Since(since) => vec![format!("since={since}")],
+        };
+        for base in queries {
             let mut cursor: Option<String> = None;
-            for pages in 1.. {
-                let mut path = format!("/v1/messages?{base_query}");
+            loop {
+                if read.messages >= limits.max_messages || read.bytes >= limits.max_bytes {
+                    read.truncated = true;
+                    return Ok(read);
+                }
+                let mut path = format!("/v1/messages?{base}&limit={PAGE}");
                 if let Some(cursor) = &cursor {
                     path.push_str("&cursor=");
-                    path.push_str(
-                        &form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>(),
-                    );
+                    path.extend(form_urlencoded::byte_serialize(cursor.as_bytes()));
                 }
-                let page: MessagePage = self.get_json(what, &path)?;
-                out.extend(page.messages.iter().filter_map(|stored| stored.frame()));
-                match page.next_cursor {
-                    Some(_) if pages >= MAX_PAGES => {
-                        return Err(bad(what, format!("more than {MAX_PAGES} pages of history")))
-                    }
+                let what = "the history request";
+                let body = self
+                    .get(what, &path)?
+                    .into_body()
+                    .with_config()
+                    .limit(MAX_PAGE_JSON)
+                    .read_to_vec()
+                    .map_err(|e| bad(what, e))?;
+                read.bytes += body.len() as u64;
+                let answer: MessagePage =
+                    serde_json::from_slice(&body).map_err(|e| bad(what, e))?;
+                drop(body);
+                let room = limits.max_messages - read.messages;
+                let frames: Vec<Message> = answer
+                    .messages
+                    .iter()
+                    .take(room)
+                    .filter_map(|stored| stored.frame())
+                    .collect();
+                read.messages += answer.messages.len().min(room);
+                drop(answer.messages);
+                page(frames)?;
+                match answer.next_cursor {
                     Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                     _ => break,
                 }
             }
         }
-        Ok(out)
+        Ok(read)
     }
 
     /// `GET /v1/subscribe` (WebSocket), every newly accepted message: the client filters by tag

@@ -1,39 +1,78 @@
 //! Receiving: find this user's messages among everyone's, in order, exactly once.
 //!
 //! The client watches two kinds of `ID0`: the network-wide open tag, whose messages it
-//! trial-decapsulates (each open once: tried digests are remembered), and each channel's
-//! precomputed window of tags. History comes from `GET /v1/messages?tag=…`; a channel's messages
-//! are opened in the order of its tag window, so messages sent in order are shown in order, and
-//! the fetch repeats until nothing new opens (a rekey moves the window to tags not yet asked
-//! for). `--follow` then reads the node's live stream of every message, so the node does not
-//! learn which tags are this user's, and keeps those whose tag it watches; whenever the watched
-//! tags change it asks the history again, which catches messages that arrived before their tags
-//! were known.
+//! trial-decapsulates (each open once: see [`crate::tried`]), and each channel's window of tags
+//! plus its per-epoch control tag. History is read page by page ([`NodeClient::history`], within
+//! [`HistoryLimits`]) and each page handled as it comes; a channel's messages within a page are
+//! opened in the order of its tag window, and the read repeats until nothing new opens (a rekey
+//! moves the window to tags not yet asked for).
+//!
+//! What the node learns: a history read by tag (the default of a one-shot receive) names this
+//! user's watched tags to the node; a read by time ([`Receiver::by_time`]) names only a time
+//! and fetches everything the node holds since then. `--follow` reads the node's live stream of
+//! every message and keeps those whose tag it watches, so the node learns no tag from it; when
+//! the watched tags change it checks, locally, whether a message it already let pass carried one
+//! of the new tags, and only then asks the node for everything received since that message
+//! arrived (by time, never by tag).
+//!
+//! Opens are accepted as the [`AcceptPolicy`] says (the others wait, see [`crate::pending`]);
+//! see [`crate::opening`].
 
 use crate::envelope;
 use crate::error::ClientError;
 use crate::lattice::Lattice;
+use crate::node::{History, HistoryLimits, HistoryRead};
+use crate::policy::AcceptPolicy;
 use crate::session::Session;
-use crate::state::ChannelRecord;
 use crate::time::now;
-use ems_core::channel::{open_tag, recognise};
+use crate::tried::Tried;
+use ems_core::channel::open_tag;
 use ems_core::{ChannelError, Fingerprint, Message, QrlAddress, Received};
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How much earlier than a missed message's arrival (on this machine's clock) a re-read by time
+/// starts: room for the node's clock being behind this one.
+const CLOCK_SLACK: u64 = 120;
+/// Most tags of messages let pass during `--follow` that are remembered (32 bytes and a time
+/// each); past it the next re-read starts at the beginning of the follow.
+const MAX_PASSED: usize = 1 << 18;
+/// How often `--follow` saves the tried opens while the stream is busy.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
 
 /// What receiving found, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Someone opened a channel to this user; it was accepted.
+    /// Someone opened a channel to this user; it was accepted (the accept leaves at `accept_at`).
     Opened {
         /// The new channel's local name.
         channel: String,
         /// The opener's fingerprint.
         peer: Fingerprint,
-        /// The address the opener's bundle names.
+        /// The address the opener's bundle names: only a claim unless `committed`.
         address: Option<QrlAddress>,
         /// Whether the chain vouched for that address.
         committed: bool,
+        /// When the accept is submitted (unix seconds): after a random delay.
+        accept_at: u64,
+    },
+    /// Someone opened a channel to this user; the accept policy did not accept it, so it waits
+    /// for `ems channel accept` (until its TTL).
+    Pending {
+        /// The open's digest, hex.
+        open: String,
+        /// The opener's fingerprint.
+        peer: Fingerprint,
+        /// The address the opener's bundle names: only a claim unless `committed`.
+        address: Option<QrlAddress>,
+        /// Whether the chain vouched for that address.
+        committed: bool,
+    },
+    /// History stopped at the receive limits before the node's last page: what is past them
+    /// was not read.
+    Incomplete {
+        /// What was read.
+        read: HistoryRead,
     },
     /// The peer accepted a channel this user opened.
     Accepted {
@@ -67,72 +106,191 @@ pub enum Event {
     },
 }
 
-/// How receiving treats incoming opens.
+/// A receive pass (or a `--follow`) of one session.
 pub struct Receiver<'a> {
-    session: &'a Session,
-    lattice: Option<&'a Lattice>,
-    accept_ttl: u64,
+    pub(crate) session: &'a Session,
+    pub(crate) lattice: Option<&'a Lattice>,
+    pub(crate) accept_ttl: u64,
+    pub(crate) policy: AcceptPolicy,
+    limits: HistoryLimits,
+    by_time: bool,
+    pub(crate) tried: Option<Tried>,
+    /// The latest time an accept made by this receiver waits for in the outbox.
+    pub(crate) queued_until: u64,
 }
 
 impl<'a> Receiver<'a> {
     /// A receiver for `session`; opens whose sender names a QRL address are checked against
-    /// `lattice` when given; accepts live `accept_ttl` seconds.
+    /// `lattice` when given; accepts live `accept_ttl` seconds. Every open is accepted at once
+    /// (see [`with_policy`](Self::with_policy)); history is read by tag within
+    /// [`HistoryLimits::RECEIVE`].
     pub fn new(session: &'a Session, lattice: Option<&'a Lattice>, accept_ttl: u64) -> Self {
         Receiver {
             session,
             lattice,
             accept_ttl,
+            policy: AcceptPolicy::default(),
+            limits: HistoryLimits::RECEIVE,
+            by_time: false,
+            tried: None,
+            queued_until: 0,
         }
     }
 
+    /// This receiver, treating opens as `policy` says.
+    pub fn with_policy(mut self, policy: AcceptPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// This receiver, reading at most `limits` per history read.
+    pub fn with_limits(mut self, limits: HistoryLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// This receiver, reading history by time (everything the node holds) instead of by tag,
+    /// so the node never learns a watched tag.
+    pub fn by_time(mut self, by_time: bool) -> Self {
+        self.by_time = by_time;
+        self
+    }
+
     /// Every tag this user watches: the open tag, then each channel's window.
-    fn watched(&self) -> Result<Vec<[u8; 32]>, ClientError> {
-        let mut tags = vec![open_tag()];
+    fn watched(&self) -> Result<HashSet<[u8; 32]>, ClientError> {
+        let mut tags = HashSet::from([open_tag()]);
         for record in self.session.state.channels()? {
             tags.extend(record.channel.watch_tags(now()));
         }
         Ok(tags)
     }
 
-    /// Fetches history until nothing new opens, reporting each event to `emit`.
-    pub fn catch_up(&self, emit: &mut dyn FnMut(Event)) -> Result<(), ClientError> {
+    /// Fetches history until nothing new opens, reporting each event to `emit`; then waits for
+    /// the accepts it made to leave (each after its random delay).
+    pub fn catch_up(&mut self, emit: &mut dyn FnMut(Event)) -> Result<(), ClientError> {
         self.session.flush_outbox()?;
+        let read = self.read_history(self.by_time.then_some(0), emit);
+        self.save_tried()?;
+        read?;
+        self.deliver_accepts()
+    }
+
+    /// Reads history (by time from `since` if given, else by the watched tags) until a read
+    /// opens nothing new.
+    fn read_history(
+        &mut self,
+        since: Option<u64>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), ClientError> {
+        let session = self.session;
         loop {
-            let messages = self.session.node.by_tags(&self.watched()?)?;
-            if !self.process(messages, emit)? {
+            let tags: Vec<[u8; 32]>;
+            let query = match since {
+                Some(since) => History::Since(since),
+                None => {
+                    tags = self.watched()?.into_iter().collect();
+                    History::Tags(&tags)
+                }
+            };
+            let mut progress = false;
+            let read = session.node.history(&query, self.limits, &mut |page| {
+                progress |= self.process(page, emit)?;
+                Ok(())
+            })?;
+            if read.truncated {
+                emit(Event::Incomplete { read });
+            }
+            if !progress {
                 return Ok(());
             }
         }
     }
 
+    /// Saves the tried opens if they changed.
+    fn save_tried(&mut self) -> Result<(), ClientError> {
+        match &mut self.tried {
+            Some(tried) => tried.save(&self.session.state, now()),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the accepts this receiver queued are due, then submits them.
+    pub(crate) fn deliver_accepts(&mut self) -> Result<(), ClientError> {
+        let wait = self.queued_until.saturating_sub(now());
+        if wait > 0 {
+            std::thread::sleep(Duration::from_secs(wait));
+        }
+        if self.queued_until > 0 {
+            self.session.flush_outbox()?;
+            self.queued_until = 0;
+        }
+        Ok(())
+    }
+
     /// [`catch_up`](Self::catch_up), then the live stream, until the process ends or the node
-    /// goes away; every `poll` without a message, frames queued for later are sent when due.
-    pub fn follow(&self, emit: &mut dyn FnMut(Event), poll: Duration) -> Result<(), ClientError> {
+    /// goes away; every `poll` without a message, frames queued for later (accepts waiting for
+    /// their delay among them) are sent when due.
+    pub fn follow(
+        &mut self,
+        emit: &mut dyn FnMut(Event),
+        poll: Duration,
+    ) -> Result<(), ClientError> {
         let mut subscription = self.session.node.subscribe()?;
-        self.catch_up(emit)?;
-        let mut watched: HashSet<[u8; 32]> = self.watched()?.into_iter().collect();
+        let started = now();
+        self.session.flush_outbox()?;
+        self.read_history(self.by_time.then_some(0), emit)?;
+        self.save_tried()?;
+        let mut watched = self.watched()?;
+        // The tags of messages let pass, with when each first arrived; `overflowed` once more
+        // than MAX_PASSED were (from then on a re-read starts at `started`).
+        let mut passed: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut overflowed = false;
+        let mut saved = Instant::now();
         loop {
+            if saved.elapsed() >= SAVE_EVERY {
+                self.save_tried()?;
+                saved = Instant::now();
+            }
             let Some(message) = subscription.next(poll)? else {
                 self.session.flush_outbox()?;
+                self.save_tried()?;
                 continue;
             };
             if !watched.contains(message.id0()) {
+                if passed.len() < MAX_PASSED {
+                    passed.entry(*message.id0()).or_insert_with(now);
+                } else {
+                    overflowed = true;
+                }
                 continue;
             }
-            if self.process(vec![message], emit)? {
-                let now_watched: HashSet<[u8; 32]> = self.watched()?.into_iter().collect();
-                if now_watched.difference(&watched).next().is_some() {
-                    self.catch_up(emit)?;
-                }
-                watched = self.watched()?.into_iter().collect();
+            if !self.process(vec![message], emit)? {
+                continue;
+            }
+            watched = self.watched()?;
+            let missed = passed
+                .iter()
+                .filter(|(tag, _)| watched.contains(*tag))
+                .map(|(_, at)| *at)
+                .min();
+            let since = match (missed, overflowed) {
+                (_, true) => Some(started),
+                (Some(at), false) => Some(at),
+                (None, false) => None,
+            };
+            if let Some(since) = since {
+                self.read_history(Some(since.saturating_sub(CLOCK_SLACK)), emit)?;
+                passed.retain(|tag, _| !watched.contains(tag));
+                overflowed = false;
+                watched = self.watched()?;
             }
         }
     }
 
-    /// Handles `messages`: opens first, then each channel's in tag-window order. Returns whether
-    /// anything opened.
+    /// Handles `messages`: opens first, then each channel's in tag-window order; messages with
+    /// a tag not watched are dropped. Returns whether anything opened.
     fn process(
-        &self,
+        &mut self,
         messages: Vec<Message>,
         emit: &mut dyn FnMut(Event),
     ) -> Result<bool, ClientError> {
@@ -146,7 +304,7 @@ impl<'a> Receiver<'a> {
                 by_tag.entry(*message.id0()).or_default().push(message);
             }
         }
-        'restart: loop {
+        'restart: while !by_tag.is_empty() {
             for record in self.session.state.channels()? {
                 for tag in record.channel.watch_tags(now()) {
                     let Some(found) = by_tag.remove(&tag) else {
@@ -162,94 +320,9 @@ impl<'a> Receiver<'a> {
                     }
                 }
             }
-            return Ok(progress);
+            break;
         }
-    }
-
-    /// Tries an open message; accepts it if it is for this user and acceptable.
-    fn try_open(
-        &self,
-        message: &Message,
-        emit: &mut dyn FnMut(Event),
-    ) -> Result<bool, ClientError> {
-        let session = self.session;
-        let mut seen = session.state.seen()?;
-        if seen.contains(&message.digest()) {
-            return Ok(false);
-        }
-        let mark = |seen: &mut crate::state::Seen| -> Result<(), ClientError> {
-            seen.insert(message);
-            session.state.save_seen(seen, now())
-        };
-        let incoming = match recognise(&session.identity, message, now()) {
-            Ok(Some(incoming)) => incoming,
-            Ok(None) => {
-                mark(&mut seen)?;
-                return Ok(false);
-            }
-            Err(e) => {
-                mark(&mut seen)?;
-                emit(Event::Refused {
-                    reason: format!("an open addressed to you: {e}"),
-                });
-                return Ok(false);
-            }
-        };
-        if session.state.has_channel(&incoming.channel_id()) {
-            mark(&mut seen)?;
-            return Ok(false);
-        }
-        let sender = incoming.sender().clone();
-        let committed = match (sender.address(), self.lattice) {
-            (Some(address), Some(lattice)) => {
-                let commitments = lattice.commitments(&address)?;
-                if let Err(e) = sender.check_commitments(commitments.iter().map(Vec::as_slice)) {
-                    mark(&mut seen)?;
-                    emit(Event::Refused {
-                        reason: format!("an open from {address}: {e}"),
-                    });
-                    return Ok(false);
-                }
-                true
-            }
-            _ => false,
-        };
-        let (head, ttl) = session.head_and_ttl(self.accept_ttl)?;
-        let lock = session.state.lock()?;
-        if session.state.has_channel(&incoming.channel_id()) {
-            // Another `ems` process on this key file accepted it meanwhile.
-            return Ok(false);
-        }
-        let name = session.state.free_name(&crate::state::default_name(
-            &sender.fingerprint(),
-            sender.address(),
-        ))?;
-        let (channel, accept) =
-            incoming.accept(&session.identity, ttl, head.blockhash, &mut crate::rng())?;
-        let record = ChannelRecord {
-            name: name.clone(),
-            peer: sender.fingerprint(),
-            peer_address: sender.address(),
-            peer_committed: committed,
-            expires: sender
-                .expires()
-                .min(session.identity.bundle().body().expires()),
-            opened: now(),
-            established: true,
-            channel,
-            held: Vec::new(),
-        };
-        session.state.save_channel(&record)?;
-        mark(&mut seen)?;
-        drop(lock);
-        emit(Event::Opened {
-            channel: name.clone(),
-            peer: record.peer,
-            address: record.peer_address,
-            committed,
-        });
-        session.publish(accept, &head, &format!("accept of channel {name}"), 0)?;
-        Ok(true)
+        Ok(progress)
     }
 
     /// Tries a message on channel `id_hex`, under the lock, on freshly read state.
@@ -326,3 +399,7 @@ impl<'a> Receiver<'a> {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+#[path = "receive_tests.rs"]
+mod tests;

@@ -5,7 +5,9 @@
 //!   lock                          held (flock) around every read-change-write of the state
 //!   channels/<channel id>.state   0600  one channel: name, peer, expiry and the ems-core state
 //!   outbox/<digest>.state         0600  mined frames not yet accepted by a node
-//!   seen.state                    0600  opens already tried, so they are decapsulated once
+//!   tried.state                   0600  opens already tried, so they are decapsulated once
+//!                                       (bounded, see `tried`)
+//!   pending.state                 0600  opens waiting for `ems channel accept` (see `policy`)
 //! ```
 //!
 //! Every file is encrypted under a key derived from the identity (`sealed`), so the state is as
@@ -20,7 +22,6 @@ use crate::sealed;
 use base64::Engine;
 use ems_core::{Channel, Fingerprint, Identity, LocalKey, Message, QrlAddress};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -137,30 +138,6 @@ impl Outbound {
     }
 }
 
-/// Opens already tried, by digest, with their TTL (forgotten once expired).
-#[derive(Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Seen {
-    opens: BTreeMap<String, u32>,
-}
-
-impl Seen {
-    /// Whether the open with `digest` was tried.
-    pub fn contains(&self, digest: &[u8; 32]) -> bool {
-        self.opens.contains_key(&hex::encode(digest))
-    }
-
-    /// Records an open as tried.
-    pub fn insert(&mut self, message: &Message) {
-        self.opens
-            .insert(hex::encode(message.digest()), message.ttl());
-    }
-
-    fn prune(&mut self, now: u64) {
-        self.opens.retain(|_, ttl| u64::from(*ttl) > now);
-    }
-}
-
 /// The state directory of one key file.
 #[derive(Clone)]
 pub struct StateDir {
@@ -220,6 +197,55 @@ impl StateDir {
             .unwrap_or(path)
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// The sealed file `name` (a path inside the state directory) decrypted, read up to `max`
+    /// bytes; `None` if there is none.
+    pub(crate) fn read_sealed(
+        &self,
+        name: &str,
+        max: u64,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, ClientError> {
+        let path = self.root.join(name);
+        let bytes = match crate::file::read_limited(&path, max, name) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            other => other.map_err(|e| ClientError::io(&path, e))?,
+        };
+        sealed::open(&self.key, name, &bytes)
+            .map(Some)
+            .map_err(|reason| ClientError::CorruptState { path, reason })
+    }
+
+    /// Writes `contents` sealed to the file `name` inside the state directory, atomically (call
+    /// with the lock held).
+    pub(crate) fn write_sealed(&self, name: &str, contents: &[u8]) -> Result<(), ClientError> {
+        write_atomic(
+            &self.root.join(name),
+            &sealed::seal(&self.key, name, contents),
+            0o600,
+        )
+    }
+
+    /// Reads the JSON file `name` inside the state directory, `None` if there is none.
+    pub(crate) fn read_named<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ClientError> {
+        let path = self.root.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        self.read_json(&path).map(Some)
+    }
+
+    /// Writes `value` as the JSON file `name` inside the state directory (call with the lock
+    /// held).
+    pub(crate) fn write_named<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), ClientError> {
+        self.write_json(&self.root.join(name), value)
     }
 
     fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, ClientError> {
@@ -344,20 +370,5 @@ impl StateDir {
         }
         out.sort_by_key(|(_, entry)| entry.not_before);
         Ok(out)
-    }
-
-    /// The opens already tried.
-    pub fn seen(&self) -> Result<Seen, ClientError> {
-        let path = self.root.join("seen.state");
-        if !path.exists() {
-            return Ok(Seen::default());
-        }
-        self.read_json(&path)
-    }
-
-    /// Writes the opens tried, forgetting expired ones.
-    pub fn save_seen(&self, seen: &mut Seen, now: u64) -> Result<(), ClientError> {
-        seen.prune(now);
-        self.write_json(&self.root.join("seen.state"), seen)
     }
 }

@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use support::{texts, wait_for, Node, User};
 
@@ -135,38 +133,22 @@ fn alice_and_bob_talk_over_three_relays_across_rekeys_and_carol_reads_nothing() 
     );
 
     // Bob, following live, gets Alice's next messages as they come, in order, once.
-    let mut follow = Command::new(support::ems())
-        .args([
-            "recv",
-            "--follow",
-            "--json",
-            "--keys",
-            bob.keys.to_str().unwrap(),
-            "--passphrase-env",
-            "BOB_PASS",
-        ])
-        .env("EMS_NODE", &bob.node)
-        .env("EMS_QUIET", "true")
-        .env("BOB_PASS", "correct horse")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _follow = Kill(follow);
+    let (_follow, lines_rx) = support::spawn_lines(
+        Command::new(support::ems())
+            .args([
+                "recv",
+                "--follow",
+                "--json",
+                "--keys",
+                bob.keys.to_str().unwrap(),
+                "--passphrase-env",
+                "BOB_PASS",
+            ])
+            .env("EMS_NODE", &bob.node)
+            .env("EMS_QUIET", "true")
+            .env("BOB_PASS", "correct horse")
+            .stderr(Stdio::null()),
+    );
     for text in ["a5 live", "a6 live"] {
         alice.ems_keys_ok(&["send", "--channel", "bob", text]);
     }

@@ -5,56 +5,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The profile directory with this build's binaries, once they are built. `emsd` depends on
-/// this crate, so it cannot be a dev-dependency (a cycle) and cargo does not build it for these
-/// tests. Once per test process (the other threads wait) this runs the command `scripts/test.sh`
-/// builds with, as `crates/ems-ffi/tests/support` does: in the suite it is a no-op that compiles
-/// nothing; run alone (`cargo test -p ems-client`) it builds `emsd` too, and any other cargo
-/// command would resolve another feature set and compile much of the tree a second time. Both
-/// binaries are taken from there, so a test never runs an `ems` that this build is replacing.
-fn built() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        // target/<profile>/deps/<test> → target/<profile>
-        let exe = std::env::current_exe().expect("test executable path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args([
-            "test",
-            "--workspace",
-            "--all-targets",
-            "--no-run",
-            "--quiet",
-        ]);
-        if dir.file_name().is_some_and(|name| name == "release") {
-            command.arg("--release");
-        }
-        let status = command.status().expect("cargo runs");
-        assert!(status.success(), "cargo test --workspace --no-run failed");
-        for binary in ["ems", "emsd"] {
-            let path = dir.join(binary);
-            assert!(path.exists(), "{binary} not found at {}", path.display());
-        }
-        dir
-    })
-}
+#[path = "../../../../tests/support/workspace_build.rs"]
+mod workspace_build;
 
-/// The `ems` binary of this build.
+/// The `ems` binary of this build. `emsd` depends on this crate, so it cannot be a
+/// dev-dependency (a cycle) and cargo does not build it for these tests: the workspace's test
+/// build does ([`workspace_build`]). Both binaries are taken from its profile directory, so a
+/// test never runs an `ems` that this build is replacing.
 pub fn ems() -> PathBuf {
-    built().join("ems")
+    workspace_build::binary("ems")
 }
 
 /// The `emsd` binary of this build.
 pub fn emsd() -> PathBuf {
-    built().join("emsd")
+    workspace_build::binary("emsd")
 }
 
 /// How long any one condition may take on a loaded two-core machine.
@@ -217,6 +183,9 @@ impl User {
             .args(args)
             .env("EMS_NODE", &self.node)
             .env("EMS_QUIET", "true")
+            // Accepts leave at once: the tests that need the random delay set it themselves.
+            .env("EMS_ACCEPT_DELAY", "0")
+            .env_remove("EMS_ACCEPT")
             .env_remove("EMS_CHAIN")
             .stdin(Stdio::null());
         for (key, value) in &self.env {
@@ -330,6 +299,34 @@ pub fn check_one_line_error(out: &Output, needle: &str) {
         lines[0].contains(needle),
         "expected {needle:?} in: {stderr}"
     );
+}
+
+/// A child process, killed and reaped when dropped (also when a test fails).
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `command` with stdout piped; returns it (killed when dropped) and its stdout's
+/// lines as they come.
+pub fn spawn_lines(command: &mut Command) -> (Kill, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("ems runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (Kill(child), rx)
 }
 
 /// The texts of the `message` events, in order.

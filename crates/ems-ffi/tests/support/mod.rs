@@ -4,55 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../../../../tests/support/workspace_build.rs"]
+mod workspace_build;
+
 /// This crate's directory.
 pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The profile directory above this test executable (`target/<profile>/deps/<test>` →
-/// `target/<profile>`), where cargo puts `libems.so`, `libems.a` and `emsd`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// Makes sure the workspace's test build is current, once per test process, and returns the
-/// profile directory. It runs the command `scripts/test.sh` builds with, so in the suite it is a
-/// no-op that compiles nothing; run alone (`cargo test -p ems-ffi`) it builds `emsd` too. Any
-/// other cargo command would resolve another feature set, compile much of the tree a second
-/// time and overwrite `deps/libems.*`, whose names carry no hash.
-fn built_profile_dir() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = profile_dir();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut command = Command::new(cargo);
-            command.args([
-                "test",
-                "--workspace",
-                "--all-targets",
-                "--no-run",
-                "--quiet",
-            ]);
-            if dir.file_name().is_some_and(|name| name == "release") {
-                command.arg("--release");
-            }
-            let status = command.status().expect("cargo runs");
-            assert!(status.success(), "cargo test --workspace --no-run failed");
-            dir
-        })
-        .clone()
 }
 
 /// The directory holding `libems.so` and `libems.a`: `deps/` of this profile, where this test
 /// build compiled the library with every crate type it declares. (Only `cargo build` copies them
 /// up into the profile directory; `cargo test` does not.)
 pub fn lib_dir() -> PathBuf {
-    let dir = built_profile_dir().join("deps");
+    let dir = workspace_build::profile_dir().join("deps");
     for wanted in ["libems.so", "libems.a"] {
         assert!(
             dir.join(wanted).exists(),
@@ -98,9 +62,7 @@ pub fn go() -> PathBuf {
 
 /// The `emsd` binary of this build (cargo puts binaries in the profile directory).
 pub fn emsd() -> PathBuf {
-    let path = built_profile_dir().join("emsd");
-    assert!(path.exists(), "emsd not found at {}", path.display());
-    path
+    workspace_build::binary("emsd")
 }
 
 /// A separate `emsd run` on loopback, killed on drop.

@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use ems_client::keys::Passphrase;
 use ems_client::lattice::Lattice;
 use ems_client::node::DEFAULT_NODE;
+use ems_client::policy::{Accept, AcceptPolicy};
+use ems_client::resolve::Target;
+use ems_client::time::parse_duration;
 use ems_client::{ClientError, NodeClient, Session};
 use std::path::PathBuf;
 
@@ -70,6 +73,62 @@ pub(crate) struct ChainArgs {
 impl ChainArgs {
     pub(crate) fn lattice(&self) -> Result<Option<Lattice>, ClientError> {
         self.chain.as_deref().map(Lattice::new).transpose()
+    }
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct AcceptArgs {
+    /// Which opens to accept without asking: all; committed (the sender's address committed
+    /// to its bundle on chain: needs --chain); known (peers of existing channels and --trust);
+    /// none. The others wait for `ems channel accept`.
+    #[arg(
+        long = "accept",
+        env = "EMS_ACCEPT",
+        default_value = "all",
+        value_name = "POLICY"
+    )]
+    pub(crate) policy: String,
+    /// A fingerprint --accept known accepts (repeatable).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub(crate) trust: Vec<String>,
+    /// Longest random wait before an accept is submitted (uniform from 0).
+    #[arg(long, env = "EMS_ACCEPT_DELAY", default_value = "30s")]
+    pub(crate) accept_delay: String,
+}
+
+impl AcceptArgs {
+    pub(crate) fn policy(&self, has_chain: bool) -> Result<AcceptPolicy, ClientError> {
+        let accept: Accept = self.policy.parse()?;
+        if accept == Accept::Committed && !has_chain {
+            return Err(ClientError::input(
+                "accept policy",
+                "--accept committed needs --chain to check commitments on",
+            ));
+        }
+        let trusted = self
+            .trust
+            .iter()
+            .map(|text| match Target::parse(text)? {
+                Target::Fingerprint(fingerprint) => Ok(fingerprint),
+                _ => Err(ClientError::input(
+                    "--trust",
+                    format!("{text:?} is not a fingerprint (64 hex digits)"),
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(AcceptPolicy {
+            accept,
+            trusted,
+            max_delay: parse_delay(&self.accept_delay)?,
+        })
+    }
+}
+
+/// `--accept-delay`: a duration, or `0` for none.
+pub(crate) fn parse_delay(text: &str) -> Result<u64, ClientError> {
+    match text.trim() {
+        "0" | "0s" => Ok(0),
+        other => parse_duration(other, "--accept-delay"),
     }
 }
 
@@ -139,6 +198,12 @@ pub(crate) enum Command {
         /// How long accept messages live on the network.
         #[arg(long, default_value = "1h")]
         ttl: String,
+        #[command(flatten)]
+        accept: AcceptArgs,
+        /// Read history by time (every message the node holds) instead of asking for the
+        /// watched tags, so the node learns none of them; costs reading everything.
+        #[arg(long)]
+        history_by_time: bool,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -222,6 +287,27 @@ pub(crate) enum ChannelCommand {
     List {
         #[command(flatten)]
         keys: KeyArgs,
+    },
+    /// Lists the opens waiting to be accepted (those `ems recv --accept` did not accept).
+    Pending {
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+    /// Accepts a pending open, named by its digest or its sender's fingerprint (a prefix of at
+    /// least 8 hex digits).
+    Accept {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The pending open.
+        open: String,
+        /// How long the accept message lives on the network.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Longest random wait before the accept is submitted (uniform from 0).
+        #[arg(long, env = "EMS_ACCEPT_DELAY", default_value = "30s")]
+        accept_delay: String,
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Steps a channel's keys forward (post-compromise security).
     Rekey {

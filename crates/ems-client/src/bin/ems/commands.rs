@@ -57,13 +57,26 @@ pub(crate) fn list_channels(keys: &KeyArgs) -> anyhow::Result<()> {
             "{}\tpeer {}{}\t{status}\tsend epoch {}\treceive epoch {}\texpires {}",
             record.name,
             record.peer,
-            record
-                .peer_address
-                .map(|a| format!(" ({a})"))
-                .unwrap_or_default(),
+            crate::print::claim(&record.peer_address, record.peer_committed),
             record.channel.send_epoch(),
             record.channel.receive_epoch(),
             format_utc(record.expires)
+        );
+    }
+    Ok(())
+}
+
+/// `ems channel pending`: one line per open waiting for `ems channel accept`.
+pub(crate) fn list_pending(keys: &KeyArgs) -> anyhow::Result<()> {
+    let identity = keys::load(&keys.keys, &Passphrase(keys.passphrase_env.clone()))?;
+    let state = StateDir::open(&keys.keys, &identity)?;
+    for open in ems_client::pending::list(&state, now())? {
+        out!(
+            "{}\tpeer {}{}\texpires {}",
+            open.digest,
+            open.peer,
+            crate::print::claim(&open.address, open.committed),
+            format_utc(u64::from(open.ttl))
         );
     }
     Ok(())

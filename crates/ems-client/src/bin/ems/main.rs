@@ -9,7 +9,7 @@
 use clap::{CommandFactory, Parser};
 use cli::{ChannelCommand, Cli, Command, KeysCommand};
 use ems_client::keys::{self, Passphrase};
-use ems_client::receive::{Event, Receiver};
+use ems_client::receive::Receiver;
 use ems_client::resolve::{resolve, Target};
 use ems_client::state::default_name;
 use ems_client::time::{now, parse_duration, parse_time};
@@ -91,11 +91,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let lattice = chain.lattice()?;
             let target = Target::parse(&to)?;
             let peer = resolve(&target, &session.node, lattice.as_ref(), now())?;
+            // An address names the channel only if the chain vouched for it.
             let name = match name {
                 Some(name) => name,
                 None => session.state.free_name(&default_name(
                     &peer.bundle.fingerprint(),
-                    peer.bundle.body().address(),
+                    peer.bundle.body().address().filter(|_| peer.committed),
                 ))?,
             };
             let (record, submitted) =
@@ -116,6 +117,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Channel {
             command: ChannelCommand::List { keys },
         } => commands::list_channels(&keys),
+        Command::Channel {
+            command: ChannelCommand::Pending { keys },
+        } => commands::list_pending(&keys),
+        Command::Channel {
+            command:
+                ChannelCommand::Accept {
+                    keys,
+                    open,
+                    ttl,
+                    accept_delay,
+                    node,
+                },
+        } => {
+            let session = keys.session(&node)?;
+            let policy = ems_client::policy::AcceptPolicy {
+                max_delay: cli::parse_delay(&accept_delay)?,
+                ..Default::default()
+            };
+            Receiver::new(&session, None, parse_duration(&ttl, "--ttl")?)
+                .with_policy(policy)
+                .accept_pending(&open, &mut print::emitter(false))?;
+            Ok(())
+        }
         Command::Channel {
             command:
                 ChannelCommand::Rekey {
@@ -162,20 +186,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             follow,
             json,
             ttl,
+            accept,
+            history_by_time,
             node,
         } => {
+            let policy = accept.policy(chain.chain.is_some())?;
             let session = keys.session(&node)?;
             let lattice = chain.lattice()?;
-            let receiver =
-                Receiver::new(&session, lattice.as_ref(), parse_duration(&ttl, "--ttl")?);
-            let mut emit = |event: Event| {
-                let line = if json {
-                    print::event_json(&event)
-                } else {
-                    print::event_text(&event)
-                };
-                out!("{line}");
-            };
+            let mut receiver =
+                Receiver::new(&session, lattice.as_ref(), parse_duration(&ttl, "--ttl")?)
+                    .with_policy(policy)
+                    .by_time(history_by_time);
+            let mut emit = print::emitter(json);
             if follow {
                 receiver.follow(&mut emit, Duration::from_secs(1))?;
             } else {

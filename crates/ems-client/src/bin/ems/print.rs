@@ -26,6 +26,27 @@ pub(crate) fn print_bundle(bundle: &ems_core::Bundle) {
     out!("{}", bundle.to_base64());
 }
 
+/// What an address in a bundle is worth: vouched for by the chain, or only claimed.
+pub(crate) fn claim(address: &Option<ems_core::QrlAddress>, committed: bool) -> String {
+    match (address, committed) {
+        (Some(a), true) => format!(" ({a}, committed on chain)"),
+        (Some(a), false) => format!(" (claims {a}: unverified)"),
+        (None, _) => String::new(),
+    }
+}
+
+/// Prints each event on its own line, as JSON or text.
+pub(crate) fn emitter(json: bool) -> impl FnMut(Event) {
+    move |event: Event| {
+        let line = if json {
+            event_json(&event)
+        } else {
+            event_text(&event)
+        };
+        out!("{line}");
+    }
+}
+
 fn short(fingerprint: &ems_core::Fingerprint) -> String {
     fingerprint.to_string()[..16].to_string()
 }
@@ -38,14 +59,33 @@ pub(crate) fn event_text(event: &Event) -> String {
             peer,
             address,
             committed,
+            accept_at,
         } => format!(
-            "new channel {channel} from {}{}",
+            "new channel {channel} from {}{}; accept {}",
             short(peer),
-            match (address, committed) {
-                (Some(a), true) => format!(" ({a}, committed on chain)"),
-                (Some(a), false) => format!(" (claims {a}; not checked: no --chain)"),
-                (None, _) => String::new(),
+            claim(address, *committed),
+            if *accept_at > ems_client::time::now() {
+                format!("leaves at {}", format_utc(*accept_at))
+            } else {
+                "sent".to_string()
             }
+        ),
+        Event::Pending {
+            open,
+            peer,
+            address,
+            committed,
+        } => format!(
+            "pending open {} from {}{}: not accepted by --accept; `ems channel accept {}` \
+             accepts it",
+            &open[..16],
+            short(peer),
+            claim(address, *committed),
+            &open[..16]
+        ),
+        Event::Incomplete { read } => format!(
+            "history incomplete: stopped after {} messages, {} bytes (the receive limits)",
+            read.messages, read.bytes
         ),
         Event::Accepted { channel } => format!("channel {channel} accepted"),
         Event::Rekeyed { channel, epoch } => {
@@ -76,9 +116,23 @@ pub(crate) fn event_json(event: &Event) -> String {
             peer,
             address,
             committed,
+            accept_at,
         } => serde_json::json!({
             "event": "opened", "channel": channel, "peer": peer.to_string(),
             "address": address.map(|a| a.to_string()), "committed": committed,
+            "accept_at": accept_at,
+        }),
+        Event::Pending {
+            open,
+            peer,
+            address,
+            committed,
+        } => serde_json::json!({
+            "event": "pending", "open": open, "peer": peer.to_string(),
+            "address": address.map(|a| a.to_string()), "committed": committed,
+        }),
+        Event::Incomplete { read } => serde_json::json!({
+            "event": "incomplete", "messages": read.messages, "bytes": read.bytes,
         }),
         Event::Accepted { channel } => serde_json::json!({"event": "accepted", "channel": channel}),
         Event::Rekeyed { channel, epoch } => {
