@@ -22,7 +22,9 @@
 //! - P3/P3b (mesh delivery deficit) off: EMS traffic is bursty and sparse; a quiet topic
 //!   would otherwise punish honest peers for messages nobody sent.
 //! - IP colocation: default (−5 above 10 peers per IP).
-//! - Thresholds: gossip −10, publish −50, graylist −80 (the libp2p defaults).
+//! - Thresholds: gossip −10, publish −50, graylist −80 (the libp2p defaults). A peer below the
+//!   graylist threshold is also disconnected and refused for `Tuning::ban` (`ban.rs`,
+//!   through `blocked`).
 
 use crate::config::Tuning;
 use crate::limits::{self, PerIp};
@@ -36,7 +38,9 @@ use libp2p::gossipsub::{
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, identify, kad, ping, request_response, StreamProtocol};
+use libp2p::{
+    allow_block_list, connection_limits, identify, kad, ping, request_response, StreamProtocol,
+};
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -51,10 +55,17 @@ const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/kad/1");
 /// Identify protocol version.
 const IDENTIFY_VERSION: &str = "/qrl/ems/1";
 
+/// Gossipsub score below which a peer's RPCs are ignored, and the peer is banned (the libp2p
+/// default).
+pub(crate) const GRAYLIST: f64 = -80.0;
+
 /// Everything a relay speaks.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    /// First, so a connection over a limit is refused before any other behaviour sees it.
+    /// Banned peers, refused before any other behaviour sees them; blocking a peer closes its
+    /// open connections.
+    pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Early, so a connection over a limit is refused before any other behaviour sees it.
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) per_ip: PerIp,
     pub(crate) gossipsub: gossipsub::Behaviour,
@@ -100,7 +111,13 @@ impl Behaviour {
         let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
             .map_err(|e| format!("gossipsub: {e}"))?
             .with_metrics(registry, gossipsub::MetricsConfig::default());
-        gossipsub.with_peer_score(score_params(topic), PeerScoreThresholds::default())?;
+        gossipsub.with_peer_score(
+            score_params(topic),
+            PeerScoreThresholds {
+                graylist_threshold: GRAYLIST,
+                ..PeerScoreThresholds::default()
+            },
+        )?;
         gossipsub
             .subscribe(topic)
             .map_err(|e| format!("subscribing to {topic}: {e}"))?;
@@ -123,6 +140,7 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
         );
         Ok(Behaviour {
+            blocked: allow_block_list::Behaviour::default(),
             limits: limits::connection_limits(tuning),
             per_ip: PerIp::new(tuning.max_connections_per_ip),
             gossipsub,

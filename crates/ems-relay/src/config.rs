@@ -153,6 +153,10 @@ pub struct Tuning {
     pub max_pending: u32,
     /// Inbound connections (pending or established) from one IP address. Default 8.
     pub max_connections_per_ip: u32,
+    /// How long a peer whose gossipsub score fell below the graylist threshold is disconnected
+    /// and refused (`ban.rs`). Zero turns bans off (the peer is only graylisted). Default
+    /// 10 minutes: its score has decayed back by then.
+    pub ban: Duration,
     /// How often bootstrap peers that are not connected are redialled.
     pub redial: Duration,
     /// How often the node repeats history sync with every connected peer (asking only for what
@@ -235,6 +239,7 @@ impl Default for Tuning {
             max_connections: 128,
             max_pending: 32,
             max_connections_per_ip: 8,
+            ban: Duration::from_secs(600),
             redial: Duration::from_secs(10),
             resync: Duration::from_secs(300),
             discovery: true,

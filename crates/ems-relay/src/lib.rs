@@ -71,6 +71,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ban;
 mod behaviour;
 mod clock;
 pub mod config;

@@ -47,6 +47,11 @@ pub(crate) struct Metrics {
     pub(crate) expired: Counter,
     /// `ems_connections_denied_total`: inbound connections over a connection limit.
     pub(crate) connections_denied: Counter,
+    /// `ems_peers_banned_total`: peers disconnected and refused for a while because their
+    /// gossipsub score fell below the graylist threshold.
+    pub(crate) bans: Counter,
+    /// `ems_peers_banned`: peers banned now.
+    pub(crate) banned: Gauge,
     /// `ems_api_connections_refused_total{reason}`: HTTP API connections closed unread
     /// because a connection cap was reached (`total`, `per_client`).
     pub(crate) api_refused: Family<Label, Counter>,
@@ -76,6 +81,7 @@ impl Metrics {
         let rejected = Family::<Label, Counter>::default();
         let expired = Counter::default();
         let connections_denied = Counter::default();
+        let (bans, banned) = (Counter::default(), Gauge::default());
         let api_refused = Family::<Label, Counter>::default();
         let (stored, store_bytes, peers) = (Gauge::default(), Gauge::default(), Gauge::default());
         let (chain_height, chain_healthy) = (Gauge::default(), Gauge::default());
@@ -99,9 +105,15 @@ impl Metrics {
         );
         registry.register(
             "ems_connections_denied",
-            "Inbound connections refused by a connection limit (total, pending, per IP)",
+            "Inbound connections refused by a connection limit (total, pending, per IP) or a ban",
             connections_denied.clone(),
         );
+        registry.register(
+            "ems_peers_banned",
+            "Peers disconnected and refused for a while after falling below the graylist score",
+            bans.clone(),
+        );
+        registry.register("ems_peers_banned_now", "Peers banned now", banned.clone());
         registry.register(
             "ems_api_connections_refused",
             "HTTP API connections closed unread at a connection cap, by reason (total, per_client)",
@@ -149,6 +161,8 @@ impl Metrics {
             rejected,
             expired,
             connections_denied,
+            bans,
+            banned,
             api_refused,
             stored,
             store_bytes,

@@ -6,7 +6,8 @@
 //! senders) instead of discarding valid messages; commands (verdicts, publishes) keep flowing
 //! meanwhile, so the pipeline drains.
 
-use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::ban::Bans;
+use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST};
 use crate::config::{BoxedTransport, NodeConfig};
 use crate::error::RelayError;
 use crate::limits::ip_of;
@@ -21,7 +22,7 @@ use libp2p::{identify, kad, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Peers beyond which discovered peers are no longer dialled.
@@ -100,6 +101,7 @@ pub(crate) struct Network {
     topic: IdentTopic,
     bootstrap: Vec<(Option<PeerId>, Multiaddr)>,
     redial: Duration,
+    bans: Bans,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 }
@@ -193,6 +195,7 @@ impl Network {
             topic,
             bootstrap,
             redial: config.tuning.redial,
+            bans: Bans::new(config.tuning.ban),
             shared,
             metrics,
         };
@@ -246,6 +249,7 @@ impl Network {
                     }
                 }
                 _ = redial.tick() => {
+                    self.lift_ended_bans();
                     if !self.bootstrap.is_empty() {
                         self.dial_bootstrap();
                     }
@@ -269,9 +273,13 @@ impl Network {
                 peer,
                 acceptance,
             } => {
+                let rejected = matches!(acceptance, MessageAcceptance::Reject);
                 behaviour
                     .gossipsub
                     .report_message_validation_result(&id, &peer, acceptance);
+                if rejected {
+                    self.ban_if_graylisted(peer);
+                }
             }
             Command::SyncRequest { peer, request } => {
                 behaviour.sync.send_request(&peer, request);
@@ -286,6 +294,39 @@ impl Network {
             }
             Command::Shutdown => {}
         }
+    }
+
+    /// Bans `peer` if its score is below the graylist threshold: its connections are closed
+    /// and new ones refused until the ban ends ([`Bans`]). Only a rejected frame lowers a
+    /// score far enough, so this is checked after each rejection.
+    fn ban_if_graylisted(&mut self, peer: PeerId) {
+        let behaviour = self.swarm.behaviour_mut();
+        let Some(score) = behaviour.gossipsub.peer_score(&peer) else {
+            return;
+        };
+        if score >= GRAYLIST {
+            return;
+        }
+        let (banned, lifted) = self.bans.ban(peer, Instant::now());
+        if !banned {
+            return;
+        }
+        if let Some(lifted) = lifted {
+            behaviour.blocked.unblock_peer(lifted);
+        }
+        behaviour.blocked.block_peer(peer);
+        self.metrics.bans.inc();
+        self.metrics.banned.set(self.bans.len() as i64);
+        tracing::info!(%peer, score, "peer banned: its score fell below the graylist threshold");
+    }
+
+    /// Lets peers whose ban has ended connect again.
+    fn lift_ended_bans(&mut self) {
+        for peer in self.bans.expire(Instant::now()) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            tracing::debug!(%peer, "ban ended");
+        }
+        self.metrics.banned.set(self.bans.len() as i64);
     }
 
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, events: &mpsc::Sender<Event>) {

@@ -138,6 +138,29 @@ async fn an_invalid_frame_flood_graylists_the_flooder_and_honest_traffic_flows()
     assert!(rejected(target, "insufficient_work") >= 1.0);
     assert!(rejected(target, "malformed") >= 1.0);
 
+    // Graylisted, the flooder is also banned: disconnected, and refused when it dials again
+    // as the same peer, so its bytes no longer cost the node anything.
+    eventually("the flooder is disconnected", DEADLINE, || async {
+        !attacker.connected()
+    })
+    .await;
+    assert_eq!(metric(target, "ems_peers_banned_total"), 1.0);
+    assert_eq!(metric(target, "ems_peers_banned_now"), 1.0);
+    let denied = metric(target, "ems_connections_denied_total");
+    let again = HostilePeer::connect_as(attacker.key.clone(), nodes[0].addr().await, TOPIC).await;
+    eventually(
+        "the banned peer's new connection is refused",
+        DEADLINE,
+        || async { metric(target, "ems_connections_denied_total") > denied },
+    )
+    .await;
+    assert_eq!(
+        target.status().await.peers,
+        1,
+        "node 0 is connected to its honest neighbour only"
+    );
+    drop(again);
+
     honest_message_reaches_all(&nodes, 2, &policy).await;
     honest_message_reaches_all(&nodes, 0, &policy).await;
     honest_scores_are_not_negative(&nodes).await;
@@ -335,6 +358,11 @@ async fn a_node_a_block_behind_or_without_its_chain_never_punishes_honest_forwar
     for t in &nodes {
         assert_eq!(rejected(t.node(), "stale_blockhash"), 0.0);
         assert!(metric(t.node(), "ems_held_frames") <= tuning.hold_capacity as f64);
+        assert_eq!(
+            metric(t.node(), "ems_peers_banned_total"),
+            0.0,
+            "an honest peer was banned"
+        );
     }
 }
 
@@ -378,6 +406,8 @@ async fn an_argon2id_flood_is_held_to_the_peers_budget_and_graylists_the_flooder
     let policy = with_argon2id(policy());
     let tuning = Tuning {
         argon2_per_peer: Budget { rate: 5, burst: 10 },
+        // This test is about the budget: a ban would end the flood before it shows.
+        ban: Duration::ZERO,
         ..test_tuning()
     };
     let nodes = honest_line(2, &policy, &tuning).await;

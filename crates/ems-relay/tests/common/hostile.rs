@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 /// A hostile (or merely observing) gossipsub peer connected to one node.
 pub struct HostilePeer {
     pub peer_id: PeerId,
+    /// Its identity, so that it can dial again as the same peer.
+    pub key: libp2p::identity::Keypair,
     frames: mpsc::Sender<Vec<u8>>,
     ready: Arc<AtomicBool>,
     connected: Arc<AtomicBool>,
@@ -38,10 +40,19 @@ fn fresh_id(_: &gossipsub::Message) -> MessageId {
 }
 
 impl HostilePeer {
-    /// Dials `target` and subscribes to `topic`.
+    /// Dials `target` and subscribes to `topic`, with a new identity.
     pub async fn connect(target: Multiaddr, topic: &str) -> HostilePeer {
+        HostilePeer::connect_as(libp2p::identity::Keypair::generate_ed25519(), target, topic).await
+    }
+
+    /// Dials `target` and subscribes to `topic` as the peer with identity `key`.
+    pub async fn connect_as(
+        key: libp2p::identity::Keypair,
+        target: Multiaddr,
+        topic: &str,
+    ) -> HostilePeer {
         let topic = IdentTopic::new(topic);
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
             .with_tokio()
             .with_tcp(
                 tcp::Config::default(),
@@ -101,6 +112,7 @@ impl HostilePeer {
         });
         HostilePeer {
             peer_id,
+            key,
             frames,
             ready,
             connected,
