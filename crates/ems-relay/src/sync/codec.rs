@@ -92,6 +92,9 @@ pub enum SyncError {
     /// Bytes follow the message.
     #[error("{0} unexpected bytes after the sync message")]
     TrailingBytes(usize),
+    /// A flags byte sets bits this version does not define (each message has one encoding).
+    #[error("unknown flag bits 0x{0:02x} in a sync message")]
+    UnknownFlags(u8),
 }
 
 impl From<SyncError> for io::Error {
@@ -142,7 +145,7 @@ impl Request {
         let mut r = Fields::new(bytes);
         let req = match r.u8("kind")? {
             KIND_INVENTORY => {
-                let flags = r.u8("flags")?;
+                let flags = r.flags(0b11)?;
                 let since = (flags & 1 != 0).then(|| r.u64("since")).transpose()?;
                 let after = (flags & 2 != 0).then(|| r.position("after")).transpose()?;
                 let limit = r.u16("limit")?;
@@ -209,7 +212,7 @@ impl Response {
         let mut r = Fields::new(bytes);
         let resp = match r.u8("kind")? {
             KIND_INVENTORY => {
-                let flags = r.u8("flags")?;
+                let flags = r.flags(0b1)?;
                 let next = (flags & 1 != 0).then(|| r.position("next")).transpose()?;
                 let n = usize::from(r.u16("digest count")?);
                 check_count("inventory digests", n, MAX_INVENTORY)?;
@@ -256,6 +259,14 @@ impl<'a> Fields<'a> {
     }
     fn u8(&mut self, what: &'static str) -> Result<u8, SyncError> {
         self.0.u8().ok_or(SyncError::Truncated(what))
+    }
+    /// A flags byte, refusing bits outside `known`.
+    fn flags(&mut self, known: u8) -> Result<u8, SyncError> {
+        let flags = self.u8("flags")?;
+        match flags & !known {
+            0 => Ok(flags),
+            unknown => Err(SyncError::UnknownFlags(unknown)),
+        }
     }
     fn u16(&mut self, what: &'static str) -> Result<u16, SyncError> {
         self.0.u16().ok_or(SyncError::Truncated(what))

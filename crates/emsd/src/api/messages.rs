@@ -12,9 +12,9 @@ use ems_relay::Query;
 use futures::StreamExt;
 
 /// Most tags one request may name.
-pub(super) const MAX_TAGS: usize = 64;
+pub const MAX_TAGS: usize = 64;
 /// Longest cursor accepted (the node's own cursors are far shorter).
-const MAX_CURSOR: usize = 256;
+pub const MAX_CURSOR: usize = 256;
 /// Messages per page when `limit` is not given.
 const DEFAULT_LIMIT: usize = 100;
 
@@ -95,12 +95,24 @@ pub(super) async fn query(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
+    let q = parse_query(raw.as_deref())?;
+    let page = state.node.query(q).await?;
+    json_body(&MessagePage {
+        messages: page.messages.iter().map(StoredMessage::new).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// The query of `GET /v1/messages` from its query string: `tag` (up to [`MAX_TAGS`]), `since`,
+/// `limit` (1 to [`ems_relay::store::MAX_PAGE`], default 100) and `cursor`; anything else is
+/// refused as malformed, naming the parameter.
+pub fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
     let mut q = Query {
         limit: DEFAULT_LIMIT,
         ..Query::default()
     };
-    for (key, value) in pairs(raw.as_deref())? {
-        match key.as_str() {
+    for (key, value) in pairs(raw)? {
+        match key.as_ref() {
             "tag" => push_tag(&mut q.tags, &value)?,
             "since" => {
                 q.since = Some(value.parse().map_err(|_| {
@@ -119,7 +131,7 @@ pub(super) async fn query(
                         ))
                     })?
             }
-            "cursor" if value.len() <= MAX_CURSOR => q.cursor = Some(value),
+            "cursor" if value.len() <= MAX_CURSOR => q.cursor = Some(value.into_owned()),
             "cursor" => return Err(ApiError::malformed("the cursor is not one this node gave")),
             other => {
                 return Err(ApiError::malformed(format!(
@@ -128,23 +140,18 @@ pub(super) async fn query(
             }
         }
     }
-    let page = state.node.query(q).await?;
-    json_body(&MessagePage {
-        messages: page.messages.iter().map(StoredMessage::new).collect(),
-        next_cursor: page.next_cursor,
-    })
+    Ok(q)
 }
 
-/// The query string's key-value pairs, refusing one too long to be a real request.
-pub(super) fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+/// The query string's key-value pairs, read lazily (a pair is decoded only when reached, and
+/// allocates only if it is percent-encoded), refusing a string too long to be a real request.
+pub(super) fn pairs(raw: Option<&str>) -> Result<form_urlencoded::Parse<'_>, ApiError> {
     let raw = raw.unwrap_or("");
     // 64 tags of 64 hex digits plus the other parameters fit well inside this.
     if raw.len() > 8_192 {
         return Err(ApiError::malformed("the query string is too long"));
     }
-    Ok(form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+    Ok(form_urlencoded::parse(raw.as_bytes()))
 }
 
 /// Adds one `tag=HEX` to `tags`, at most [`MAX_TAGS`].

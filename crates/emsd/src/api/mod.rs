@@ -19,6 +19,7 @@ mod serve;
 mod subscribe;
 
 pub use error::ApiError;
+pub use messages::{parse_query, MAX_CURSOR, MAX_TAGS};
 pub use openapi::DOCUMENT as OPENAPI;
 pub use serve::{client_of, ConnLimits, MAX_HEAD};
 pub use subscribe::{MAX_SUBSCRIBERS, SEND_TIMEOUT};

@@ -32,7 +32,7 @@ pub(super) async fn subscribe(
 ) -> Result<Response, ApiError> {
     let mut tags = Vec::new();
     for (key, value) in pairs(raw.as_deref())? {
-        match key.as_str() {
+        match key.as_ref() {
             "tag" => push_tag(&mut tags, &value)?,
             other => {
                 return Err(ApiError::malformed(format!(

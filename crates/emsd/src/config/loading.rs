@@ -65,16 +65,19 @@ fn from_table(table: &toml::Table, origin: &str) -> Result<Config, ConfigError> 
 /// Splits `KEY=VALUE`; the value is read as a TOML value (`3600`, `false`, `["a", "b"]`), or
 /// as a string when it is not one (`devnet`, `/ip4/1.2.3.4/tcp/1`).
 pub(super) fn parse_set(arg: &str) -> Result<(String, toml::Value), ConfigError> {
+    // Each part of the dotted key is trimmed, and none may be empty after trimming (` =1` and
+    // `a. .b=1` name no key).
     let (key, raw) = arg
         .split_once('=')
-        .filter(|(k, _)| !k.is_empty() && k.split('.').all(|part| !part.is_empty()))
+        .map(|(k, raw)| (k.split('.').map(str::trim).collect::<Vec<_>>(), raw))
+        .filter(|(parts, _)| parts.iter().all(|part| !part.is_empty()))
         .ok_or_else(|| ConfigError::SetSyntax { arg: arg.into() })?;
     let value = format!("v = {raw}")
         .parse::<toml::Table>()
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    Ok((key.trim().to_string(), value))
+    Ok((key.join("."), value))
 }
 
 /// Sets `a.b.c = value`, creating tables on the way; refuses to descend into a non-table.

@@ -397,3 +397,11 @@ fn the_example_config_is_the_defaults_and_names_every_key() {
         );
     }
 }
+
+#[test]
+fn set_keys_are_read_with_blanks_around_their_parts_trimmed() {
+    let plain = load(None, &["policy.max_ttl=600".into()], with_data_dir()).unwrap();
+    let spaced = load(None, &[" policy . max_ttl =600".into()], with_data_dir()).unwrap();
+    assert_eq!(spaced, plain);
+    assert_ne!(plain, load(None, &[], with_data_dir()).unwrap());
+}
