@@ -23,6 +23,10 @@
 //! - [`lattice`]: a QRL address's on-chain commitments, from `qrl-node`.
 //! - [`resolve`]: a peer named by bundle, fingerprint or address, turned into a verified bundle.
 //! - [`session`]: one user's client and the steps that send frames (announce, open, send, rekey).
+//! - [`outbox`]: frames mined, queued, submitted; data staged with its keys, sealed again when
+//!   refused.
+//! - [`control`]: control frames re-sent until the peer acknowledges them.
+//! - [`fault`]: crash points for durability tests (`EMS_CLIENT_FAULT`).
 //! - [`receive`]: finding and opening what is addressed to the user, history page by page.
 //! - [`opening`]: incoming opens recognised, then accepted or kept pending.
 //! - [`envelope`]: the sending time and text inside a channel message.
@@ -61,14 +65,17 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+pub mod control;
 pub mod envelope;
 pub mod error;
+pub mod fault;
 pub mod file;
 pub mod keys;
 pub mod lattice;
 pub mod mine;
 pub mod node;
 pub mod opening;
+pub mod outbox;
 pub mod pending;
 pub mod policy;
 pub mod raw;

@@ -10,7 +10,7 @@ use crate::error::ClientError;
 use crate::pending::{self, PendingOpen};
 use crate::receive::{Event, Receiver};
 use crate::session::Frame;
-use crate::state::{default_name, ChannelRecord};
+use crate::state::{default_name, ChannelRecord, Delivery};
 use crate::time::now;
 use crate::tried::Tried;
 use ems_core::channel::{recognise, IncomingOpen};
@@ -150,6 +150,7 @@ impl Receiver<'_> {
             .free_name(&default_name(&sender.fingerprint(), name_address))?;
         let (channel, accept) =
             incoming.accept(&session.identity, ttl, head.blockhash, &mut crate::rng())?;
+        let accept_at = self.policy.accept_time(now());
         let record = ChannelRecord {
             name: name.clone(),
             peer: sender.fingerprint(),
@@ -162,10 +163,11 @@ impl Receiver<'_> {
             established: true,
             channel,
             held: Vec::new(),
+            // The accept is first re-sent a re-send interval after it is due to leave.
+            delivery: Delivery::new(accept_at),
         };
         session.state.save_channel(&record)?;
         drop(lock);
-        let accept_at = self.policy.accept_time(now());
         emit(Event::Opened {
             channel: name.clone(),
             peer: record.peer,
@@ -177,6 +179,7 @@ impl Receiver<'_> {
             message: accept,
             label: format!("accept of channel {name}"),
             not_before: accept_at,
+            reseal: None,
         };
         session.publish_all(vec![frame], &head, false)?;
         self.queued_until = self.queued_until.max(accept_at);

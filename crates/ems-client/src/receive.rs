@@ -251,6 +251,11 @@ impl<'a> Receiver<'a> {
                 self.save_tried()?;
                 saved = Instant::now();
             }
+            // Accepts whose delay is over leave even while the stream is busy.
+            if self.queued_until != 0 && now() >= self.queued_until {
+                self.session.flush_outbox()?;
+                self.queued_until = 0;
+            }
             let Some(message) = subscription.next(poll)? else {
                 self.session.flush_outbox()?;
                 self.save_tried()?;

@@ -42,6 +42,7 @@ fn ready_pair(dir: &std::path::Path) -> (Identity, Channel, Session) {
         established: true,
         channel: b,
         held: Vec::new(),
+        delivery: Default::default(),
     };
     session.state.save_channel(&record).unwrap();
     (alice, a, session)

@@ -42,6 +42,14 @@ pub enum Report<'a> {
         /// When it will be submitted (unix seconds).
         until: u64,
     },
+    /// A data frame was refused for a reason a fresh seal fixes; its message was sealed again
+    /// under a new key and goes out in a new frame.
+    Resealed {
+        /// What the refused frame was.
+        label: &'a str,
+        /// Why the node refused it.
+        error: &'a ClientError,
+    },
     /// A queued frame was refused for good by the node and left the outbox.
     Dropped {
         /// Why the node refused it.

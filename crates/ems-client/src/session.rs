@@ -1,19 +1,20 @@
 //! One user's client: their identity, channel state and node, and the steps that change them
 //! (announce, open, send, rekey) and publish a frame.
 //!
-//! Every step follows one order: take the state lock, read the state afresh, change it, write it,
-//! release the lock; then mine, queue the frame in the outbox, submit it, and drop it from the
-//! outbox once a node has accepted it. A frame the node could not take because it was down stays
-//! queued and goes out with the next command that reaches a node.
+//! Every step follows one order: take the state lock, read the state afresh, change it (data
+//! frames sealed under the advanced keys are staged in the same channel file), write it, release
+//! the lock; then mine, queue the frame in the outbox, submit it, and drop it from the outbox
+//! once a node has accepted it ([`crate::outbox`]). Control frames (open, accept, rekeys) are
+//! re-sent until the peer acknowledges them ([`crate::control`]).
 
 use crate::envelope;
 use crate::error::ClientError;
 use crate::mine;
 use crate::node::{NodeClient, Submitted};
-use crate::report::{self, Report, Reporter};
+use crate::report::{self, Reporter};
 use crate::resolve::Resolved;
-use crate::schema::{ChainHead, ErrorCode};
-use crate::state::{ChannelRecord, Held, Outbound, StateDir, MAX_HELD};
+use crate::schema::ChainHead;
+use crate::state::{ChannelRecord, Delivery, Held, Outbound, Reseal, StateDir, MAX_HELD};
 use crate::time::{expiry, format_utc, now};
 use ems_core::announce::announcement;
 use ems_core::pow::Solver;
@@ -31,7 +32,9 @@ pub struct Session {
     /// What mines frames (its threads, its cancel token).
     solver: Solver,
     /// Where mining progress and other news go.
-    reporter: Reporter,
+    pub(crate) reporter: Reporter,
+    /// The first wait before unacknowledged control frames are re-sent, seconds.
+    pub(crate) resend_after: u64,
 }
 
 impl Session {
@@ -50,6 +53,7 @@ impl Session {
             node,
             solver: Solver::new(),
             reporter: report::silent(),
+            resend_after: crate::control::DEFAULT_RESEND_AFTER,
         })
     }
 
@@ -60,21 +64,29 @@ impl Session {
     }
 
     /// This session, mining with `solver`: its thread count, and its cancel token, which stops
-    /// a step while it mines with [`ClientError::Cancelled`]. The frame is then not queued; the
-    /// channel state the step saved stays, as after a crash (a message may be lost, no key is
-    /// ever reused).
+    /// a step while it mines with [`ClientError::Cancelled`]. The channel state the step saved
+    /// stays, as after a crash: a data frame stays staged and a control frame pending, and the
+    /// next delivery pass ([`Session::flush_outbox`]) mines and sends them; no key is reused.
     pub fn with_solver(mut self, solver: Solver) -> Self {
         self.solver = solver;
         self
     }
 
+    /// This session, waiting `secs` before it first re-sends control frames the peer has not
+    /// acknowledged (each further re-send waits twice as long; [`crate::control`]).
+    pub fn with_resend_after(mut self, secs: u64) -> Self {
+        self.resend_after = secs;
+        self
+    }
+
     /// Mines `message` under `label` with this session's solver and reporter.
-    fn mine(
+    pub(crate) fn mine(
         &self,
         message: &mut Message,
         head: &ChainHead,
         label: &str,
     ) -> Result<(), ClientError> {
+        crate::fault::point("mine", label);
         mine::mine(
             message,
             &self.solver,
@@ -91,79 +103,6 @@ impl Session {
         let head = self.node.head()?;
         let ttl = head.expiry(ttl_secs)?;
         Ok((head, ttl))
-    }
-
-    /// Mines `message`, queues it, and (once `not_before` has come, waiting for it) submits it.
-    pub fn publish(
-        &self,
-        mut message: Message,
-        head: &ChainHead,
-        label: &str,
-        not_before: u64,
-    ) -> Result<Submitted, ClientError> {
-        self.mine(&mut message, head, label)?;
-        self.state
-            .outbox_put(&message, &Outbound::new(&message, not_before, label))?;
-        let wait = not_before.saturating_sub(now());
-        if wait > 0 {
-            (self.reporter)(&Report::Holding {
-                label,
-                until: not_before,
-            });
-            std::thread::sleep(std::time::Duration::from_secs(wait));
-        }
-        self.submit_queued(&message, label)
-    }
-
-    /// Submits a frame that is in the outbox; it leaves the outbox if the node takes it or
-    /// refuses it for good.
-    fn submit_queued(&self, message: &Message, label: &str) -> Result<Submitted, ClientError> {
-        match self.node.submit(message) {
-            Ok(submitted) => {
-                self.state.outbox_remove(message)?;
-                Ok(submitted)
-            }
-            Err(ClientError::Refused {
-                status,
-                code,
-                message: text,
-                ..
-            }) if ErrorCode::from_name(&code).is_some_and(ErrorCode::is_permanent_refusal) => {
-                self.state.outbox_remove(message)?;
-                Err(ClientError::Refused {
-                    what: "the frame",
-                    status,
-                    code,
-                    message: format!("{label}: {text}"),
-                })
-            }
-            Err(ClientError::NodeDown { url, reason }) => Err(ClientError::NodeDown {
-                url,
-                reason: format!(
-                    "{reason} ({label} stays queued and goes out with the next step that reaches a node)"
-                ),
-            }),
-            Err(other) => Err(other),
-        }
-    }
-
-    /// Submits every queued frame whose time has come. Returns how many went out; frames refused
-    /// for good are dropped and reported ([`Report::Dropped`]).
-    pub fn flush_outbox(&self) -> Result<usize, ClientError> {
-        let mut sent = 0;
-        for (message, entry) in self.state.outbox()? {
-            if entry.not_before > now() {
-                continue;
-            }
-            match self.submit_queued(&message, &entry.label) {
-                Ok(_) => sent += 1,
-                Err(error @ ClientError::Refused { .. }) => {
-                    (self.reporter)(&Report::Dropped { error: &error })
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(sent)
     }
 
     /// Publishes a key announcement of this identity's bundle, living `ttl_secs`.
@@ -215,6 +154,7 @@ impl Session {
             established: false,
             channel,
             held: Vec::new(),
+            delivery: Delivery::new(opened),
         };
         self.state.save_channel(&record)?;
         drop(lock);
@@ -245,7 +185,8 @@ impl Session {
 
     /// The frames channel `record` owes now, built under the caller's lock (the caller saves
     /// the record before publishing them): the rekey that makes its sending keys independent of
-    /// the bundle KEM keys when one is due, then the messages held until they were.
+    /// the bundle KEM keys when one is due, then the messages held until they were, which are
+    /// also staged in the record.
     pub fn owed(
         &self,
         record: &mut ChannelRecord,
@@ -259,10 +200,12 @@ impl Session {
                 record
                     .channel
                     .rekey(&self.identity, rekey_ttl, head.blockhash, &mut rng)?;
+            record.delivery.control_made(now());
             frames.push(Frame {
                 message: rekey,
                 label: format!("rekey of {}", record.name),
                 not_before: 0,
+                reseal: None,
             });
         }
         if !record.channel.is_independent_of_bundle_keys() {
@@ -281,37 +224,21 @@ impl Session {
                 held.sign,
                 &mut rng,
             )?;
-            frames.push(Frame {
+            let frame = Frame {
                 message,
                 label: format!("message on {}", record.name),
                 not_before: held.at.unwrap_or(0),
-            });
+                reseal: Some(Reseal {
+                    channel: record.id_hex(),
+                    held,
+                }),
+            };
+            let mut staged = Outbound::new(&frame.message, frame.not_before, &frame.label);
+            staged.reseal = frame.reseal.clone();
+            record.delivery.staged.push(staged);
+            frames.push(frame);
         }
         Ok(frames)
-    }
-
-    /// Publishes `frames` in order. With `wait`, each is held until its time as
-    /// [`publish`](Self::publish) does; without, frames whose time has not come stay queued and
-    /// go out with a later command. Returns what the last submitted frame got, if any.
-    pub fn publish_all(
-        &self,
-        frames: Vec<Frame>,
-        head: &ChainHead,
-        wait: bool,
-    ) -> Result<Option<Submitted>, ClientError> {
-        let mut last = None;
-        for mut frame in frames {
-            if wait || frame.not_before <= now() {
-                last = Some(self.publish(frame.message, head, &frame.label, frame.not_before)?);
-                continue;
-            }
-            self.mine(&mut frame.message, head, &frame.label)?;
-            self.state.outbox_put(
-                &frame.message,
-                &Outbound::new(&frame.message, frame.not_before, &frame.label),
-            )?;
-        }
-        Ok(last)
     }
 
     /// Sends `text` on channel `name`; with `sign`, an ML-DSA signature travels inside; it is
@@ -386,11 +313,13 @@ impl Session {
                 record
                     .channel
                     .rekey(&self.identity, ttl, head.blockhash, &mut crate::rng())?;
+            record.delivery.control_made(now());
             let label = format!("rekey of {}", record.name);
             let mut frames = vec![Frame {
                 message,
                 label,
                 not_before: 0,
+                reseal: None,
             }];
             frames.extend(self.owed(record, &head, ttl)?);
             Ok(frames)
@@ -410,4 +339,6 @@ pub struct Frame {
     pub label: String,
     /// Not to be submitted before this time.
     pub not_before: u64,
+    /// For a data message: how to seal it again if nodes refuse it for good.
+    pub reseal: Option<Reseal>,
 }

@@ -53,13 +53,59 @@ pub struct ChannelRecord {
     /// keys (before the accept and the rekey that follows it); sealed and sent once they are.
     #[serde(default)]
     pub held: Vec<Held>,
+    /// What of this channel is on its way out (staged frames, control re-sending).
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// What of a channel is on its way out. It lives in the channel's own file, so one locked write
+/// records both a step's advanced keys and the frames sealed under them: a crash can then lose
+/// neither a message nor the knowledge that a key was used.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Data frames sealed (their keys used) and not yet mined into the outbox, oldest first.
+    #[serde(default)]
+    pub staged: Vec<Outbound>,
+    /// When this side last sent its unacknowledged control frames (the open, the accept,
+    /// rekeys; unix seconds). They go out again once the re-send interval has passed.
+    #[serde(default)]
+    pub control_sent: u64,
+    /// How many times they were re-sent since the last new one: each wait doubles.
+    #[serde(default)]
+    pub control_resends: u32,
+    /// Digests (hex) of refused data frames already sealed again, the newest
+    /// [`MAX_RESEALED`], so that a crash between the re-seal and the outbox clean-up cannot
+    /// send the message twice.
+    #[serde(default)]
+    pub resealed: Vec<String>,
+}
+
+/// How many re-sealed digests a channel remembers.
+pub const MAX_RESEALED: usize = 64;
+
+impl Delivery {
+    /// A channel's delivery record when its first control frame (open or accept) goes out at
+    /// `now`.
+    pub fn new(now: u64) -> Self {
+        Delivery {
+            control_sent: now,
+            ..Delivery::default()
+        }
+    }
+
+    /// Records that a new control frame goes out at `now`: the re-send wait starts again.
+    pub fn control_made(&mut self, now: u64) {
+        self.control_sent = now;
+        self.control_resends = 0;
+    }
 }
 
 /// How many messages a channel holds before its keys are ready; more are refused.
 pub const MAX_HELD: usize = 64;
 
 /// A message waiting for the channel's keys, with how it is to be sent.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Held {
     /// The plaintext (envelope included), base64.
@@ -70,6 +116,10 @@ pub struct Held {
     pub ttl_secs: u64,
     /// Not to be submitted before this time (`send --at`).
     pub at: Option<u64>,
+    /// How many times nodes refused it for a reason a fresh seal fixes (stale blockhash, short
+    /// work, TTL): each time it was sealed again under a new key.
+    #[serde(default)]
+    pub reseals: u32,
 }
 
 impl Held {
@@ -80,6 +130,7 @@ impl Held {
             sign,
             ttl_secs,
             at,
+            reseals: 0,
         }
     }
 
@@ -107,7 +158,8 @@ pub fn default_name(fingerprint: &Fingerprint, address: Option<QrlAddress>) -> S
     }
 }
 
-/// A mined frame waiting to be accepted by a node.
+/// A frame waiting to be accepted by a node: mined in the outbox, unmined when staged in its
+/// channel's file.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outbound {
@@ -117,6 +169,19 @@ pub struct Outbound {
     pub label: String,
     /// The frame, base64.
     pub wire: String,
+    /// For a data message: how to seal it again if nodes refuse the frame for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reseal: Option<Reseal>,
+}
+
+/// A data message's channel and plaintext, kept with its frame until a node takes it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reseal {
+    /// The channel id, hex.
+    pub channel: String,
+    /// The message as it was written.
+    pub held: Held,
 }
 
 impl Outbound {
@@ -126,6 +191,7 @@ impl Outbound {
             not_before,
             label: label.into(),
             wire: base64::engine::general_purpose::STANDARD.encode(message.encode()),
+            reseal: None,
         }
     }
 
@@ -342,6 +408,11 @@ impl StateDir {
     /// Queues a mined frame.
     pub fn outbox_put(&self, message: &Message, entry: &Outbound) -> Result<(), ClientError> {
         self.write_json(&self.outbox_path(message), entry)
+    }
+
+    /// Whether a frame with `message`'s digest is queued.
+    pub fn outbox_has(&self, message: &Message) -> bool {
+        self.outbox_path(message).exists()
     }
 
     /// Drops a frame from the queue.

@@ -77,10 +77,11 @@ impl Tried {
     /// Records `message` as tried, forgetting the opens that expire first if the record is
     /// full.
     pub fn insert(&mut self, message: &Message) {
-        self.insert_raw(message.digest(), message.ttl());
+        self.insert_digest(message.digest(), message.ttl());
     }
 
-    fn insert_raw(&mut self, digest: [u8; 32], ttl: u32) {
+    /// Records the open with `digest` and TTL `ttl` as tried.
+    pub fn insert_digest(&mut self, digest: [u8; 32], ttl: u32) {
         let entry = self.opens.entry(digest).or_insert(ttl);
         *entry = (*entry).max(ttl);
         self.dirty = true;
@@ -141,7 +142,7 @@ impl Tried {
             Err(e) => return Err(e),
         };
         for (digest, ttl) in decode(&bytes).unwrap_or_default() {
-            self.insert_raw(digest, ttl);
+            self.insert_digest(digest, ttl);
         }
         Ok(())
     }
@@ -195,7 +196,7 @@ mod tests {
     fn a_full_record_forgets_the_opens_that_expire_first_and_never_fails() {
         let mut tried = Tried::with_capacity(1_000);
         for n in 0..5_000u32 {
-            tried.insert_raw(digest(n), 10_000 + n);
+            tried.insert_digest(digest(n), 10_000 + n);
         }
         assert!(tried.len() <= 1_000, "{}", tried.len());
         assert!(tried.len() >= 875, "{}", tried.len());
@@ -208,8 +209,8 @@ mod tests {
     #[test]
     fn expired_opens_are_forgotten() {
         let mut tried = Tried::with_capacity(10);
-        tried.insert_raw(digest(1), 100);
-        tried.insert_raw(digest(2), 200);
+        tried.insert_digest(digest(1), 100);
+        tried.insert_digest(digest(2), 200);
         tried.prune(100);
         assert!(!tried.contains(&digest(1)));
         assert!(tried.contains(&digest(2)));
@@ -218,8 +219,8 @@ mod tests {
     #[test]
     fn the_encoding_round_trips_and_refuses_wrong_lengths() {
         let mut tried = Tried::with_capacity(10);
-        tried.insert_raw(digest(1), 100);
-        tried.insert_raw(digest(2), 200);
+        tried.insert_digest(digest(1), 100);
+        tried.insert_digest(digest(2), 200);
         let bytes = tried.encode();
         let mut entries = decode(&bytes).unwrap();
         entries.sort();

@@ -321,3 +321,69 @@ fn a_hostile_node_costs_at_most_the_history_limits() {
         .to_string();
     assert!(error.contains("history"), "{error}");
 }
+
+#[test]
+fn follow_reads_a_message_that_passed_before_its_rekey_by_time_not_by_tag() {
+    let node = Node::start(&[]);
+    // An isolated node: a rekey sent there reaches Bob's node only when the test carries it.
+    let elsewhere = Node::start(&[]);
+    let alice = User::new(&node.api, &[]);
+    let bob = User::new(&node.api, &[]);
+    let (proxy, sent) = recording_proxy(&node.api);
+    let (_follow, lines_rx) = support::spawn_lines(
+        Command::new(support::ems())
+            .args(["recv", "--follow", "--json", "--history-by-time", "--keys"])
+            .arg(&bob.keys)
+            .env("EMS_NODE", &proxy)
+            .env("EMS_QUIET", "true")
+            .env("EMS_ACCEPT_DELAY", "0")
+            .stderr(Stdio::null()),
+    );
+    let mut live: Vec<serde_json::Value> = Vec::new();
+    let mut wait_live = |what: &str, done: &dyn Fn(&[serde_json::Value]) -> bool| {
+        wait_for(what, || {
+            while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) {
+                live.push(serde_json::from_str(&line).unwrap());
+            }
+            done(&live).then_some(())
+        });
+    };
+    alice.open_channel(&bob, "bob");
+    wait_live("the follow to accept", &|e| {
+        e.iter().any(|e| e["event"] == "opened")
+    });
+    alice.recv_until("the accept", |e| e.iter().any(|e| e["event"] == "accepted"));
+    alice.recv_until("Bob's rekey", |e| e.iter().any(|e| e["event"] == "rekeyed"));
+
+    // Alice rekeys on the isolated node, then sends on her new epoch through Bob's node: the
+    // follow sees the message before it knows its tag, and lets it pass.
+    let out = alice.ems_keys_ok(&[
+        "channel",
+        "rekey",
+        "--channel",
+        "bob",
+        "--node",
+        &elsewhere.api,
+    ]);
+    let digest = out.rsplit("message ").next().unwrap().trim().to_string();
+    alice.ems_keys_ok(&["send", "--channel", "bob", "sent before its rekey arrived"]);
+    let before = sent.lock().unwrap().len();
+    // The rekey reaches Bob's node late.
+    let frame = ureq::get(format!("{}/v1/messages/{digest}", elsewhere.api))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_vec()
+        .unwrap();
+    ureq::post(format!("{}/v1/messages", node.api))
+        .header("content-type", "application/octet-stream")
+        .send(&frame[..])
+        .unwrap();
+    wait_live("the follow to read the message that passed", &|e| {
+        texts(e).contains(&"sent before its rekey arrived".to_string())
+    });
+    let after = String::from_utf8_lossy(&sent.lock().unwrap()[before..]).into_owned();
+    assert!(after.contains("GET /v1/messages?since="), "{after}");
+    assert!(!after.contains("since=0&"), "re-read everything: {after}");
+    assert!(!after.contains("tag="), "the follow named a tag: {after}");
+}

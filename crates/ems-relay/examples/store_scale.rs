@@ -8,6 +8,8 @@
 //! Defaults: 1,000,000 messages, batches of 512 (the writer's group commit), at most 600 s of
 //! inserting (the figures say how far it got). 1 KiB payloads; proofs are not mined (the
 //! store does not check them; the rate index sees a spread of proof hashes all the same).
+//! Each batch is received at the clock's time and lives an hour from then, as on a node, so
+//! the arrival and expiry orders advance as inserts go on; the sweep runs once all expired.
 
 use ems_core::Message;
 use ems_pow::{Algorithm, Proof};
@@ -49,6 +51,14 @@ fn process_figures() -> (u64, u64) {
     (rss, written)
 }
 
+/// Unix seconds now.
+fn clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
@@ -61,10 +71,7 @@ fn main() {
     let target = args.first().copied().unwrap_or(1_000_000);
     let batch = args.get(1).copied().unwrap_or(512).max(1);
     let limit = Duration::from_secs(args.get(2).copied().unwrap_or(600));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
+    let now = clock();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.redb");
     let (store, _) = Store::open(&path, now).expect("open store");
@@ -75,15 +82,18 @@ fn main() {
     let started = Instant::now();
     let (_, written_before) = process_figures();
     let mut inserted = 0u64;
+    let mut last_ttl = now + LIFE;
     let mut mark = (Instant::now(), 0u64);
     let report_every = (target / 10).max(batch);
     while inserted < target && started.elapsed() < limit {
         let n = batch.min(target - inserted);
+        let at = clock();
+        last_ttl = at + LIFE;
         let msgs: Vec<Message> = (inserted..inserted + n)
-            .map(|i| message(i, now + LIFE))
+            .map(|i| message(i, at + LIFE))
             .collect();
-        let items: Vec<(&Message, u64)> = msgs.iter().map(|m| (m, now)).collect();
-        let out = store.insert_batch(&items, u64::MAX, now).expect("insert");
+        let items: Vec<(&Message, u64)> = msgs.iter().map(|m| (m, at)).collect();
+        let out = store.insert_batch(&items, u64::MAX, at).expect("insert");
         assert!(out.iter().all(|o| *o == Insert::Stored));
         inserted += n;
         if inserted % report_every < batch || inserted == target {
@@ -115,7 +125,7 @@ fn main() {
 
     // 2. Everything expires at once; the sweeper deletes it a chunk at a time while a writer
     //    commits a batch of fresh inserts between two chunks (what the writer task does).
-    let later = now + LIFE + 1;
+    let later = last_ttl + 1;
     let started = Instant::now();
     let (_, written_before) = process_figures();
     let (mut deleted, mut chunks, mut fresh, mut worst_gap) = (0u64, 0u64, 0u64, Duration::ZERO);

@@ -296,29 +296,92 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
 }
 
 #[test]
-fn a_store_of_the_first_layout_is_refused_with_its_path_not_misread() {
+fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
     let dir = tempfile::tempdir().unwrap();
-    let path = store_file(dir.path());
-    {
-        // The first release wrote `meta` without a layout number.
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
+    // The first release wrote `meta` without a layout number; layout 2 keyed frames by digest
+    // in a `messages` table. Neither is read as layout 3.
+    for (schema, found) in [(None, 1), (Some(2), 2)] {
+        let path = dir.path().join(format!("layout{found}.redb"));
         {
-            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
-            let mut meta = txn.open_table(meta).unwrap();
-            meta.insert("messages", 3).unwrap();
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+                let mut meta = txn.open_table(meta).unwrap();
+                meta.insert("messages", 3).unwrap();
+                if let Some(n) = schema {
+                    meta.insert("schema", n).unwrap();
+                }
+                let old: redb::TableDefinition<[u8; 32], &[u8]> =
+                    redb::TableDefinition::new("messages");
+                txn.open_table(old)
+                    .unwrap()
+                    .insert([7; 32], &[1u8, 2][..])
+                    .unwrap();
+            }
+            txn.commit().unwrap();
         }
-        txn.commit().unwrap();
+        match Store::open(&path, now()) {
+            Err(StoreError::Schema {
+                path: named,
+                found: f,
+                expected: 3,
+            }) if f == found => assert!(named.ends_with(&format!("layout{found}.redb"))),
+            other => panic!("expected a layout-{found} error, got {other:?}"),
+        }
+        // Refused without a change: the file still holds the old layout's number.
+        let db = redb::Database::open(&path).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        let meta = txn.open_table(meta).unwrap();
+        assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), schema);
     }
-    match Store::open(&path, now()) {
-        Err(StoreError::Schema {
-            path: named,
-            found: 1,
-            expected: 2,
-        }) => assert!(named.ends_with("store.redb")),
-        other => panic!("expected a layout error, got {other:?}"),
-    }
-    // An empty store without a number is simply a new one.
+    // An empty store without a number is simply a new one, and reopens as layout 3.
     let fresh = dir.path().join("fresh.redb");
+    let (store, _) = Store::open(&fresh, now()).unwrap();
+    drop(store);
     assert!(Store::open(&fresh, now()).is_ok());
+}
+
+#[test]
+fn a_clock_stepped_back_loses_nothing_and_duplicates_are_still_found() {
+    // Frames are keyed by arrival time: a message received at an earlier time than the one
+    // before it (the clock stepped back) is found, deduplicated, listed and expired all the same.
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    let (first, second) = (paid(1 << 40, 600, now), paid(1 << 40, 30, now));
+    let stored = |m, at| store.insert_batch(&[(m, at)], u64::MAX, at).unwrap();
+    assert_eq!(stored(&first, now), vec![Insert::Stored]);
+    assert_eq!(stored(&second, now - 20), vec![Insert::Stored]);
+    // Received again at yet another time: still the same message.
+    assert_eq!(stored(&first, now - 50), vec![Insert::Duplicate]);
+    assert_eq!(stored(&second, now + 5), vec![Insert::Duplicate]);
+    for m in [&first, &second] {
+        assert_eq!(store.get(&m.digest(), now).unwrap().as_ref(), Some(m));
+    }
+    let all = Scan::new(vec![], None, None, 10, MAX_PAGE).unwrap();
+    let (listed, _) = store.scan(&all, now).unwrap();
+    assert_eq!(
+        listed,
+        vec![second.digest(), first.digest()],
+        "arrival order"
+    );
+    assert_eq!(
+        store
+            .frames(&[first.digest(), second.digest()], now, 1 << 20)
+            .unwrap(),
+        vec![first.encode(), second.encode()]
+    );
+    // The short-lived one expires and leaves every table; the other stays.
+    let later = now + 31;
+    assert_eq!(store.purge_expired(later).unwrap().deleted, 1);
+    assert_eq!(store.get(&second.digest(), now).unwrap(), None);
+    assert_eq!(
+        store.missing(&[second.digest()]).unwrap(),
+        vec![second.digest()]
+    );
+    assert_eq!(store.stats(), (1, first.encoded_len() as u64));
+    let (listed, _) = store.scan(&all, now).unwrap();
+    assert_eq!(listed, vec![first.digest()]);
 }

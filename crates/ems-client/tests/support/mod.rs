@@ -61,6 +61,12 @@ pub struct Node {
 impl Node {
     /// Starts a node dialling `bootstrap`, and waits until it has written `node.json`.
     pub fn start(bootstrap: &[&Node]) -> Node {
+        Node::start_with(bootstrap, &[])
+    }
+
+    /// [`Node::start`] with `extra` arguments to `emsd run` (a later `--set` overrides
+    /// [`CHEAP_POW`]).
+    pub fn start_with(bootstrap: &[&Node], extra: &[&str]) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let log = std::fs::File::create(dir.path().join("emsd.log")).unwrap();
@@ -70,6 +76,7 @@ impl Node {
             .arg(&data)
             .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
             .args(CHEAP_POW)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

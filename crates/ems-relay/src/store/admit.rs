@@ -1,7 +1,7 @@
 //! Admitting messages: duplicates, the byte budget, and eviction by what a message paid.
 
 use super::expiry::{Tables, PURGE_CHUNK};
-use super::{Entry, Insert, Store, RECEIVED_AT_LEN};
+use super::{Entry, Insert, Store};
 use crate::error::StoreError;
 use ems_core::pow::{expected_tries, leading_u64, required_work, Algorithm};
 use ems_core::Message;
@@ -57,7 +57,7 @@ impl Store {
             let mut t = Tables::open(&txn)?;
             for (msg, received_at) in items {
                 let digest = msg.digest();
-                if t.msgs.get(&digest)?.is_some() {
+                if t.digests.get(&digest)?.is_some() {
                     out.push(Insert::Duplicate);
                     continue;
                 }
@@ -82,11 +82,9 @@ impl Store {
                         }
                     }
                 }
-                let wire = msg.encode();
-                let mut value = Vec::with_capacity(RECEIVED_AT_LEN + wire.len());
-                value.extend_from_slice(&received_at.to_be_bytes());
-                value.extend_from_slice(&wire);
-                t.msgs.insert(&digest, value.as_slice())?;
+                t.frames
+                    .insert((*received_at, digest), msg.encode().as_slice())?;
+                t.digests.insert(&digest, *received_at)?;
                 t.expiry.insert((msg.ttl(), digest), entry.to_bytes())?;
                 t.by_rate.insert((entry.rate, digest), msg.ttl())?;
                 t.by_tag

@@ -2,7 +2,8 @@
 //! when evicted. Everything needed comes from the expiry index; no frame is read.
 
 use super::{
-    Entry, Store, BY_ARRIVAL, BY_RATE, BY_TAG, EXPIRY, MESSAGES, META, META_BYTES, META_MESSAGES,
+    Entry, Store, BY_ARRIVAL, BY_RATE, BY_TAG, DIGESTS, EXPIRY, FRAMES, META, META_BYTES,
+    META_MESSAGES,
 };
 use crate::error::StoreError;
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -22,7 +23,8 @@ pub struct Swept {
 
 /// Every table of one write transaction, with the running figures.
 pub(super) struct Tables<'t> {
-    pub(super) msgs: Table<'t, [u8; 32], &'static [u8]>,
+    pub(super) frames: Table<'t, (u64, [u8; 32]), &'static [u8]>,
+    pub(super) digests: Table<'t, [u8; 32], u64>,
     pub(super) expiry: Table<'t, (u32, [u8; 32]), [u8; Entry::LEN]>,
     pub(super) by_rate: Table<'t, (u64, [u8; 32]), u32>,
     pub(super) by_tag: Table<'t, ([u8; 32], u64, [u8; 32]), u32>,
@@ -38,7 +40,8 @@ impl<'t> Tables<'t> {
         let count = meta.get(META_MESSAGES)?.map_or(0, |v| v.value());
         let size = meta.get(META_BYTES)?.map_or(0, |v| v.value());
         Ok(Tables {
-            msgs: txn.open_table(MESSAGES)?,
+            frames: txn.open_table(FRAMES)?,
+            digests: txn.open_table(DIGESTS)?,
             expiry: txn.open_table(EXPIRY)?,
             by_rate: txn.open_table(BY_RATE)?,
             by_tag: txn.open_table(BY_TAG)?,
@@ -68,7 +71,8 @@ impl<'t> Tables<'t> {
         self.by_tag
             .remove((entry.id0, entry.received_at, *digest))?;
         self.by_arrival.remove((entry.received_at, *digest))?;
-        if self.msgs.remove(digest)?.is_some() {
+        self.digests.remove(digest)?;
+        if self.frames.remove((entry.received_at, *digest))?.is_some() {
             self.count = self.count.saturating_sub(1);
             self.size = self.size.saturating_sub(u64::from(entry.len));
         }

@@ -4,7 +4,8 @@
 //!
 //! | table | key | value | serves |
 //! | --- | --- | --- | --- |
-//! | `messages` | digest `[u8; 32]` | received-at `u64` BE ‖ wire frame | `get`, sync fetch |
+//! | `frames` | (received-at `u64`, digest) | wire frame | `get`, sync fetch |
+//! | `digests` | digest `[u8; 32]` | received-at `u64` | duplicates, finding a frame |
 //! | `expiry` | (`ttl: u32`, digest) | [`Entry`]: received-at, `ID0`, length, rate | the sweeper, start-up purge |
 //! | `by_rate` | (rate `u64`, digest) | `ttl: u32` | eviction when full |
 //! | `by_tag` | (`ID0`, received-at `u64`, digest) | `ttl: u32` | queries by tag, sync by tag |
@@ -14,6 +15,12 @@
 //! The expiry index holds everything needed to delete a message from every table (its
 //! arrival time, `ID0`, length and rate), so neither the sweeper nor eviction reads or decodes
 //! a frame.
+//!
+//! Layout 3 keys the frames, the one table of large values, by arrival time: a node receives
+//! in clock order, so inserts land at the end of the B-tree (a few leaves per transaction)
+//! instead of one random leaf, and its branches, per frame, as layout 2's digest keys did.
+//! What is looked up by digest is the small `digests` table. redb's page cache is bounded
+//! ([`CACHE_BYTES`]); the operating system's file cache serves the rest.
 //!
 //! Every insert is one redb write transaction committed with `Durability::Immediate` (the
 //! default) before anyone is told the message was accepted; the writer task groups concurrent
@@ -38,13 +45,14 @@ pub use query::{Page, Position, Query, Scan};
 
 use crate::error::StoreError;
 use ems_core::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition};
 use refused::Refused;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-const MESSAGES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("messages");
+const FRAMES: TableDefinition<(u64, [u8; 32]), &[u8]> = TableDefinition::new("frames");
+const DIGESTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("digests");
 const EXPIRY: TableDefinition<(u32, [u8; 32]), [u8; Entry::LEN]> = TableDefinition::new("expiry");
 const BY_RATE: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_rate");
 const BY_TAG: TableDefinition<([u8; 32], u64, [u8; 32]), u32> = TableDefinition::new("by_tag");
@@ -54,10 +62,10 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_MESSAGES: &str = "messages";
 const META_BYTES: &str = "bytes";
 const META_SCHEMA: &str = "schema";
-/// The table layout this code reads and writes.
-const SCHEMA: u64 = 2;
-/// Bytes of the received-at prefix of a `messages` value.
-const RECEIVED_AT_LEN: usize = 8;
+/// The table layout this code reads and writes (2: frames keyed by digest; 3: by arrival).
+const SCHEMA: u64 = 3;
+/// redb's page cache (its default is 1 GiB, most of a node's memory at a million messages).
+pub const CACHE_BYTES: usize = 64 << 20;
 /// Refused or evicted digests remembered so that sync does not fetch them again.
 const REMEMBER_REFUSED: usize = 65_536;
 
@@ -147,7 +155,7 @@ impl Store {
     /// Opens (or creates) the store at `path` and purges what expired while it was closed
     /// (relative to `now`, unix seconds). Returns the store and the number purged.
     pub fn open(path: &Path, now: u64) -> Result<(Store, u64), StoreError> {
-        let db = Database::create(path)?;
+        let db = Builder::new().set_cache_size(CACHE_BYTES).create(path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -166,7 +174,8 @@ impl Store {
                     })
                 }
             }
-            txn.open_table(MESSAGES)?;
+            txn.open_table(FRAMES)?;
+            txn.open_table(DIGESTS)?;
             txn.open_table(EXPIRY)?;
             txn.open_table(BY_RATE)?;
             txn.open_table(BY_TAG)?;
@@ -232,21 +241,21 @@ impl Store {
     /// The stored message with this digest, unless its TTL is at or before `now`.
     pub fn get(&self, digest: &[u8; 32], now: u64) -> Result<Option<Message>, StoreError> {
         let txn = self.db.begin_read()?;
-        let msgs = txn.open_table(MESSAGES)?;
-        let Some(value) = msgs.get(digest)? else {
+        let (digests, frames) = (txn.open_table(DIGESTS)?, txn.open_table(FRAMES)?);
+        let Some(value) = frame(&digests, &frames, digest)? else {
             return Ok(None);
         };
-        let (_, msg) = decode_record(digest, value.value())?;
+        let msg = decode_frame(digest, value.value())?;
         Ok((u64::from(msg.ttl()) > now).then_some(msg))
     }
 
     /// Which of `digests` are worth fetching: not stored, and not refused or evicted here.
     pub fn missing(&self, digests: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError> {
         let txn = self.db.begin_read()?;
-        let msgs = txn.open_table(MESSAGES)?;
+        let stored = txn.open_table(DIGESTS)?;
         let mut out = Vec::new();
         for d in digests {
-            if msgs.get(d)?.is_none() && !self.was_refused(d) {
+            if stored.get(d)?.is_none() && !self.was_refused(d) {
                 out.push(*d);
             }
         }
@@ -262,16 +271,17 @@ impl Store {
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
-        let msgs = txn.open_table(MESSAGES)?;
+        let (stored, frames) = (txn.open_table(DIGESTS)?, txn.open_table(FRAMES)?);
         let mut out = Vec::new();
         let mut total = 0;
         for d in digests {
-            let Some(value) = msgs.get(d)? else { continue };
-            let (_, msg) = decode_record(d, value.value())?;
-            if u64::from(msg.ttl()) <= now {
+            let Some(value) = frame(&stored, &frames, d)? else {
+                continue;
+            };
+            let wire = value.value();
+            if u64::from(decode_frame(d, wire)?.ttl()) <= now {
                 continue;
             }
-            let wire = &value.value()[RECEIVED_AT_LEN..];
             if total + wire.len() > max_bytes {
                 break;
             }
@@ -282,18 +292,23 @@ impl Store {
     }
 }
 
-/// Splits a `messages` value into its receive time and decoded frame.
-fn decode_record(digest: &[u8; 32], value: &[u8]) -> Result<(u64, Message), StoreError> {
-    let corrupt = |why: String| StoreError::Corrupt {
-        digest: hex::encode(digest),
-        why,
+/// The stored frame with this digest, found through the `digests` table.
+fn frame<'a>(
+    digests: &impl ReadableTable<[u8; 32], u64>,
+    frames: &'a impl ReadableTable<(u64, [u8; 32]), &'static [u8]>,
+    digest: &[u8; 32],
+) -> Result<Option<redb::AccessGuard<'a, &'static [u8]>>, StoreError> {
+    let Some(at) = digests.get(digest)? else {
+        return Ok(None);
     };
-    if value.len() < RECEIVED_AT_LEN {
-        return Err(corrupt(format!("record of {} bytes", value.len())));
-    }
-    let (at, wire) = value.split_at(RECEIVED_AT_LEN);
-    let mut at_bytes = [0u8; RECEIVED_AT_LEN];
-    at_bytes.copy_from_slice(at);
-    let msg = Message::decode(wire).map_err(|e| corrupt(e.to_string()))?;
-    Ok((u64::from_be_bytes(at_bytes), msg))
+    let at = at.value();
+    Ok(frames.get((at, *digest))?)
+}
+
+/// Decodes a stored frame, naming its digest if it is corrupt.
+fn decode_frame(digest: &[u8; 32], wire: &[u8]) -> Result<Message, StoreError> {
+    Message::decode(wire).map_err(|e| StoreError::Corrupt {
+        digest: hex::encode(digest),
+        why: e.to_string(),
+    })
 }

@@ -50,6 +50,15 @@ pub(crate) struct KeyArgs {
     /// Name of an environment variable holding the key file's passphrase.
     #[arg(long, value_name = "VAR")]
     pub(crate) passphrase_env: Option<String>,
+    /// How long to wait before sending again the control frames (open, accept, rekeys) a peer
+    /// has not acknowledged; each further wait doubles, up to a day (`0`: on every pass).
+    #[arg(
+        long,
+        env = "EMS_RESEND_AFTER",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
+    pub(crate) resend_after: String,
 }
 
 impl KeyArgs {
@@ -59,7 +68,12 @@ impl KeyArgs {
             &Passphrase(self.passphrase_env.clone()),
             node.client()?,
         )?
-        .with_reporter(progress::reporter(node.quiet)))
+        .with_reporter(progress::reporter(node.quiet))
+        .with_resend_after(match self.resend_after.trim() {
+            // Every pass (tests, or a client that wants no wait).
+            "0" => 0,
+            text => parse_duration(text, "--resend-after")?,
+        }))
     }
 }
 

@@ -35,6 +35,10 @@ fn show(shown: &mut Shown, report: &Report<'_>, quiet: bool, terminal: bool) {
         eprintln!("warning: dropped a queued frame: {error}");
         return;
     }
+    if let Report::Resealed { label, error } = report {
+        eprintln!("warning: {label} sealed again under a new key after: {error}");
+        return;
+    }
     if quiet {
         return;
     }
@@ -91,6 +95,6 @@ fn show(shown: &mut Shown, report: &Report<'_>, quiet: bool, terminal: bool) {
             format_utc(until),
             until.saturating_sub(now())
         ),
-        Report::Dropped { .. } => {}
+        Report::Dropped { .. } | Report::Resealed { .. } => {}
     }
 }
