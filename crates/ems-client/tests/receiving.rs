@@ -196,45 +196,65 @@ fn recording_proxy(api: &str) -> (String, Arc<Mutex<Vec<u8>>>) {
     (url, seen)
 }
 
+/// `ems recv --follow --json --history-by-time` of `user` through the node at `node`, with the
+/// events it printed so far.
+struct Follow {
+    _child: support::Kill,
+    lines: std::sync::mpsc::Receiver<String>,
+    live: Vec<serde_json::Value>,
+}
+
+impl Follow {
+    fn start(user: &User, node: &str) -> Follow {
+        let (child, lines) = support::spawn_lines(
+            Command::new(support::ems())
+                .args(["recv", "--follow", "--json", "--history-by-time", "--keys"])
+                .arg(&user.keys)
+                .env("EMS_NODE", node)
+                .env("EMS_QUIET", "true")
+                .env("EMS_ACCEPT_DELAY", "0")
+                .stderr(Stdio::null()),
+        );
+        Follow {
+            _child: child,
+            lines,
+            live: Vec::new(),
+        }
+    }
+
+    /// Waits until the events printed so far satisfy `done`.
+    fn wait(&mut self, what: &str, done: &dyn Fn(&[serde_json::Value]) -> bool) {
+        wait_for(what, || {
+            while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.live.push(serde_json::from_str(&line).unwrap());
+            }
+            done(&self.live).then_some(())
+        });
+    }
+}
+
 #[test]
 fn follow_by_time_never_names_a_tag_to_the_node() {
     let node = Node::start(&[]);
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
     let (proxy, sent) = recording_proxy(&node.api);
-    let (_follow, lines_rx) = support::spawn_lines(
-        Command::new(support::ems())
-            .args(["recv", "--follow", "--json", "--history-by-time", "--keys"])
-            .arg(&bob.keys)
-            .env("EMS_NODE", &proxy)
-            .env("EMS_QUIET", "true")
-            .env("EMS_ACCEPT_DELAY", "0")
-            .stderr(Stdio::null()),
-    );
-    let mut live: Vec<serde_json::Value> = Vec::new();
-    let mut wait_live = |what: &str, done: &dyn Fn(&[serde_json::Value]) -> bool| {
-        wait_for(what, || {
-            while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) {
-                live.push(serde_json::from_str(&line).unwrap());
-            }
-            done(&live).then_some(())
-        });
-    };
+    let mut follow = Follow::start(&bob, &proxy);
     // Bob's follow accepts, steps to Alice's rekey and reads her messages, live.
     alice.open_channel(&bob, "bob");
-    wait_live("the follow to accept", &|e| {
+    follow.wait("the follow to accept", &|e| {
         e.iter().any(|e| e["event"] == "opened")
     });
     alice.recv_until("the accept", |e| e.iter().any(|e| e["event"] == "accepted"));
-    wait_live("the follow to follow Alice's rekey", &|e| {
+    follow.wait("the follow to follow Alice's rekey", &|e| {
         e.iter().any(|e| e["event"] == "rekeyed")
     });
     alice.recv_until("Bob's rekey", |e| e.iter().any(|e| e["event"] == "rekeyed"));
     for text in ["one", "two"] {
         alice.ems_keys_ok(&["send", "--channel", "bob", text]);
     }
-    wait_live("the follow to read both", &|e| texts(e).len() >= 2);
-    assert_eq!(texts(&live), ["one", "two"]);
+    follow.wait("the follow to read both", &|e| texts(e).len() >= 2);
+    assert_eq!(texts(&follow.live), ["one", "two"]);
     let sent = String::from_utf8_lossy(&sent.lock().unwrap()).into_owned();
     assert!(sent.contains("GET /v1/messages?since="), "{sent}");
     assert!(!sent.contains("tag="), "the follow named a tag: {sent}");
@@ -330,26 +350,9 @@ fn follow_reads_a_message_that_passed_before_its_rekey_by_time_not_by_tag() {
     let alice = User::new(&node.api, &[]);
     let bob = User::new(&node.api, &[]);
     let (proxy, sent) = recording_proxy(&node.api);
-    let (_follow, lines_rx) = support::spawn_lines(
-        Command::new(support::ems())
-            .args(["recv", "--follow", "--json", "--history-by-time", "--keys"])
-            .arg(&bob.keys)
-            .env("EMS_NODE", &proxy)
-            .env("EMS_QUIET", "true")
-            .env("EMS_ACCEPT_DELAY", "0")
-            .stderr(Stdio::null()),
-    );
-    let mut live: Vec<serde_json::Value> = Vec::new();
-    let mut wait_live = |what: &str, done: &dyn Fn(&[serde_json::Value]) -> bool| {
-        wait_for(what, || {
-            while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) {
-                live.push(serde_json::from_str(&line).unwrap());
-            }
-            done(&live).then_some(())
-        });
-    };
+    let mut follow = Follow::start(&bob, &proxy);
     alice.open_channel(&bob, "bob");
-    wait_live("the follow to accept", &|e| {
+    follow.wait("the follow to accept", &|e| {
         e.iter().any(|e| e["event"] == "opened")
     });
     alice.recv_until("the accept", |e| e.iter().any(|e| e["event"] == "accepted"));
@@ -379,7 +382,7 @@ fn follow_reads_a_message_that_passed_before_its_rekey_by_time_not_by_tag() {
         .header("content-type", "application/octet-stream")
         .send(&frame[..])
         .unwrap();
-    wait_live("the follow to read the message that passed", &|e| {
+    follow.wait("the follow to read the message that passed", &|e| {
         texts(e).contains(&"sent before its rekey arrived".to_string())
     });
     let after = String::from_utf8_lossy(&sent.lock().unwrap()[before..]).into_owned();
