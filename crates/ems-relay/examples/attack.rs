@@ -2,7 +2,7 @@
 //! at the first and collected at the last, once undisturbed and once while one raw libp2p peer
 //! floods the first relay with invalid frames and another replays old, valid frames to the
 //! middle one. Prints both runs' delivery rate and latency, the ratio, and how long the flooder
-//! took to be graylisted.
+//! took to be graylisted. A banned flooder dials again under a new identity and goes on.
 //!
 //! ```text
 //! cargo run --release -p ems-relay --example attack -- [--messages N] [--payload BYTES]
@@ -151,6 +151,47 @@ fn keep_sending(
     })
 }
 
+/// [`keep_sending`] for a flooder that comes back: whenever the node has cut it off (banned
+/// it), it dials again under a new identity, as an attacker minting identities would, and goes
+/// on flooding; counts the identities it used.
+fn keep_flooding(
+    addr: ems_relay::Multiaddr,
+    first: Arc<HostilePeer>,
+    frames: Vec<Vec<u8>>,
+    rate: usize,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    identities: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        let mut peer = first;
+        identities.fetch_add(1, Ordering::Relaxed);
+        let mut n = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            if !peer.connected() {
+                peer = Arc::new(HostilePeer::connect(addr.clone(), TOPIC).await);
+                identities.fetch_add(1, Ordering::Relaxed);
+                let dialled = tokio::time::Instant::now();
+                while !peer.ready()
+                    && !stop.load(Ordering::Relaxed)
+                    && dialled.elapsed() < Duration::from_secs(2)
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                continue;
+            }
+            if rate > 0 {
+                tokio::time::sleep_until(start + Duration::from_secs_f64(n as f64 / rate as f64))
+                    .await;
+            }
+            peer.send(frames[n % frames.len()].clone()).await;
+            sent.fetch_add(1, Ordering::Relaxed);
+            n += 1;
+        }
+    })
+}
+
 /// Polls `node`'s score of `peer` until it falls below the graylist threshold (or the peer is
 /// gone); the time from `start`.
 async fn graylisted_after(node: Node, peer: PeerId, start: Instant) -> Option<Duration> {
@@ -211,17 +252,20 @@ async fn run(policy: &Policy, args: &Args, attack: bool) -> anyhow::Result<Deliv
 
     let stop = Arc::new(AtomicBool::new(false));
     let (flooded, replayed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let identities = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut senders = Vec::new();
     let mut graylist = None;
     if attack {
         let rate = args.attack_rate;
-        senders.push(keep_sending(
+        senders.push(keep_flooding(
+            nodes[0].addr().await,
             flooder.clone(),
             flood,
             rate,
             stop.clone(),
             flooded.clone(),
+            identities.clone(),
         ));
         senders.push(keep_sending(
             replayer.clone(),
@@ -246,9 +290,12 @@ async fn run(policy: &Policy, args: &Args, attack: bool) -> anyhow::Result<Deliv
     if let Some(graylist) = graylist {
         println!("under attack: {}", delivery.summary());
         println!(
-            "  flooder (on a): {} invalid frames handed to its swarm in {:.1} s; graylisted by a after {}",
+            "  flooder (on a): {} invalid frames handed to its swarm in {:.1} s under {} identities \
+             (banned: {}); first graylisted by a after {}",
             flooded.load(Ordering::Relaxed),
             attack_time.as_secs_f64(),
+            identities.load(Ordering::Relaxed),
+            common::metric(a, "ems_peers_banned_total"),
             match graylist.await? {
                 Some(t) => ms(t),
                 None => "never (within 120 s)".into(),
