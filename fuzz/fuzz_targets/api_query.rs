@@ -1,7 +1,8 @@
 //! The query string of `GET /v1/messages` (`emsd::api::parse_query`), from anyone who can reach
 //! the API.
 //!
-//! - parsing allocates within a small multiple of the query string's length;
+//! - parsing allocates within a small multiple of the query string's length, plus a refusal's
+//!   message of bounded size (it quotes at most 64 characters of the input);
 //! - a query that parses respects the limits (64 tags, a page of 1 to `MAX_PAGE`, a short
 //!   cursor), and written back as a query string it parses to the same query;
 //! - a refusal is `malformed` with a message.
@@ -17,7 +18,9 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(raw) = std::str::from_utf8(bytes) else {
         return;
     };
-    let parsed = alloc::bounded("parse_query", 8 * raw.len() + 1024, || {
+    // The parsed query within a small multiple of the input, plus a refusal's message, which
+    // quotes at most 64 characters of the input (each at most 10 when escaped).
+    let parsed = alloc::bounded("parse_query", 8 * raw.len() + 4096, || {
         parse_query(Some(raw))
     });
     match parsed {

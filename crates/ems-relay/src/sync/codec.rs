@@ -2,7 +2,7 @@
 
 use crate::store::{Position, MAX_QUERY_TAGS};
 use ems_core::cursor::Cursor;
-use ems_core::message::MAX_FRAME;
+use ems_core::message::{MAX_FRAME, MIN_FRAME};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use std::io;
@@ -92,6 +92,9 @@ pub enum SyncError {
     /// Bytes follow the message.
     #[error("{0} unexpected bytes after the sync message")]
     TrailingBytes(usize),
+    /// A frame shorter than the shortest valid frame (each would cost an entry, not a frame).
+    #[error("a sync frame of {0} bytes is shorter than any valid frame ({MIN_FRAME} bytes)")]
+    FrameTooShort(usize),
     /// A flags byte sets bits this version does not define (each message has one encoding).
     #[error("unknown flag bits 0x{0:02x} in a sync message")]
     UnknownFlags(u8),
@@ -229,6 +232,9 @@ impl Response {
                 for _ in 0..n {
                     let len = usize::from(r.u16("frame length")?);
                     check_count("frame bytes", len, MAX_FRAME)?;
+                    if len < MIN_FRAME {
+                        return Err(SyncError::FrameTooShort(len));
+                    }
                     frames.push(r.take(len, "frame")?.to_vec());
                 }
                 Response::Frames { frames }

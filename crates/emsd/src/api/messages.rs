@@ -116,7 +116,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
             "tag" => push_tag(&mut q.tags, &value)?,
             "since" => {
                 q.since = Some(value.parse().map_err(|_| {
-                    ApiError::malformed(format!("since={value:?} is not unix seconds"))
+                    ApiError::malformed(format!("since={} is not unix seconds", quoted(&value)))
                 })?)
             }
             "limit" => {
@@ -126,7 +126,8 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
                     .filter(|n| (1..=ems_relay::store::MAX_PAGE).contains(n))
                     .ok_or_else(|| {
                         ApiError::malformed(format!(
-                            "limit={value:?} is not a number from 1 to {}",
+                            "limit={} is not a number from 1 to {}",
+                            quoted(&value),
                             ems_relay::store::MAX_PAGE
                         ))
                     })?
@@ -135,7 +136,8 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
             "cursor" => return Err(ApiError::malformed("the cursor is not one this node gave")),
             other => {
                 return Err(ApiError::malformed(format!(
-                    "unknown parameter {other:?}; use tag, since, limit or cursor"
+                    "unknown parameter {}; use tag, since, limit or cursor",
+                    quoted(other)
                 )))
             }
         }
@@ -154,6 +156,16 @@ pub(super) fn pairs(raw: Option<&str>) -> Result<form_urlencoded::Parse<'_>, Api
     Ok(form_urlencoded::parse(raw.as_bytes()))
 }
 
+/// `text` quoted for an error message, cut to its first 64 characters: a refusal never echoes
+/// an unbounded string from the client.
+pub(super) fn quoted(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// Adds one `tag=HEX` to `tags`, at most [`MAX_TAGS`].
 pub(super) fn push_tag(tags: &mut Vec<[u8; 32]>, value: &str) -> Result<(), ApiError> {
     if tags.len() == MAX_TAGS {
@@ -170,4 +182,42 @@ fn parse_hex32(text: &str, what: &str) -> Result<[u8; 32], ApiError> {
     hex::decode_to_slice(text, &mut out)
         .map_err(|_| ApiError::malformed(format!("{what} must be 64 hex digits (32 bytes)")))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_echoes_at_most_64_characters_of_what_the_client_sent() {
+        let long = "x".repeat(5_000);
+        for query in [
+            format!("{long}=1"),
+            format!("since={long}"),
+            format!("limit={long}"),
+        ] {
+            let e = parse_query(Some(&query)).unwrap_err();
+            assert_eq!(e.code, ems_client::schema::ErrorCode::Malformed);
+            assert!(e.message.len() < 200, "{}", e.message);
+            assert!(
+                e.message.contains(&format!("\"{}\"…", "x".repeat(64))),
+                "{}",
+                e.message
+            );
+        }
+        assert_eq!(quoted("since"), "\"since\"");
+    }
+
+    #[test]
+    fn a_query_parses_to_its_parts_and_unknown_parameters_are_named() {
+        let tag = "ab".repeat(32);
+        let q = parse_query(Some(&format!("tag={tag}&since=5&limit=7&cursor=c1"))).unwrap();
+        assert_eq!(q.tags, vec![[0xab; 32]]);
+        assert_eq!(
+            (q.since, q.limit, q.cursor.as_deref()),
+            (Some(5), 7, Some("c1"))
+        );
+        let e = parse_query(Some("colour=red")).unwrap_err();
+        assert!(e.message.contains("\"colour\""), "{}", e.message);
+    }
 }

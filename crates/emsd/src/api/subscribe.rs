@@ -4,7 +4,7 @@
 //! At most [`MAX_SUBSCRIBERS`] streams are open at once (more are answered 429); a subscriber
 //! that does not take a frame within [`SEND_TIMEOUT`] is dropped, not buffered for.
 
-use super::messages::{pairs, push_tag};
+use super::messages::{pairs, push_tag, quoted};
 use super::{ApiError, ApiState};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -36,7 +36,8 @@ pub(super) async fn subscribe(
             "tag" => push_tag(&mut tags, &value)?,
             other => {
                 return Err(ApiError::malformed(format!(
-                    "unknown parameter {other:?}; use tag"
+                    "unknown parameter {}; use tag",
+                    quoted(other)
                 )))
             }
         }

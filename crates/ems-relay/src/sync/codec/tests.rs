@@ -91,6 +91,11 @@ fn hostile_bodies_are_refused_with_the_reason() {
             max: MAX_FRAME
         })
     );
+    // Frames shorter than any valid frame: 64 empty frames in 130 bytes would cost 64 list
+    // entries (found by fuzzing, fuzz/fuzz_targets/sync_codec.rs).
+    let mut bytes = vec![KIND_FRAMES, 0, 64];
+    bytes.extend_from_slice(&[0; 128]);
+    assert_eq!(Response::decode(&bytes), Err(SyncError::FrameTooShort(0)));
     let mut bytes = Request::Fetch { digests: vec![] }.encode();
     bytes.push(0);
     assert_eq!(Request::decode(&bytes), Err(SyncError::TrailingBytes(1)));
