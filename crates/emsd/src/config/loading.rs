@@ -51,10 +51,11 @@ fn from_table(table: &toml::Table, origin: &str) -> Result<Config, ConfigError> 
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
         let path = e.path().to_string();
         ConfigError::Invalid {
-            key: if path == "." {
-                "(top level)".into()
-            } else {
-                path
+            key: match path.as_str() {
+                "." => "(top level)".into(),
+                // TOML allows an empty quoted key (`[""]`); name it as written.
+                "" => "\"\"".into(),
+                _ => path,
             },
             reason: e.into_inner().to_string(),
             origin: origin.into(),

@@ -89,6 +89,13 @@ fn an_unknown_key_in_the_file_is_named_with_its_path() {
 }
 
 #[test]
+fn an_empty_quoted_key_is_named_as_written() {
+    // Found by fuzzing (fuzz/fuzz_targets/config.rs): the key was named by the empty string.
+    let e = refused(Some("[\"\"]\nx = 1\n"), &[], ConfigArgs::default());
+    assert_eq!(e.key(), Some("\"\""), "{e}");
+}
+
+#[test]
 fn a_file_that_is_not_toml_is_refused_with_its_line() {
     let e = refused(Some("network = \n"), &[], ConfigArgs::default());
     assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
