@@ -34,6 +34,14 @@ impl Passphrase {
     }
 }
 
+/// The permission bits of `path` if its group or others may read or write it (a key file should
+/// be 0600), else `None`.
+pub fn loose_permissions(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 /// Where the public bundle of `key_file` is written.
 pub fn bundle_path(key_file: &Path) -> PathBuf {
     let mut name = key_file.as_os_str().to_owned();

@@ -316,3 +316,11 @@ fn the_default_passphrase_costs_are_within_what_a_loader_accepts() {
         alice.bundle()
     );
 }
+
+/// argon2 (key-file passphrases, Argon2id proof of work) is built with its `zeroize` feature,
+/// which erases its initial and final hashes after use; without it this does not compile.
+#[test]
+fn argon2_is_built_with_its_zeroize_feature() {
+    fn erasable<T: zeroize::Zeroize>() {}
+    erasable::<argon2::Block>();
+}

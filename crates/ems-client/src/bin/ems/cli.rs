@@ -62,7 +62,24 @@ pub(crate) struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// Warns on stderr when the key file is readable or writable by its group or others.
+    pub(crate) fn warn_loose(&self) {
+        if let Some(mode) = ems_client::keys::loose_permissions(&self.keys) {
+            eprintln!(
+                "warning: {} is open to its group or others (mode {mode:03o}): chmod 600 it",
+                self.keys.display()
+            );
+        }
+    }
+
+    /// The identity in the key file (with the permission warning).
+    pub(crate) fn identity(&self) -> Result<ems_core::Identity, ClientError> {
+        self.warn_loose();
+        ems_client::keys::load(&self.keys, &Passphrase(self.passphrase_env.clone()))
+    }
+
     pub(crate) fn session(&self, node: &NodeArgs) -> Result<Session, ClientError> {
+        self.warn_loose();
         Ok(Session::open(
             &self.keys,
             &Passphrase(self.passphrase_env.clone()),

@@ -43,7 +43,7 @@ pub(crate) fn keygen(
 
 /// `ems channel list`: one line per channel.
 pub(crate) fn list_channels(keys: &KeyArgs) -> anyhow::Result<()> {
-    let identity = keys::load(&keys.keys, &Passphrase(keys.passphrase_env.clone()))?;
+    let identity = keys.identity()?;
     let state = StateDir::open(&keys.keys, &identity)?;
     for record in state.channels()? {
         let status = if now() >= record.expires {
@@ -68,7 +68,7 @@ pub(crate) fn list_channels(keys: &KeyArgs) -> anyhow::Result<()> {
 
 /// `ems channel pending`: one line per open waiting for `ems channel accept`.
 pub(crate) fn list_pending(keys: &KeyArgs) -> anyhow::Result<()> {
-    let identity = keys::load(&keys.keys, &Passphrase(keys.passphrase_env.clone()))?;
+    let identity = keys.identity()?;
     let state = StateDir::open(&keys.keys, &identity)?;
     for open in ems_client::pending::list(&state, now())? {
         out!(
