@@ -169,6 +169,13 @@ impl Validator {
             .map_err(Reject::InsufficientWork)
     }
 
+    /// Whether `msg`'s BLOCKHASH passes the live rule now (one of the newest `block_depth`
+    /// blocks of `chain`), without checking anything else again: a relay gossips on only
+    /// history frames that would also be valid live.
+    pub fn blockhash_is_live(&self, msg: &Message, chain: &dyn ChainView, now: u64) -> bool {
+        self.check_blockhash(msg, chain, now, Context::Live).is_ok()
+    }
+
     fn check_blockhash(
         &self,
         msg: &Message,

@@ -123,18 +123,12 @@ impl Core {
     }
 
     /// Whether a message valid as history is also valid live: its block is among the newest
-    /// `block_depth` (everything else the two contexts check alike). Only such frames are
-    /// gossiped on; an older one would be refused by the peers, and held against this node.
+    /// `block_depth` (the validator's own rule; everything else the two contexts check alike).
+    /// Only such frames are gossiped on; an older one would be refused by the peers, and held
+    /// against this node.
     fn live(&self, msg: &Message) -> bool {
-        let now = unix_now();
-        let depth = self.validator().policy().limits.block_depth;
-        match (
-            self.chain().head(now),
-            self.chain().find(msg.blockhash(), now),
-        ) {
-            (Ok(head), Ok(Some(block))) => head.height.saturating_sub(block.height) < depth,
-            _ => false,
-        }
+        self.validator()
+            .blockhash_is_live(msg, self.chain(), unix_now())
     }
 }
 
