@@ -434,12 +434,18 @@ impl StateDir {
                 continue;
             }
             let entry: Outbound = self.read_json(&path)?;
+            // When it was queued: frames due at the same second go out in that order, so a
+            // channel's messages reach the node (and the peer) in the order they were sealed.
+            let queued = fs::metadata(&path).and_then(|m| m.modified()).ok();
             match entry.message() {
-                Some(message) => out.push((message, entry)),
+                Some(message) => out.push((message, entry, queued)),
                 None => fs::remove_file(&path).map_err(|e| ClientError::io(&path, e))?,
             }
         }
-        out.sort_by_key(|(_, entry)| entry.not_before);
-        Ok(out)
+        out.sort_by_key(|(_, entry, queued)| (entry.not_before, *queued));
+        Ok(out
+            .into_iter()
+            .map(|(message, entry, _)| (message, entry))
+            .collect())
     }
 }
