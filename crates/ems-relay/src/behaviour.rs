@@ -137,7 +137,7 @@ impl Behaviour {
         let sync = request_response::Behaviour::with_codec(
             SyncCodec,
             [(PROTOCOL, request_response::ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            request_response::Config::default().with_request_timeout(tuning.sync_timeout),
         );
         Ok(Behaviour {
             blocked: allow_block_list::Behaviour::default(),

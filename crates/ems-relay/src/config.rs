@@ -163,6 +163,15 @@ pub struct Tuning {
     /// they received since the previous round, less a margin), so that messages lost to
     /// overload are recovered without a reconnect.
     pub resync: Duration,
+    /// Reconcile requests one peer may make of this node per second (`docs/relay.md`, "Sync").
+    /// Over it, the peer is answered `Busy`. Default 8/s, burst 32 (a round takes a few).
+    pub sync_exchanges: Budget,
+    /// Frame bytes one peer may fetch from this node per second. Over it, the peer is answered
+    /// `Busy` and tries again later. Default 8 MiB/s, burst 16 MiB.
+    pub sync_bytes: Budget,
+    /// How long a sync request waits for its answer before it is given up (a fetch is then
+    /// asked of another peer). Default 10 s.
+    pub sync_timeout: Duration,
     /// Run Kademlia to discover peers beyond the bootstrap list, and dial them (up to a dozen
     /// connections). Default on; tests that need a fixed topology turn it off, which leaves
     /// the node connected to its bootstrap peers and whoever dials it.
@@ -242,6 +251,12 @@ impl Default for Tuning {
             ban: Duration::from_secs(600),
             redial: Duration::from_secs(10),
             resync: Duration::from_secs(300),
+            sync_exchanges: Budget { rate: 8, burst: 32 },
+            sync_bytes: Budget {
+                rate: 8 << 20,
+                burst: 16 << 20,
+            },
+            sync_timeout: Duration::from_secs(10),
             discovery: true,
             gossip: Gossip::default(),
             inject_fault: None,

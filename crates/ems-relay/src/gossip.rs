@@ -308,7 +308,7 @@ impl Core {
         }
         let skipped: Vec<PeerId> = lock(&self.guard().skipped).drain().collect();
         for peer in skipped {
-            self.start_sync(peer, false).await;
+            self.start_sync(peer).await;
         }
     }
 }

@@ -15,13 +15,13 @@ use crate::gossip::{Guard, Input};
 use crate::metrics::{Metrics, Source};
 use crate::network::{connected, Command, Event, Shared};
 use crate::store::{Insert, Store};
+use crate::sync::SyncState;
 use crate::verdict::Verdict;
 use crate::writer::Writer;
 use ems_core::{ChainView, Context, Message, Validator};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
@@ -55,8 +55,8 @@ pub(crate) struct Core {
     accepted: broadcast::Sender<Arc<Message>>,
     metrics: Arc<Metrics>,
     commands: mpsc::Sender<Command>,
-    /// When each peer was last asked for its inventory (this node's clock).
-    synced: Mutex<HashMap<PeerId, u64>>,
+    /// History sync: rounds, the fetch window, sync scores, serving limits.
+    sync: SyncState,
     /// The gossip defences: seen-set, hold queue, budgets, the validation pool.
     guard: Guard,
     /// `relay.enabled`: valid gossip is forwarded.
@@ -80,9 +80,9 @@ impl Core {
             store: RwLock::new(store),
             writer,
             accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
+            sync: SyncState::new(&config.tuning, &metrics),
             metrics,
             commands,
-            synced: Mutex::default(),
             guard: Guard::new(&config.tuning),
             relay: config.policy.relay.enabled,
         }
@@ -118,9 +118,9 @@ impl Core {
         &self.guard
     }
 
-    /// When each peer was last asked for its inventory.
-    pub(crate) fn synced(&self) -> &Mutex<HashMap<PeerId, u64>> {
-        &self.synced
+    /// History sync's state.
+    pub(crate) fn sync(&self) -> &SyncState {
+        &self.sync
     }
 
     /// `relay.enabled`: valid gossip is forwarded.
@@ -274,19 +274,15 @@ pub(crate) async fn dispatch(
                 None => break,
             },
             _ = rounds.tick() => {
-                let peers = connected(&shared);
-                core.synced
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|p, _| peers.contains(p));
-                for peer in peers {
+                for peer in connected(&shared) {
                     let core = core.clone();
-                    tokio::spawn(async move { core.start_sync(peer, false).await });
+                    tokio::spawn(async move { core.start_sync(peer).await });
                 }
                 continue;
             }
             _ = upkeep.tick() => {
                 tokio::spawn(core.clone().upkeep());
+                tokio::spawn(core.clone().sync_upkeep());
                 continue;
             }
         };
@@ -304,15 +300,32 @@ pub(crate) async fn dispatch(
             }
             Event::Connected(peer) => {
                 let core = core.clone();
-                tokio::spawn(async move { core.start_sync(peer, true).await });
+                tokio::spawn(async move { core.start_sync(peer).await });
             }
-            Event::SyncRequest { request, channel } => {
+            Event::Disconnected(peer) => core.sync().forget(peer),
+            Event::SyncRequest {
+                peer,
+                request,
+                channel,
+            } => {
                 let core = core.clone();
-                tokio::spawn(async move { core.serve(request, channel).await });
+                tokio::spawn(async move { core.serve(peer, request, channel).await });
             }
-            Event::SyncResponse { peer, response } => {
+            Event::SyncResponse {
+                peer,
+                sent,
+                response,
+            } => {
                 let core = core.clone();
-                tokio::spawn(async move { core.sync_response(peer, response).await });
+                tokio::spawn(async move { core.sync_response(peer, sent, response).await });
+            }
+            Event::SyncFailed {
+                peer,
+                sent,
+                invalid,
+            } => {
+                let core = core.clone();
+                tokio::spawn(async move { core.sync_failed(peer, sent, invalid).await });
             }
         }
     }

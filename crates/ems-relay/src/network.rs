@@ -51,6 +51,8 @@ pub(crate) enum Command {
         channel: ResponseChannel<sync::Response>,
         response: sync::Response,
     },
+    /// Disconnect and ban a peer whose sync score reached the threshold.
+    Ban { peer: PeerId },
     /// A peer's gossipsub score.
     PeerScore {
         peer: PeerId,
@@ -73,15 +75,26 @@ pub(crate) enum Event {
     },
     /// A first connection to a peer: time to sync with it.
     Connected(PeerId),
+    /// The last connection to a peer closed.
+    Disconnected(PeerId),
     /// A peer asks for history.
     SyncRequest {
+        peer: PeerId,
         request: sync::Request,
         channel: ResponseChannel<sync::Response>,
     },
-    /// A peer answered our sync request.
+    /// A peer answered our sync request tagged `sent`.
     SyncResponse {
         peer: PeerId,
+        sent: sync::Tag,
         response: sync::Response,
+    },
+    /// Our sync request tagged `sent` brought no answer; `invalid`: the answer was refused by
+    /// the codec.
+    SyncFailed {
+        peer: PeerId,
+        sent: sync::Tag,
+        invalid: bool,
     },
 }
 
@@ -104,6 +117,8 @@ pub(crate) struct Network {
     bans: Bans,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+    /// The tag of each sync request in flight, to match its answer or failure.
+    sync_sent: HashMap<request_response::OutboundRequestId, sync::Tag>,
 }
 
 impl Network {
@@ -198,6 +213,7 @@ impl Network {
             bans: Bans::new(config.tuning.ban),
             shared,
             metrics,
+            sync_sent: HashMap::new(),
         };
         network.dial_bootstrap();
         Ok(network)
@@ -282,8 +298,11 @@ impl Network {
                 }
             }
             Command::SyncRequest { peer, request } => {
-                behaviour.sync.send_request(&peer, request);
+                let tag = request.tag();
+                let id = behaviour.sync.send_request(&peer, request);
+                self.sync_sent.insert(id, tag);
             }
+            Command::Ban { peer } => self.ban(peer, "its sync score reached the threshold"),
             Command::SyncRespond { channel, response } => {
                 if behaviour.sync.send_response(channel, response).is_err() {
                     tracing::debug!("sync response dropped: the peer went away");
@@ -307,6 +326,15 @@ impl Network {
         if score >= GRAYLIST {
             return;
         }
+        self.ban(
+            peer,
+            "its gossipsub score fell below the graylist threshold",
+        );
+    }
+
+    /// Disconnects `peer` and refuses it until the ban ends ([`Bans`]).
+    fn ban(&mut self, peer: PeerId, why: &str) {
+        let behaviour = self.swarm.behaviour_mut();
         let (banned, lifted) = self.bans.ban(peer, Instant::now());
         if !banned {
             return;
@@ -317,7 +345,7 @@ impl Network {
         behaviour.blocked.block_peer(peer);
         self.metrics.bans.inc();
         self.metrics.banned.set(self.bans.len() as i64);
-        tracing::info!(%peer, score, "peer banned: its score fell below the graylist threshold");
+        tracing::info!(%peer, "peer banned: {why}");
     }
 
     /// Lets peers whose ban has ended connect again.
@@ -368,6 +396,7 @@ impl Network {
                 lock(&self.shared.connected).remove(&peer_id);
                 lock(&self.shared.ips).remove(&peer_id);
                 tracing::debug!(peer = %peer_id, "disconnected");
+                forward(events, Event::Disconnected(peer_id));
             }
             SwarmEvent::IncomingConnectionError {
                 error: libp2p::swarm::ListenError::Denied { cause },
@@ -429,16 +458,53 @@ impl Network {
                 match message {
                     request_response::Message::Request {
                         request, channel, ..
-                    } => forward(events, Event::SyncRequest { request, channel }),
-                    request_response::Message::Response { response, .. } => {
-                        forward(events, Event::SyncResponse { peer, response })
+                    } => forward(
+                        events,
+                        Event::SyncRequest {
+                            peer,
+                            request,
+                            channel,
+                        },
+                    ),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(sent) = self.sync_sent.remove(&request_id) {
+                            forward(
+                                events,
+                                Event::SyncResponse {
+                                    peer,
+                                    sent,
+                                    response,
+                                },
+                            );
+                        }
                     }
                 }
             }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
-                peer, error, ..
+                peer,
+                request_id,
+                error,
+                ..
             }) => {
                 tracing::debug!(%peer, %error, "sync request failed");
+                let invalid = matches!(
+                    &error,
+                    request_response::OutboundFailure::Io(e)
+                        if e.kind() == std::io::ErrorKind::InvalidData
+                );
+                if let Some(sent) = self.sync_sent.remove(&request_id) {
+                    forward(
+                        events,
+                        Event::SyncFailed {
+                            peer,
+                            sent,
+                            invalid,
+                        },
+                    );
+                }
             }
             _ => {}
         }

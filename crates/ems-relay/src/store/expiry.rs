@@ -6,7 +6,7 @@ use super::{
     META_MESSAGES,
 };
 use crate::error::StoreError;
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
 /// Expired messages deleted per write transaction: small enough that the writer commits
 /// waiting inserts between chunks, large enough that one fsync deletes many.
@@ -114,5 +114,22 @@ impl Store {
         txn.commit()?;
         self.set_stats(figures.0, figures.1);
         Ok(swept)
+    }
+}
+
+impl Store {
+    /// (TTL, digest) of every stored message whose TTL is after `after` (unix seconds), in
+    /// (TTL, digest) order: the items history sync reconciles. Reads only the expiry index.
+    pub fn items_after(&self, after: u64) -> Result<Vec<(u32, [u8; 32])>, StoreError> {
+        let Ok(first) = u32::try_from(after.saturating_add(1)) else {
+            return Ok(Vec::new());
+        };
+        let txn = self.db.begin_read()?;
+        let expiry = txn.open_table(EXPIRY)?;
+        let mut out = Vec::new();
+        for entry in expiry.range((first, [0; 32])..)? {
+            out.push(entry?.0.value());
+        }
+        Ok(out)
     }
 }

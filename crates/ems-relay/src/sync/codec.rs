@@ -1,6 +1,5 @@
-//! The wire types of `/qrl/ems/sync/1` and their length-delimited codec.
+//! The wire types of `/qrl/ems/sync/2` and their length-delimited codec.
 
-use crate::store::{Position, MAX_QUERY_TAGS};
 use ems_core::cursor::Cursor;
 use ems_core::message::{MAX_FRAME, MIN_FRAME};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -8,38 +7,59 @@ use libp2p::StreamProtocol;
 use std::io;
 
 /// The protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/sync/1");
-/// Most digests in one inventory page.
-pub const MAX_INVENTORY: usize = 1_024;
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/sync/2");
+/// Largest negentropy message either side sends: the reconcilers' frame size limit, so every
+/// message fits one request-response exchange.
+pub const MAX_RECONCILE: usize = 64 * 1024;
 /// Most digests one fetch may ask for.
 pub const MAX_FETCH: usize = 64;
 /// Most frame bytes one fetch answer carries.
 pub const MAX_FETCH_BYTES: usize = 512 * 1024;
+/// Header bytes before a negentropy message: kind, round, step.
+const RECONCILE_HEADER: usize = 1 + 4 + 1;
 /// Largest request accepted.
-pub const MAX_REQUEST_LEN: usize = 4 * 1024;
+pub const MAX_REQUEST_LEN: usize = RECONCILE_HEADER + MAX_RECONCILE;
 /// Largest response accepted.
 pub const MAX_RESPONSE_LEN: usize = 1024 * 1024;
 
-const KIND_INVENTORY: u8 = 1;
+const KIND_RECONCILE: u8 = 1;
 const KIND_FETCH: u8 = 2;
-const KIND_FRAMES: u8 = 2;
+const KIND_BUSY: u8 = 3;
+
+/// Which request an answer belongs to: the asker accepts an answer only with the tag of the
+/// request it is waiting for on that stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// Step `step` of reconciliation round `round`.
+    Reconcile {
+        /// The asker's round id.
+        round: u32,
+        /// Exchanges of the round before this one.
+        step: u8,
+    },
+    /// Fetch request `id`.
+    Fetch {
+        /// The asker's request id.
+        id: u32,
+    },
+}
 
 /// What one node asks another.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// Digests of unexpired messages, a page at a time.
-    Inventory {
-        /// Only these `ID0` tags (empty = all).
-        tags: Vec<[u8; 32]>,
-        /// Only messages the peer received at or after this unix time.
-        since: Option<u64>,
-        /// Continue after this position (the previous page's `next`).
-        after: Option<Position>,
-        /// Page size wanted (the peer caps it at [`MAX_INVENTORY`]).
-        limit: u16,
+    /// A negentropy message (the initiator's side of a round).
+    Reconcile {
+        /// The asker's round id.
+        round: u32,
+        /// Exchanges of the round before this one.
+        step: u8,
+        /// The negentropy message, 1 to [`MAX_RECONCILE`] bytes.
+        message: Vec<u8>,
     },
     /// The frames with these digests.
     Fetch {
+        /// The asker's request id.
+        id: u32,
         /// At most [`MAX_FETCH`] digests.
         digests: Vec<[u8; 32]>,
     },
@@ -48,18 +68,24 @@ pub enum Request {
 /// What the peer answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
-    /// One page of the inventory.
-    Inventory {
-        /// Digests of unexpired messages.
-        digests: Vec<[u8; 32]>,
-        /// Where the next page starts; `None` on the last page.
-        next: Option<Position>,
+    /// The responder's negentropy message for the same round and step.
+    Reconcile {
+        /// The round id of the request.
+        round: u32,
+        /// The step of the request.
+        step: u8,
+        /// The negentropy message, 1 to [`MAX_RECONCILE`] bytes.
+        message: Vec<u8>,
     },
     /// Wire frames (those of the asked digests that the peer still holds).
     Frames {
-        /// Encoded v1 frames.
+        /// The id of the request.
+        id: u32,
+        /// Encoded frames, at most [`MAX_FETCH`] and [`MAX_FETCH_BYTES`].
         frames: Vec<Vec<u8>>,
     },
+    /// The request was over a serving limit: ask again later (not a fault).
+    Busy(Tag),
 }
 
 /// Why sync bytes were refused.
@@ -95,9 +121,9 @@ pub enum SyncError {
     /// A frame shorter than the shortest valid frame (each would cost an entry, not a frame).
     #[error("a sync frame of {0} bytes is shorter than any valid frame ({MIN_FRAME} bytes)")]
     FrameTooShort(usize),
-    /// A flags byte sets bits this version does not define (each message has one encoding).
-    #[error("unknown flag bits 0x{0:02x} in a sync message")]
-    UnknownFlags(u8),
+    /// A reconcile message without its negentropy message.
+    #[error("a reconcile message without a negentropy message")]
+    EmptyReconcile,
 }
 
 impl From<SyncError> for io::Error {
@@ -106,35 +132,57 @@ impl From<SyncError> for io::Error {
     }
 }
 
+impl Tag {
+    fn encode(self, out: &mut Vec<u8>) {
+        match self {
+            Tag::Reconcile { round, step } => {
+                out.push(KIND_RECONCILE);
+                out.extend_from_slice(&round.to_be_bytes());
+                out.push(step);
+            }
+            Tag::Fetch { id } => {
+                out.push(KIND_FETCH);
+                out.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+    }
+
+    /// The tag whose kind byte, already read, is `kind`.
+    fn decode(kind: u8, r: &mut Fields<'_>) -> Result<Tag, SyncError> {
+        match kind {
+            KIND_RECONCILE => Ok(Tag::Reconcile {
+                round: r.u32("round")?,
+                step: r.u8("step")?,
+            }),
+            KIND_FETCH => Ok(Tag::Fetch { id: r.u32("id")? }),
+            k => Err(SyncError::UnknownKind(k)),
+        }
+    }
+}
+
 impl Request {
-    /// The message body (without the length prefix).
+    /// The tag an answer to this request must carry.
+    pub fn tag(&self) -> Tag {
+        match self {
+            Request::Reconcile { round, step, .. } => Tag::Reconcile {
+                round: *round,
+                step: *step,
+            },
+            Request::Fetch { id, .. } => Tag::Fetch { id: *id },
+        }
+    }
+
+    /// The message body (without the length prefix). Lists over their limits are cut to them.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        self.tag().encode(&mut out);
         match self {
-            Request::Inventory {
-                tags,
-                since,
-                after,
-                limit,
-            } => {
-                out.push(KIND_INVENTORY);
-                out.push(u8::from(since.is_some()) | (u8::from(after.is_some()) << 1));
-                if let Some(s) = since {
-                    out.extend_from_slice(&s.to_be_bytes());
-                }
-                if let Some(p) = after {
-                    out.extend_from_slice(&p.to_bytes());
-                }
-                out.extend_from_slice(&limit.to_be_bytes());
-                out.push(tags.len().min(MAX_QUERY_TAGS) as u8);
-                for t in tags.iter().take(MAX_QUERY_TAGS) {
-                    out.extend_from_slice(t);
-                }
+            Request::Reconcile { message, .. } => {
+                out.extend_from_slice(&message[..message.len().min(MAX_RECONCILE)]);
             }
-            Request::Fetch { digests } => {
-                out.push(KIND_FETCH);
+            Request::Fetch { digests, .. } => {
                 let n = digests.len().min(MAX_FETCH);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
+                out.push(n as u8);
                 for d in &digests[..n] {
                     out.extend_from_slice(d);
                 }
@@ -146,30 +194,21 @@ impl Request {
     /// Parses a message body.
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
         let mut r = Fields::new(bytes);
-        let req = match r.u8("kind")? {
-            KIND_INVENTORY => {
-                let flags = r.flags(0b11)?;
-                let since = (flags & 1 != 0).then(|| r.u64("since")).transpose()?;
-                let after = (flags & 2 != 0).then(|| r.position("after")).transpose()?;
-                let limit = r.u16("limit")?;
-                let n = usize::from(r.u8("tag count")?);
-                check_count("tags", n, MAX_QUERY_TAGS)?;
-                let tags = r.digests(n, "tags")?;
-                Request::Inventory {
-                    tags,
-                    since,
-                    after,
-                    limit,
-                }
-            }
-            KIND_FETCH => {
-                let n = usize::from(r.u16("digest count")?);
+        let kind = r.u8("kind")?;
+        let req = match Tag::decode(kind, &mut r)? {
+            Tag::Reconcile { round, step } => Request::Reconcile {
+                round,
+                step,
+                message: r.reconcile()?,
+            },
+            Tag::Fetch { id } => {
+                let n = usize::from(r.u8("digest count")?);
                 check_count("fetch digests", n, MAX_FETCH)?;
                 Request::Fetch {
+                    id,
                     digests: r.digests(n, "digests")?,
                 }
             }
-            k => return Err(SyncError::UnknownKind(k)),
         };
         r.end()?;
         Ok(req)
@@ -177,30 +216,43 @@ impl Request {
 }
 
 impl Response {
-    /// The message body (without the length prefix).
+    /// The tag of the request this answers.
+    pub fn tag(&self) -> Tag {
+        match self {
+            Response::Reconcile { round, step, .. } => Tag::Reconcile {
+                round: *round,
+                step: *step,
+            },
+            Response::Frames { id, .. } => Tag::Fetch { id: *id },
+            Response::Busy(tag) => *tag,
+        }
+    }
+
+    /// The message body (without the length prefix). Lists over their limits are cut to them.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            Response::Inventory { digests, next } => {
-                out.push(KIND_INVENTORY);
-                out.push(u8::from(next.is_some()));
-                if let Some(p) = next {
-                    out.extend_from_slice(&p.to_bytes());
-                }
-                let n = digests.len().min(MAX_INVENTORY);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-                for d in &digests[..n] {
-                    out.extend_from_slice(d);
-                }
+            Response::Busy(tag) => {
+                out.push(KIND_BUSY);
+                tag.encode(&mut out);
             }
-            Response::Frames { frames } => {
-                out.push(KIND_FRAMES);
+            Response::Reconcile { message, .. } => {
+                self.tag().encode(&mut out);
+                out.extend_from_slice(&message[..message.len().min(MAX_RECONCILE)]);
+            }
+            Response::Frames { frames, .. } => {
+                self.tag().encode(&mut out);
+                let mut total = 0;
                 let frames: Vec<_> = frames
                     .iter()
-                    .filter(|f| f.len() <= MAX_FRAME)
+                    .filter(|f| (MIN_FRAME..=MAX_FRAME).contains(&f.len()))
                     .take(MAX_FETCH)
+                    .take_while(|f| {
+                        total += f.len();
+                        total <= MAX_FETCH_BYTES
+                    })
                     .collect();
-                out.extend_from_slice(&(frames.len() as u16).to_be_bytes());
+                out.push(frames.len() as u8);
                 for f in frames {
                     out.extend_from_slice(&(f.len() as u16).to_be_bytes());
                     out.extend_from_slice(f);
@@ -213,33 +265,36 @@ impl Response {
     /// Parses a message body.
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
         let mut r = Fields::new(bytes);
-        let resp = match r.u8("kind")? {
-            KIND_INVENTORY => {
-                let flags = r.flags(0b1)?;
-                let next = (flags & 1 != 0).then(|| r.position("next")).transpose()?;
-                let n = usize::from(r.u16("digest count")?);
-                check_count("inventory digests", n, MAX_INVENTORY)?;
-                Response::Inventory {
-                    digests: r.digests(n, "digests")?,
-                    next,
-                }
-            }
-            KIND_FRAMES => {
-                let n = usize::from(r.u16("frame count")?);
+        let mut kind = r.u8("kind")?;
+        let busy = kind == KIND_BUSY;
+        if busy {
+            kind = r.u8("kind")?;
+        }
+        let resp = match (busy, Tag::decode(kind, &mut r)?) {
+            (true, tag) => Response::Busy(tag),
+            (false, Tag::Reconcile { round, step }) => Response::Reconcile {
+                round,
+                step,
+                message: r.reconcile()?,
+            },
+            (false, Tag::Fetch { id }) => {
+                let n = usize::from(r.u8("frame count")?);
                 check_count("frames", n, MAX_FETCH)?;
                 // Grows only as frames actually parse: a claimed count reserves nothing.
                 let mut frames = Vec::new();
+                let mut total = 0;
                 for _ in 0..n {
                     let len = usize::from(r.u16("frame length")?);
                     check_count("frame bytes", len, MAX_FRAME)?;
                     if len < MIN_FRAME {
                         return Err(SyncError::FrameTooShort(len));
                     }
+                    total += len;
+                    check_count("fetch answer bytes", total, MAX_FETCH_BYTES)?;
                     frames.push(r.take(len, "frame")?.to_vec());
                 }
-                Response::Frames { frames }
+                Response::Frames { id, frames }
             }
-            k => return Err(SyncError::UnknownKind(k)),
         };
         r.end()?;
         Ok(resp)
@@ -266,22 +321,21 @@ impl<'a> Fields<'a> {
     fn u8(&mut self, what: &'static str) -> Result<u8, SyncError> {
         self.0.u8().ok_or(SyncError::Truncated(what))
     }
-    /// A flags byte, refusing bits outside `known`.
-    fn flags(&mut self, known: u8) -> Result<u8, SyncError> {
-        let flags = self.u8("flags")?;
-        match flags & !known {
-            0 => Ok(flags),
-            unknown => Err(SyncError::UnknownFlags(unknown)),
-        }
-    }
     fn u16(&mut self, what: &'static str) -> Result<u16, SyncError> {
         self.0.u16().ok_or(SyncError::Truncated(what))
     }
-    fn u64(&mut self, what: &'static str) -> Result<u64, SyncError> {
-        self.0.u64().ok_or(SyncError::Truncated(what))
+    fn u32(&mut self, what: &'static str) -> Result<u32, SyncError> {
+        self.0.u32().ok_or(SyncError::Truncated(what))
     }
-    fn position(&mut self, what: &'static str) -> Result<Position, SyncError> {
-        Position::from_bytes(self.take(Position::LEN, what)?).ok_or(SyncError::Truncated(what))
+    /// The rest of the body as a negentropy message (its own contents are checked by the
+    /// reconciler, which returns an error for anything malformed).
+    fn reconcile(&mut self) -> Result<Vec<u8>, SyncError> {
+        let n = self.0.remaining();
+        check_count("reconcile message bytes", n, MAX_RECONCILE)?;
+        if n == 0 {
+            return Err(SyncError::EmptyReconcile);
+        }
+        Ok(self.take(n, "reconcile message")?.to_vec())
     }
     fn digests(&mut self, n: usize, what: &'static str) -> Result<Vec<[u8; 32]>, SyncError> {
         // n was checked against its limit, and the bytes must be present before allocating.

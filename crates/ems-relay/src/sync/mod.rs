@@ -1,34 +1,42 @@
-//! History sync: the `/qrl/ems/sync/1` request-response protocol and its codec.
+//! History sync: the `/qrl/ems/sync/2` request-response protocol, by range-based set
+//! reconciliation ([negentropy](https://github.com/hoytech/negentropy), protocol 0x61, as in
+//! NIP-77 and Waku's store sync).
 //!
-//! A node that connects to a peer asks for its inventory (digests of unexpired messages, in
-//! pages, optionally only some tags or those received since a time), looks up which it lacks,
-//! and fetches only those. What arrives is validated like gossip, in the history context. The
-//! asker never receives a frame it already holds; the cost of a round is 32 bytes per message
-//! the peer holds.
+//! The items are (TTL, digest) of every stored message whose TTL is more than the clock skew
+//! away: both nodes agree on a message's TTL (it is in the frame), unlike its arrival time. A
+//! node initiates a round with each peer; the reconcilers exchange fingerprints of ranges until
+//! every difference is found, so two nodes sharing N messages and differing by Δ exchange
+//! O(Δ log N) bytes, not O(N). The initiator fetches what it lacks; the peer's own round
+//! fetches the rest the other way.
 //!
 //! Every message on a stream is a `u32` big-endian length, then that many bytes:
 //!
 //! ```text
-//! request  Inventory: 0x01 | flags (bit0 since, bit1 after) | [since u64] | [after 72] | limit u16 | n u8 | n × tag 32
-//! request  Fetch:     0x02 | n u16 | n × digest 32                      (n ≤ MAX_FETCH)
-//! response Inventory: 0x01 | flags (bit0 next) | [next 72] | n u16 | n × digest 32
-//! response Frames:    0x02 | n u16 | n × (len u16 | wire frame)
+//! request  Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=64 KiB)
+//! request  Fetch:     0x02 | id u32 | n u8 | n × digest 32                (n ≤ 64)
+//! response Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=64 KiB)
+//! response Frames:    0x02 | id u32 | n u8 | n × (len u16 | frame)      (n ≤ 64, ≤ 512 KiB)
+//! response Busy:      0x03 | the request's tag (kind, and round and step, or id)
 //! ```
 //!
-//! A position (`after`, `next`) is `tag 32 ‖ received_at u64 ‖ digest 32` in the answering
-//! node's index; the asker hands back what it was given. Lengths are checked before anything
-//! is allocated; requests over [`MAX_REQUEST_LEN`] and responses over [`MAX_RESPONSE_LEN`] are
-//! refused unread.
-
+//! Lengths are checked before anything is allocated; requests over [`MAX_REQUEST_LEN`] and
+//! responses over [`MAX_RESPONSE_LEN`] are refused unread; trailing bytes are refused.
 //!
-//! The protocol lives here whole, the way rust-libp2p gives each protocol its room:
-//! - `codec`: the wire types ([`Request`], [`Response`]) and [`SyncCodec`];
-//! - `round`: the rounds with peers and the answers to them (methods of the node's `Core`).
+//! - `codec`: the wire types ([`Request`], [`Response`], [`Tag`]) and [`SyncCodec`];
+//! - `items`: the (TTL, digest) snapshot the reconcilers read;
+//! - `round`: rounds with peers and the answers to them; `serve`: answering peers;
+//! - `fetch`: the node-wide fetch window; `score`: faults and cut-off; `state`: all of it.
 
 mod codec;
+mod fetch;
+mod items;
 mod round;
+mod score;
+mod serve;
+mod state;
 
 pub use codec::{
-    Request, Response, SyncCodec, SyncError, MAX_FETCH, MAX_FETCH_BYTES, MAX_INVENTORY,
+    Request, Response, SyncCodec, SyncError, Tag, MAX_FETCH, MAX_FETCH_BYTES, MAX_RECONCILE,
     MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL,
 };
+pub(crate) use state::SyncState;

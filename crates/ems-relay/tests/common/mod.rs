@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod hostile;
+pub mod syncpeer;
 
 use ems_chain::{DevnetChain, DevnetConfig};
 use ems_core::{BlockRef, ChainError, ChainView, Message, Policy};

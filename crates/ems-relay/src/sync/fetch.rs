@@ -1,0 +1,319 @@
+//! The node-wide fetch window: which missing messages are being fetched, from whom.
+//!
+//! Every digest a round finds missing enters one set shared by all peers, so each missing
+//! message is fetched once, from the first peer that announced it, however many peers offer
+//! it. Requests carry at most [`MAX_FETCH`] digests; at most [`PER_PEER`] are in flight to one
+//! peer and [`IN_ALL`] in all. A request that fails (timeout, the peer busy or gone) puts its
+//! digests back after a backoff (1 s, doubling to 30 s), to be asked of another peer that
+//! announced them; a digest the peer answered without is no longer asked of it. A digest is
+//! given up after [`MAX_ATTEMPTS`] or when no peer that announced it is left; a later round
+//! finds it again if it is still missing.
+
+use super::codec::MAX_FETCH;
+use hashlink::LinkedHashSet;
+use libp2p::PeerId;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Fetch requests in flight to one peer at most.
+pub(crate) const PER_PEER: usize = 8;
+/// Fetch requests in flight in all at most.
+pub(crate) const IN_ALL: usize = 32;
+/// Missing digests tracked at most; what a round finds beyond is dropped (a later round finds
+/// it again). About 130 bytes each.
+pub(crate) const MAX_WANTED: usize = 262_144;
+/// Digests delivered and stored lately, remembered so that a round whose store lookup ran
+/// before they were stored does not want them again.
+const SETTLED: usize = 65_536;
+/// Tries of one digest before it is given up.
+pub(crate) const MAX_ATTEMPTS: u32 = 6;
+/// Peers remembered as holding one digest.
+const HOLDERS: usize = 4;
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Queued,
+    InFlight,
+    Waiting,
+    /// Delivered, being validated and stored: not asked again meanwhile.
+    Arrived,
+}
+
+#[derive(Debug)]
+struct Want {
+    state: State,
+    /// Peers that announced it, the next to ask first.
+    holders: Vec<PeerId>,
+    attempts: u32,
+}
+
+/// One fetch request to send.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Ask {
+    pub(crate) peer: PeerId,
+    pub(crate) id: u32,
+    pub(crate) digests: Vec<[u8; 32]>,
+}
+
+/// What an answer did against what was asked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    /// What the request asked for.
+    pub(crate) asked: HashSet<[u8; 32]>,
+    /// Asked for and not delivered.
+    pub(crate) undelivered: usize,
+    /// Delivered without being asked for (in this request).
+    pub(crate) unasked: usize,
+}
+
+/// The window (see the module documentation).
+#[derive(Debug, Default)]
+pub(crate) struct Fetcher {
+    wanted: HashMap<[u8; 32], Want>,
+    /// Digests each peer announced, to be asked of it in order (entries no longer queued are
+    /// skipped when reached).
+    queues: HashMap<PeerId, VecDeque<[u8; 32]>>,
+    in_flight: HashMap<u32, (PeerId, Instant, Vec<[u8; 32]>)>,
+    per_peer: HashMap<PeerId, usize>,
+    retry: BinaryHeap<Reverse<(Instant, [u8; 32])>>,
+    settled: LinkedHashSet<[u8; 32]>,
+}
+
+impl Fetcher {
+    /// Digests `peer` holds and this node lacks. Returns how many were not wanted before.
+    pub(crate) fn announce(&mut self, peer: PeerId, digests: &[[u8; 32]]) -> usize {
+        let mut new = 0;
+        self.queues.entry(peer).or_default();
+        for d in digests {
+            if self.settled.contains(d) {
+                continue;
+            }
+            if let Some(want) = self.wanted.get_mut(d) {
+                if !want.holders.contains(&peer) && want.holders.len() < HOLDERS {
+                    want.holders.push(peer);
+                }
+                continue;
+            }
+            if self.wanted.len() >= MAX_WANTED {
+                break;
+            }
+            self.wanted.insert(
+                *d,
+                Want {
+                    state: State::Queued,
+                    holders: vec![peer],
+                    attempts: 0,
+                },
+            );
+            self.queues.entry(peer).or_default().push_back(*d);
+            new += 1;
+        }
+        new
+    }
+
+    /// Requests to send now, within the window; `ids` numbers them.
+    pub(crate) fn next(&mut self, now: Instant, ids: &mut impl FnMut() -> u32) -> Vec<Ask> {
+        while let Some(Reverse((due, digest))) = self.retry.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.retry.pop();
+            self.requeue(digest);
+        }
+        let mut asks = Vec::new();
+        let peers: Vec<PeerId> = self.queues.keys().copied().collect();
+        for peer in peers {
+            while self.in_flight.len() < IN_ALL
+                && self.per_peer.get(&peer).copied().unwrap_or(0) < PER_PEER
+            {
+                let batch = self.batch(peer);
+                if batch.is_empty() {
+                    break;
+                }
+                let id = ids();
+                self.in_flight.insert(id, (peer, now, batch.clone()));
+                *self.per_peer.entry(peer).or_default() += 1;
+                asks.push(Ask {
+                    peer,
+                    id,
+                    digests: batch,
+                });
+            }
+        }
+        asks
+    }
+
+    /// Up to [`MAX_FETCH`] queued digests of `peer`'s queue, marked in flight.
+    fn batch(&mut self, peer: PeerId) -> Vec<[u8; 32]> {
+        let mut batch = Vec::new();
+        let Some(queue) = self.queues.get_mut(&peer) else {
+            return batch;
+        };
+        while batch.len() < MAX_FETCH {
+            let Some(d) = queue.pop_front() else { break };
+            if let Some(want) = self.wanted.get_mut(&d) {
+                if want.state == State::Queued {
+                    want.state = State::InFlight;
+                    batch.push(d);
+                }
+            }
+        }
+        batch
+    }
+
+    /// A waiting digest whose backoff ended: queued for the first holder still connected.
+    fn requeue(&mut self, digest: [u8; 32]) {
+        let Some(want) = self.wanted.get_mut(&digest) else {
+            return;
+        };
+        if want.state != State::Waiting {
+            return;
+        }
+        match want.holders.iter().find(|p| self.queues.contains_key(p)) {
+            Some(peer) => {
+                want.state = State::Queued;
+                self.queues.entry(*peer).or_default().push_back(digest);
+            }
+            None => {
+                self.wanted.remove(&digest);
+            }
+        }
+    }
+
+    /// The answer to request `id` from `peer` held the frames with `got`. `None` if no such
+    /// request is in flight to that peer.
+    pub(crate) fn delivered(
+        &mut self,
+        id: u32,
+        peer: PeerId,
+        got: &HashSet<[u8; 32]>,
+        now: Instant,
+    ) -> Option<Delivery> {
+        let asked = self.take(id, peer)?;
+        let mut delivery = Delivery::default();
+        for d in &asked {
+            if got.contains(d) {
+                if let Some(want) = self.wanted.get_mut(d) {
+                    want.state = State::Arrived;
+                }
+            } else {
+                delivery.undelivered += 1;
+                // It said it holds it and did not hand it over: not asked of it again.
+                if let Some(want) = self.wanted.get_mut(d) {
+                    want.holders.retain(|p| *p != peer);
+                }
+                self.back_off(*d, now);
+            }
+        }
+        delivery.asked = asked.into_iter().collect();
+        delivery.unasked = got.iter().filter(|d| !delivery.asked.contains(*d)).count();
+        Some(delivery)
+    }
+
+    /// Delivered digests are stored (or refused) now: no longer wanted.
+    pub(crate) fn settled<'a>(&mut self, digests: impl IntoIterator<Item = &'a [u8; 32]>) {
+        for d in digests {
+            if self
+                .wanted
+                .get(d)
+                .is_some_and(|w| w.state == State::Arrived)
+            {
+                self.wanted.remove(d);
+            }
+        }
+    }
+
+    /// Request `id` to `peer` brought nothing (timeout, busy, closed, refused): its digests are
+    /// asked again later, of another holder first. Whether it was in flight.
+    pub(crate) fn failed(&mut self, id: u32, peer: PeerId, now: Instant) -> bool {
+        let Some(asked) = self.take(id, peer) else {
+            return false;
+        };
+        for d in asked {
+            if let Some(want) = self.wanted.get_mut(&d) {
+                want.holders.retain(|p| *p != peer);
+                want.holders.push(peer);
+            }
+            self.back_off(d, now);
+        }
+        true
+    }
+
+    fn take(&mut self, id: u32, peer: PeerId) -> Option<Vec<[u8; 32]>> {
+        if self.in_flight.get(&id).is_none_or(|(p, _, _)| *p != peer) {
+            return None;
+        }
+        let (_, _, asked) = self.in_flight.remove(&id)?;
+        if let Some(n) = self.per_peer.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+        }
+        Some(asked)
+    }
+
+    fn back_off(&mut self, digest: [u8; 32], now: Instant) {
+        let Some(want) = self.wanted.get_mut(&digest) else {
+            return;
+        };
+        want.attempts += 1;
+        if want.attempts >= MAX_ATTEMPTS || want.holders.is_empty() {
+            self.wanted.remove(&digest);
+            return;
+        }
+        want.state = State::Waiting;
+        let delay = BACKOFF_FIRST
+            .saturating_mul(1 << (want.attempts - 1).min(5))
+            .min(BACKOFF_MAX);
+        self.retry.push(Reverse((now + delay, digest)));
+    }
+
+    /// `peer` disconnected: nothing more is asked of it (its requests in flight fail on their
+    /// own and are retried elsewhere).
+    pub(crate) fn forget(&mut self, peer: PeerId) {
+        if let Some(queue) = self.queues.remove(&peer) {
+            for d in queue {
+                if let Some(want) = self.wanted.get_mut(&d) {
+                    want.holders.retain(|p| *p != peer);
+                    if want.state == State::Queued {
+                        want.state = State::Waiting;
+                        self.retry.push(Reverse((Instant::now(), d)));
+                    }
+                }
+            }
+        }
+        if self.per_peer.get(&peer).is_some_and(|n| *n == 0) {
+            self.per_peer.remove(&peer);
+        }
+    }
+
+    /// Requests in flight since before `before` (their answer or failure was lost: the swarm
+    /// dropped the event) fail, so the window does not shrink for good.
+    pub(crate) fn expire(&mut self, before: Instant, now: Instant) {
+        let stale: Vec<(u32, PeerId)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, sent, _))| *sent < before)
+            .map(|(id, (peer, _, _))| (*id, *peer))
+            .collect();
+        for (id, peer) in stale {
+            self.failed(id, peer, now);
+        }
+    }
+
+    #[cfg(test)]
+    /// Whether this digest is wanted (queued, in flight or waiting).
+    pub(crate) fn wants(&self, digest: &[u8; 32]) -> bool {
+        self.wanted.contains_key(digest)
+    }
+
+    #[cfg(test)]
+    /// Digests wanted, and requests in flight.
+    pub(crate) fn load(&self) -> (usize, usize) {
+        (self.wanted.len(), self.in_flight.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+use super::*;
+
+fn digests(from: u32, n: u32) -> Vec<[u8; 32]> {
+    (from..from + n)
+        .map(|i| {
+            let mut d = [0u8; 32];
+            d[..4].copy_from_slice(&i.to_be_bytes());
+            d
+        })
+        .collect()
+}
+
+fn counter() -> impl FnMut() -> u32 {
+    let mut next = 0;
+    move || {
+        next += 1;
+        next
+    }
+}
+
+#[test]
+fn a_digest_two_peers_announce_is_asked_of_one_of_them_once() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut f = Fetcher::default();
+    let all = digests(0, 100);
+    assert_eq!(f.announce(a, &all), 100);
+    assert_eq!(f.announce(b, &all), 0, "already wanted");
+    let mut ids = counter();
+    let asks = f.next(Instant::now(), &mut ids);
+    let asked: Vec<_> = asks.iter().flat_map(|a| a.digests.clone()).collect();
+    assert_eq!(asked.len(), 100);
+    let unique: HashSet<_> = asked.iter().collect();
+    assert_eq!(unique.len(), 100, "each digest asked once");
+    assert!(asks.iter().all(|ask| ask.digests.len() <= MAX_FETCH));
+    assert!(f.next(Instant::now(), &mut ids).is_empty(), "nothing left");
+}
+
+#[test]
+fn the_window_bounds_requests_per_peer_and_in_all() {
+    let mut f = Fetcher::default();
+    let peers: Vec<PeerId> = (0..8).map(|_| PeerId::random()).collect();
+    for (i, p) in peers.iter().enumerate() {
+        f.announce(*p, &digests(i as u32 * 10_000, 10_000));
+    }
+    let asks = f.next(Instant::now(), &mut counter());
+    assert_eq!(asks.len(), IN_ALL);
+    for p in &peers {
+        assert!(asks.iter().filter(|a| a.peer == *p).count() <= PER_PEER);
+    }
+}
+
+#[test]
+fn a_failed_request_is_asked_of_another_holder_after_a_backoff() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut f = Fetcher::default();
+    let all = digests(0, 10);
+    f.announce(a, &all);
+    f.announce(b, &all);
+    let t0 = Instant::now();
+    let mut ids = counter();
+    let asks = f.next(t0, &mut ids);
+    assert_eq!(asks.len(), 1);
+    let first = &asks[0];
+    assert!(f.failed(first.id, first.peer, t0));
+    assert!(!f.failed(first.id, first.peer, t0), "answered once");
+    assert!(f.next(t0, &mut ids).is_empty(), "not before the backoff");
+    let asks = f.next(t0 + BACKOFF_FIRST, &mut ids);
+    assert_eq!(asks.len(), 1);
+    assert_ne!(asks[0].peer, first.peer, "another holder first");
+    assert_eq!(asks[0].digests.len(), 10);
+    let got: HashSet<_> = all.iter().copied().collect();
+    let delivery = f.delivered(asks[0].id, asks[0].peer, &got, t0).unwrap();
+    assert_eq!((delivery.undelivered, delivery.unasked), (0, 0));
+    assert_eq!(delivery.asked, got);
+    assert_eq!(f.load(), (10, 0), "wanted until stored");
+    assert_eq!(
+        f.announce(first.peer, &all),
+        0,
+        "not asked again while being stored"
+    );
+    f.settled(&all);
+    assert_eq!(f.load(), (0, 0));
+    assert_eq!(
+        f.announce(first.peer, &all),
+        0,
+        "a round that looked before they were stored does not want them again"
+    );
+}
+
+#[test]
+fn an_answer_from_the_wrong_peer_or_an_unknown_request_matches_nothing() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut f = Fetcher::default();
+    f.announce(a, &digests(0, 3));
+    let asks = f.next(Instant::now(), &mut counter());
+    let got = HashSet::new();
+    assert_eq!(f.delivered(asks[0].id, b, &got, Instant::now()), None);
+    assert_eq!(f.delivered(999, a, &got, Instant::now()), None);
+    assert_eq!(f.load(), (3, 1));
+}
+
+#[test]
+fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
+    let a = PeerId::random();
+    let mut f = Fetcher::default();
+    let all = digests(0, 4);
+    f.announce(a, &all);
+    let t0 = Instant::now();
+    let asks = f.next(t0, &mut counter());
+    let got: HashSet<_> = [all[0], [0xee; 32]].into_iter().collect();
+    let delivery = f.delivered(asks[0].id, a, &got, t0).unwrap();
+    assert_eq!((delivery.undelivered, delivery.unasked), (3, 1));
+    // No other peer has them: given up (a later round finds them again); the one delivered
+    // stays wanted until it is stored.
+    assert!(!f.wants(&all[1]));
+    assert_eq!(f.load(), (1, 0));
+    f.settled(&delivery.asked);
+    assert_eq!(f.load(), (0, 0));
+}
+
+#[test]
+fn a_digest_is_given_up_after_its_attempts() {
+    let a = PeerId::random();
+    let mut f = Fetcher::default();
+    f.announce(a, &digests(0, 1));
+    let mut now = Instant::now();
+    let mut ids = counter();
+    for _ in 0..MAX_ATTEMPTS {
+        now += BACKOFF_MAX;
+        let asks = f.next(now, &mut ids);
+        assert_eq!(asks.len(), 1);
+        f.failed(asks[0].id, a, now);
+    }
+    assert_eq!(f.load(), (0, 0));
+}
+
+#[test]
+fn the_wanted_set_is_bounded() {
+    let a = PeerId::random();
+    let mut f = Fetcher::default();
+    let many = digests(0, MAX_WANTED as u32 + 10);
+    assert_eq!(f.announce(a, &many), MAX_WANTED);
+}
