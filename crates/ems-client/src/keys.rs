@@ -70,7 +70,10 @@ pub fn save_new(
     let passphrase = passphrase.read()?;
     let protection = match &passphrase {
         Some(p) if p.is_empty() => {
-            return Err(ClientError::input(ClientError::WHAT_PASSPHRASE, "it is empty"))
+            return Err(ClientError::input(
+                ClientError::WHAT_PASSPHRASE,
+                "it is empty",
+            ))
         }
         Some(p) => Protection::Passphrase {
             passphrase: p,

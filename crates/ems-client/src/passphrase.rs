@@ -87,12 +87,14 @@ impl Passphrase {
                 Some(value) => Ok(Some(Zeroizing::new(value.into_encoded_bytes()))),
                 None => Err(crate::ClientError::PassphraseEnv(var.clone())),
             },
-            Passphrase::File(path) => read_file(path).map(Some).map_err(|problem| {
-                crate::ClientError::PassphraseFile {
-                    path: path.clone(),
-                    problem,
-                }
-            }),
+            Passphrase::File(path) => {
+                read_file(path)
+                    .map(Some)
+                    .map_err(|problem| crate::ClientError::PassphraseFile {
+                        path: path.clone(),
+                        problem,
+                    })
+            }
         }
     }
 }
@@ -177,7 +179,10 @@ mod tests {
             .unwrap()
             .set_len(1 << 40)
             .unwrap();
-        let error = Passphrase::File(path.clone()).read().unwrap_err().to_string();
+        let error = Passphrase::File(path.clone())
+            .read()
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains(&path.display().to_string())
                 && error.contains("1099511627776 bytes is too long"),

@@ -184,8 +184,9 @@ fn a_passphrase_file_open_to_group_or_others_brings_a_warning() {
     std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
     let stderr = list();
     assert!(
-        stderr.starts_with(&format!("warning: {pass} is open to its group or others (mode 644)"))
-            && stderr.contains("chmod 600"),
+        stderr.starts_with(&format!(
+            "warning: {pass} is open to its group or others (mode 644)"
+        )) && stderr.contains("chmod 600"),
         "{stderr}"
     );
 }

@@ -110,13 +110,15 @@ impl KeyArgs {
     }
 
     pub(crate) fn session(&self, node: &NodeArgs) -> Result<Session, ClientError> {
-        Ok(Session::open(&self.keys, &self.passphrase()?, node.client()?)?
-        .with_reporter(progress::reporter(node.quiet))
-        .with_resend_after(match self.resend_after.trim() {
-            // Every pass (tests, or a client that wants no wait).
-            "0" => 0,
-            text => parse_duration(text, "--resend-after")?,
-        }))
+        Ok(
+            Session::open(&self.keys, &self.passphrase()?, node.client()?)?
+                .with_reporter(progress::reporter(node.quiet))
+                .with_resend_after(match self.resend_after.trim() {
+                    // Every pass (tests, or a client that wants no wait).
+                    "0" => 0,
+                    text => parse_duration(text, "--resend-after")?,
+                }),
+        )
     }
 }
 

@@ -57,8 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             force,
         ),
         Command::Keys {
-            command:
-                KeysCommand::Show { file, passphrase },
+            command: KeysCommand::Show { file, passphrase },
         } => {
             let bundle = keys::show_bundle(&file, &passphrase.passphrase()?)?;
             print::print_bundle(&bundle);
