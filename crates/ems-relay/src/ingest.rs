@@ -22,7 +22,7 @@ use crate::writer::Writer;
 use ems_core::{ChainView, Context, Message, Validator};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 

@@ -7,6 +7,7 @@
 //! meanwhile, so the pipeline drains.
 
 mod start;
+mod sync_events;
 
 use crate::ban::Bans;
 use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST};
@@ -386,54 +387,7 @@ impl Network {
                     }
                 }
             }
-            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
-                match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => forward(
-                        events,
-                        Event::SyncRequest {
-                            peer,
-                            request,
-                            channel,
-                        },
-                    ),
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(sent) = self.sync_sent.remove(&request_id) {
-                            let event = Event::SyncResponse {
-                                peer,
-                                sent,
-                                response,
-                            };
-                            forward(events, event);
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            }) => {
-                tracing::debug!(%peer, %error, "sync request failed");
-                let invalid = matches!(
-                    &error,
-                    request_response::OutboundFailure::Io(e)
-                        if e.kind() == std::io::ErrorKind::InvalidData
-                );
-                if let Some(sent) = self.sync_sent.remove(&request_id) {
-                    let event = Event::SyncFailed {
-                        peer,
-                        sent,
-                        invalid,
-                    };
-                    forward(events, event);
-                }
-            }
+            BehaviourEvent::Sync(event) => self.sync_event(event, events),
             _ => {}
         }
     }

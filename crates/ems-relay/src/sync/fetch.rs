@@ -222,6 +222,10 @@ impl Fetcher {
                 .is_some_and(|w| w.state == State::Arrived)
             {
                 self.wanted.remove(d);
+                if self.settled.len() >= SETTLED {
+                    self.settled.pop_front();
+                }
+                self.settled.insert(*d);
             }
         }
     }

@@ -94,7 +94,7 @@ impl SyncPeer {
                     }) => {
                         n += 1;
                         count.fetch_add(1, Ordering::SeqCst);
-                        if conduct == Conduct::DropHalf && n % 2 == 0 {
+                        if conduct == Conduct::DropHalf && n.is_multiple_of(2) {
                             drop(channel);
                             continue;
                         }
