@@ -333,9 +333,12 @@ pub(crate) async fn dispatch(
                 peer,
                 sent,
                 invalid,
+                unsupported,
             } => {
                 let core = core.clone();
-                tokio::spawn(async move { core.sync_failed(peer, sent, invalid).await });
+                tokio::spawn(
+                    async move { core.sync_failed(peer, sent, invalid, unsupported).await },
+                );
             }
         }
     }

@@ -87,11 +87,12 @@ pub(crate) enum Event {
         response: sync::Response,
     },
     /// Our sync request tagged `sent` brought no answer; `invalid`: the answer was refused by
-    /// the codec.
+    /// the codec; `unsupported`: the peer does not speak the sync protocol.
     SyncFailed {
         peer: PeerId,
         sent: sync::Tag,
         invalid: bool,
+        unsupported: bool,
     },
 }
 

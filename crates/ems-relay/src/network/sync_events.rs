@@ -50,11 +50,13 @@ impl Network {
                     &error,
                     OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData
                 );
+                let unsupported = matches!(error, OutboundFailure::UnsupportedProtocols);
                 if let Some(sent) = self.sync_sent.remove(&request_id) {
                     let event = Event::SyncFailed {
                         peer,
                         sent,
                         invalid,
+                        unsupported,
                     };
                     forward(events, event);
                 }

@@ -8,9 +8,11 @@ use negentropy::{Bound, Error, Id, Item, NegentropyStorageBase, NegentropyStorag
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A snapshot is reused while the store holds as many messages as when it was taken, or for
-/// at most this long when it does not: under load a snapshot is built at most once a second,
-/// whatever the number of peers and rounds.
+/// A snapshot is reused while the store holds as many messages as when it was taken. When it
+/// does not, a new one is built, but not sooner than this after the previous one (the caller
+/// waits): under load a snapshot is built at most once a second, whatever the number of peers
+/// and rounds, and a round never reconciles a set older than the store's latest change by more
+/// than this.
 const REUSE: Duration = Duration::from_secs(1);
 
 /// A sealed, shared set of items.
@@ -69,12 +71,21 @@ impl Snapshots {
         skew: u64,
     ) -> Result<Items, StoreError> {
         let _one = self.building.lock().await;
-        let messages = store.stats().0;
-        if let Some((at, count, items)) = &*self.latest.lock().unwrap_or_else(|e| e.into_inner()) {
-            if *count == messages || at.elapsed() < REUSE {
-                return Ok(items.clone());
+        let latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((at, count, items)) = latest {
+            if count == store.stats().0 {
+                return Ok(items);
             }
+            // Changed since: wait out the rebuild interval rather than hand out a set that
+            // lacks what was stored meanwhile (a peer reconnecting within the second would
+            // otherwise find no difference and wait for the next periodic round).
+            tokio::time::sleep(REUSE.saturating_sub(at.elapsed())).await;
         }
+        let messages = store.stats().0;
         let items = tokio::task::spawn_blocking(move || {
             store.items_after(now.saturating_add(skew)).map(Items::new)
         })

@@ -128,11 +128,22 @@ impl Core {
         }
     }
 
-    /// The request tagged `sent` to `peer` failed: timed out, the connection closed, or the
-    /// answer was refused by the codec (`invalid`, a fault).
-    pub(crate) async fn sync_failed(self: &Arc<Self>, peer: PeerId, sent: Tag, invalid: bool) {
+    /// The request tagged `sent` to `peer` failed: timed out, the connection closed, the
+    /// answer was refused by the codec (`invalid`, a fault), or the peer does not speak sync
+    /// (`unsupported`: its round ends and is not tried again on this connection).
+    pub(crate) async fn sync_failed(
+        self: &Arc<Self>,
+        peer: PeerId,
+        sent: Tag,
+        invalid: bool,
+        unsupported: bool,
+    ) {
         if invalid {
             self.fault(peer, Fault::Invalid).await;
+        }
+        if let (true, Tag::Reconcile { round, .. }) = (unsupported, sent) {
+            self.sync().end(peer, round, false);
+            return;
         }
         self.abandon(peer, sent).await;
     }
