@@ -17,7 +17,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{crash, run_faulted, texts, wait_for, Node, User};
+use support::{crash, texts, wait_for, Node, User};
 
 /// A user whose client re-sends unacknowledged control frames on every pass.
 fn user(node: &str) -> User {
