@@ -2,7 +2,7 @@
 //! publishes whatever bytes it is told to (no validation, no duplicate cache of its own: every
 //! publish gets a fresh message id) and counts every copy of every frame it receives.
 
-use super::{chain, now};
+use super::{chain, eventually, now, TestNode, DEADLINE};
 use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Proof};
 use futures::StreamExt;
@@ -167,6 +167,21 @@ impl HostilePeer {
             .copied()
             .unwrap_or(0)
     }
+}
+
+/// A hostile peer with a new identity attached to `target` on `topic`, once each side knows
+/// the other.
+pub async fn attach(target: &TestNode, topic: &str) -> HostilePeer {
+    let peer = HostilePeer::connect(target.addr().await, topic).await;
+    eventually("the hostile peer sees the topic", DEADLINE, || async {
+        peer.ready()
+    })
+    .await;
+    eventually("the node scores the hostile peer", DEADLINE, || async {
+        target.node().peer_score(&peer.peer_id).await.is_some()
+    })
+    .await;
+    peer
 }
 
 /// A frame on the current block with a proof that was never mined: distinct for each `n`
