@@ -36,6 +36,11 @@ fn opens_until(user: &User, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Opens channel `name` from `from` to `to` (a bundle file or fingerprint).
+fn open_to(from: &User, to: &str, name: &str) {
+    from.ems_keys_ok(&["channel", "open", "--to", to, "--name", name]);
+}
+
 /// Asserts no temporary file is left beside the key file.
 fn no_temporaries(user: &User) {
     for entry in std::fs::read_dir(user.dir.path()).unwrap() {
@@ -54,14 +59,7 @@ fn after_a_rotation_opens_to_the_new_bundle_and_to_the_old_one_are_read() {
     let bob = User::new(&node.api, &[]);
     let old = keep_bundle(&bob, "old.bundle");
     let old_fingerprint = fingerprint(&bob, &old);
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        old.to_str().unwrap(),
-        "--name",
-        "before",
-    ]);
+    open_to(&alice, old.to_str().unwrap(), "before");
 
     let out = bob.ems_keys_ok(&["keys", "rotate"]);
     let new_fingerprint = fingerprint(&bob, &bob.bundle());
@@ -80,15 +78,8 @@ fn after_a_rotation_opens_to_the_new_bundle_and_to_the_old_one_are_read() {
 
     // The new bundle is found by its fingerprint among the announcements; the old one is still
     // read, before and after the rotation.
-    alice.ems_keys_ok(&["channel", "open", "--to", &new_fingerprint, "--name", "new"]);
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        old.to_str().unwrap(),
-        "--name",
-        "after",
-    ]);
+    open_to(&alice, &new_fingerprint, "new");
+    open_to(&alice, old.to_str().unwrap(), "after");
     assert_eq!(opens_until(&bob, 3).len(), 3);
     for channel in ["before", "new", "after"] {
         alice.ems_keys_ok(&["send", "--channel", channel, &format!("on {channel}")]);
@@ -111,23 +102,9 @@ fn with_no_time_kept_the_old_key_is_erased_and_opens_to_it_are_not_read() {
     let old = keep_bundle(&bob, "old.bundle");
     let out = bob.ems_keys_ok(&["keys", "rotate", "--keep-old", "0"]);
     assert!(out.contains("old KEM key erased"), "{out}");
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        old.to_str().unwrap(),
-        "--name",
-        "old",
-    ]);
+    open_to(&alice, old.to_str().unwrap(), "old");
     let new = bob.bundle();
-    alice.ems_keys_ok(&[
-        "channel",
-        "open",
-        "--to",
-        new.to_str().unwrap(),
-        "--name",
-        "new",
-    ]);
+    open_to(&alice, new.to_str().unwrap(), "new");
     // Both opens are on the node before Bob's one pass: only the one to the new bundle is his.
     let events = bob.recv();
     assert_eq!(
@@ -170,22 +147,8 @@ fn a_crash_at_any_step_of_a_rotation_loses_nothing_and_rotates_once() {
 
         // Opens to either bundle are read: the new one found by its announcement.
         let name = fault.replace(':', "-");
-        alice.ems_keys_ok(&[
-            "channel",
-            "open",
-            "--to",
-            old.to_str().unwrap(),
-            "--name",
-            &format!("{name}-old"),
-        ]);
-        alice.ems_keys_ok(&[
-            "channel",
-            "open",
-            "--to",
-            &rotated,
-            "--name",
-            &format!("{name}-new"),
-        ]);
+        open_to(&alice, old.to_str().unwrap(), &format!("{name}-old"));
+        open_to(&alice, &rotated, &format!("{name}-new"));
         assert_eq!(opens_until(&bob, 2).len(), 2, "{fault}");
     }
 }
