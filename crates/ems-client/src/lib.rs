@@ -15,6 +15,7 @@
 //! - [`report`]: [`Report`], what a session tells its caller while it works.
 //! - [`file`]: files read up to a limit and written whole or not at all (`emsd` uses it too).
 //! - [`keys`]: key files (0600, atomic, no silent overwrite) and bundles from files or text.
+//! - [`passphrase`]: a key file's passphrase from a variable, a file or stdin.
 //! - [`state`]: channel state and outbox beside the key file, under a lock.
 //! - [`tried`]: the opens already tried, bounded, written once per receive pass.
 //! - [`policy`]: which incoming opens are accepted on their own, and the accept's random delay.
@@ -22,6 +23,7 @@
 //! - [`sealed`]: those files encrypted under a key derived from the identity.
 //! - [`lattice`]: a QRL address's on-chain commitments, from `qrl-node`.
 //! - [`resolve`]: a peer named by bundle, fingerprint or address, turned into a verified bundle.
+//! - [`rotate`]: a new KEM key and bundle (`ems keys rotate`), crash-safe, the old key kept a while.
 //! - [`session`]: one user's client and the steps that send frames (announce, open, send, rekey).
 //! - [`outbox`]: frames mined, queued, submitted; data staged with its keys, sealed again when
 //!   refused.
@@ -76,12 +78,14 @@ pub mod mine;
 pub mod node;
 pub mod opening;
 pub mod outbox;
+pub mod passphrase;
 pub mod pending;
 pub mod policy;
 pub mod raw;
 pub mod receive;
 pub mod report;
 pub mod resolve;
+pub mod rotate;
 pub mod schema;
 pub mod sealed;
 pub mod session;

@@ -185,6 +185,12 @@ impl User {
 
     /// Runs `ems ARGS`, adding `--keys` (and `--node`) where the command takes them.
     pub fn ems(&self, args: &[&str]) -> Output {
+        self.ems_stdin(args, None)
+    }
+
+    /// Runs `ems ARGS` with `stdin` on its standard input (none if `None`).
+    pub fn ems_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
         let mut command = Command::new(ems());
         command
             .args(args)
@@ -194,11 +200,22 @@ impl User {
             .env("EMS_ACCEPT_DELAY", "0")
             .env_remove("EMS_ACCEPT")
             .env_remove("EMS_CHAIN")
-            .stdin(Stdio::null());
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        command.output().expect("ems runs")
+        let mut child = command.spawn().expect("ems runs");
+        if let Some(bytes) = stdin {
+            // ems may exit before reading all of it (a refusal): a broken pipe is no failure.
+            let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+        }
+        child.wait_with_output().expect("ems runs")
     }
 
     /// Runs `ems ARGS --keys KEYFILE`.
@@ -306,6 +323,40 @@ pub fn check_one_line_error(out: &Output, needle: &str) {
         lines[0].contains(needle),
         "expected {needle:?} in: {stderr}"
     );
+}
+
+/// Runs `ems ARGS --keys …` as `user` with `EMS_CLIENT_FAULT=fault`.
+pub fn run_faulted(user: &User, args: &[&str], fault: &str) -> Output {
+    let mut command = Command::new(ems());
+    command
+        .args(args)
+        .args(["--keys", user.keys.to_str().unwrap()])
+        .env("EMS_NODE", &user.node)
+        .env("EMS_QUIET", "true")
+        .env("EMS_CLIENT_FAULT", fault)
+        .env_remove("EMS_CHAIN")
+        .stdin(Stdio::null());
+    for (key, value) in &user.env {
+        command.env(key, value);
+    }
+    command.output().expect("ems runs")
+}
+
+/// Runs the command with the fault, which must kill it.
+pub fn crash(user: &User, args: &[&str], fault: &str) {
+    let out = run_faulted(user, args, fault);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc_sigabrt()),
+        "ems {args:?} with {fault} did not crash: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// SIGABRT, which `std::process::abort` raises.
+pub fn libc_sigabrt() -> i32 {
+    6
 }
 
 /// A child process, killed and reaped when dropped (also when a test fails).
