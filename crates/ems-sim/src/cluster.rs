@@ -57,6 +57,8 @@ pub struct Settings {
     pub gossip: Gossip,
     /// Bootstrap peers each new node is given (drawn from the nodes already running).
     pub bootstrap: usize,
+    /// Established connections per node.
+    pub max_connections: u32,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
     /// Bootstrap redial interval of relays.
@@ -178,6 +180,7 @@ impl Cluster {
                 topic: IdentTopic::new(format!("/qrl/ems/1/{NETWORK}")),
                 gossip: s.gossip.clone(),
                 heartbeat: s.heartbeat,
+                max_connections: s.max_connections,
                 discovery: true,
                 recorder,
             })?)
@@ -191,6 +194,7 @@ impl Cluster {
                     redial: s.redial,
                     resync: s.resync,
                     gossip: s.gossip.clone(),
+                    max_connections: s.max_connections,
                     ..Tuning::default()
                 },
                 transport: Some(self.net.transport(port)),
