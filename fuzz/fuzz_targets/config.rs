@@ -11,14 +11,28 @@
 
 use emsd::config::{ConfigArgs, ConfigError};
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// At most this many `--set` arguments per input.
 const MAX_SETS: usize = 16;
 
-/// The file this process writes each input's config text to.
+/// The file this process writes each input's config text to: in memory (`/dev/shm`) where there
+/// is one. On a disk file system each rewrite is flushed (ext4 writes out a file truncated and
+/// written again when it is closed), which made the target wait on the disk for most of its
+/// time.
 fn config_path() -> PathBuf {
-    std::env::temp_dir().join(format!("ems-fuzz-config-{}.toml", std::process::id()))
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        dir.join(format!("ems-fuzz-config-{}.toml", std::process::id()))
+    })
+    .clone()
 }
 
 fn load(text: &str, sets: Vec<String>) -> Result<emsd::config::Config, ConfigError> {

@@ -7,10 +7,12 @@
 //! - [`reference`]: the validation rules written out again from `docs/wire-format.md`, to judge
 //!   the validator by.
 //! - [`people`]: deterministic identities and an established channel between them.
+//! - [`prepared`]: Alice's states and Bob's frames at each point of that channel, made once.
 //! - [`proto`]: qrl-node answers built from blocks, for seeds.
 
 pub mod alloc;
 pub mod people;
+pub mod prepared;
 pub mod proto;
 pub mod reference;
 pub mod vectors;

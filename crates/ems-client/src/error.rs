@@ -58,6 +58,14 @@ pub enum ClientError {
     /// The environment variable named to hold the passphrase is not set.
     #[error("environment variable {0}, named to hold the passphrase, is not set")]
     PassphraseEnv(String),
+    /// The file named to hold the passphrase gave none (`-` is stdin).
+    #[error("passphrase file {}: {problem}", if path.as_os_str() == crate::passphrase::STDIN { "(stdin)".into() } else { path.display().to_string() })]
+    PassphraseFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        problem: crate::passphrase::PassphraseFileProblem,
+    },
     /// Stored channel state cannot be read.
     #[error("channel state {}: {reason}", path.display())]
     CorruptState {
@@ -150,6 +158,8 @@ impl ClientError {
     pub const WHAT_SEND_TIME: &'static str = "sending time";
     /// Who a channel is to be opened to, in [`ClientError::Input`].
     pub const WHAT_PEER: &'static str = "peer";
+    /// A key file's passphrase, in [`ClientError::Input`].
+    pub const WHAT_PASSPHRASE: &'static str = "passphrase";
 
     /// A value given to the client that is not acceptable; `what` says which.
     pub fn input(what: &'static str, reason: impl Into<String>) -> Self {

@@ -12,27 +12,12 @@ use ems_core::{Bundle, Identity, KdfParams, Protection};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use crate::passphrase::Passphrase;
+
 /// Largest key file read (a full one is under 8 KiB): a hostile path cannot make us read more.
 const MAX_KEY_FILE: u64 = 64 * 1024;
 /// Largest bundle file or bundle text read.
 const MAX_BUNDLE_FILE: u64 = 16 * 1024;
-
-/// How the passphrase of a key file is given: the name of an environment variable, or none.
-#[derive(Clone, Debug, Default)]
-pub struct Passphrase(pub Option<String>);
-
-impl Passphrase {
-    /// The passphrase bytes, if a variable was named; an error if it is not set.
-    fn read(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, ClientError> {
-        match &self.0 {
-            None => Ok(None),
-            Some(var) => match std::env::var_os(var) {
-                Some(value) => Ok(Some(zeroize::Zeroizing::new(value.into_encoded_bytes()))),
-                None => Err(ClientError::PassphraseEnv(var.clone())),
-            },
-        }
-    }
-}
 
 /// The permission bits of `path` if its group or others may read or write it (a key file should
 /// be 0600), else `None`.
@@ -85,7 +70,10 @@ pub fn save_new(
     let passphrase = passphrase.read()?;
     let protection = match &passphrase {
         Some(p) if p.is_empty() => {
-            return Err(ClientError::input("passphrase", "the variable is empty"))
+            return Err(ClientError::input(
+                ClientError::WHAT_PASSPHRASE,
+                "it is empty",
+            ))
         }
         Some(p) => Protection::Passphrase {
             passphrase: p,

@@ -15,6 +15,7 @@
 //! - [`report`]: [`Report`], what a session tells its caller while it works.
 //! - [`file`]: files read up to a limit and written whole or not at all (`emsd` uses it too).
 //! - [`keys`]: key files (0600, atomic, no silent overwrite) and bundles from files or text.
+//! - [`passphrase`]: a key file's passphrase from a variable, a file or stdin.
 //! - [`state`]: channel state and outbox beside the key file, under a lock.
 //! - [`tried`]: the opens already tried, bounded, written once per receive pass.
 //! - [`policy`]: which incoming opens are accepted on their own, and the accept's random delay.
@@ -76,6 +77,7 @@ pub mod mine;
 pub mod node;
 pub mod opening;
 pub mod outbox;
+pub mod passphrase;
 pub mod pending;
 pub mod policy;
 pub mod raw;

@@ -26,6 +26,7 @@
 //!   graylist threshold is also disconnected and refused for `Tuning::ban` (`ban.rs`,
 //!   through `blocked`).
 
+use crate::ban::Bans;
 use crate::config::Tuning;
 use crate::limits::{self, PerIp};
 use crate::peek;
@@ -43,6 +44,7 @@ use libp2p::{
 };
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Largest gossipsub RPC: control messages may take up to 16 KiB of one RPC (the gossipsub
@@ -67,6 +69,7 @@ pub(crate) struct Behaviour {
     pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Early, so a connection over a limit is refused before any other behaviour sees it.
     pub(crate) limits: connection_limits::Behaviour,
+    /// The per-IP limit, and banned addresses, refused before the handshake.
     pub(crate) per_ip: PerIp,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
@@ -79,10 +82,12 @@ pub(crate) struct Behaviour {
 
 impl Behaviour {
     /// The behaviour of a node with this key; gossipsub registers its metrics in `registry`.
+    /// Inbound connections from an address in `bans` are refused.
     pub(crate) fn new(
         key: &Keypair,
         topic: &IdentTopic,
         tuning: &Tuning,
+        bans: Arc<Mutex<Bans>>,
         registry: &mut Registry,
     ) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
@@ -142,7 +147,7 @@ impl Behaviour {
         Ok(Behaviour {
             blocked: allow_block_list::Behaviour::default(),
             limits: limits::connection_limits(tuning),
-            per_ip: PerIp::new(tuning.max_connections_per_ip),
+            per_ip: PerIp::new(tuning.max_connections_per_ip, bans),
             gossipsub,
             identify,
             ping: ping::Behaviour::default(),

@@ -157,6 +157,14 @@ pub struct Tuning {
     /// and refused (`ban.rs`). Zero turns bans off (the peer is only graylisted). Default
     /// 10 minutes: its score has decayed back by then.
     pub ban: Duration,
+    /// Peers banned at once that connected from one address (an IPv4 address or an IPv6 /64)
+    /// after which the address itself is refused new inbound connections for `ban`
+    /// (`ban.rs`); connections already open from it stay. Zero never bans an address.
+    /// Default 3.
+    pub address_ban_after: usize,
+    /// Whether loopback addresses can be banned too. Default off: local tools, and every
+    /// node of a test, share 127.0.0.1; tests of address bans turn it on.
+    pub ban_loopback: bool,
     /// How often bootstrap peers that are not connected are redialled.
     pub redial: Duration,
     /// How often the node repeats history sync with every connected peer (asking only for what
@@ -240,6 +248,8 @@ impl Default for Tuning {
             max_pending: 32,
             max_connections_per_ip: 8,
             ban: Duration::from_secs(600),
+            address_ban_after: 3,
+            ban_loopback: false,
             redial: Duration::from_secs(10),
             resync: Duration::from_secs(300),
             discovery: true,

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  frame ─► budget left? ─► seen? ─► Argon2id budget? ─► validate (blocking pool) ─► verdict
+//!  (sender banned, wherever it waits: dropped unvalidated, `rejected{reason="banned"}`)
 //!             │ no            │ yes     │ no                                    Valid: Accept, keep
 //!             ▼               ▼         ▼                                       Hold: wait for the head
 //!          Ignore, refetch  Ignore,   Ignore, refetch                           Ignore / Reject
@@ -14,11 +15,13 @@
 //! is saturated the swarm reads more slowly (`network`). What a budget made this node skip is
 //! asked of the peer by a sync round within `Tuning::refetch`.
 
+use crate::ban::Bans;
 use crate::clock::unix_now;
 use crate::config::{Budget, Tuning};
 use crate::hold::{Held, HoldQueue};
 use crate::ingest::Core;
 use crate::metrics::Source;
+use crate::network::Command;
 use crate::peek;
 use crate::ratelimit::RateLimiter;
 use crate::seen::Seen;
@@ -31,7 +34,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Peers and addresses whose budgets are tracked at once (least recently active evicted).
 const TRACKED: usize = 4_096;
@@ -79,10 +82,12 @@ pub(crate) struct Guard {
     upkeep: tokio::sync::Mutex<()>,
     refetch: Duration,
     last_refetch: Mutex<Instant>,
+    /// The node's bans (set by the swarm task): a banned peer's queued frames are dropped.
+    bans: Arc<Mutex<Bans>>,
 }
 
 impl Guard {
-    pub(crate) fn new(tuning: &Tuning) -> Self {
+    pub(crate) fn new(tuning: &Tuning, bans: Arc<Mutex<Bans>>) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Guard {
             seen: Mutex::new(Seen::new(tuning.seen_capacity)),
@@ -96,7 +101,13 @@ impl Guard {
             upkeep: tokio::sync::Mutex::new(()),
             refetch: tuning.refetch,
             last_refetch: Mutex::new(Instant::now()),
+            bans,
         }
+    }
+
+    /// Whether `peer` is banned now.
+    pub(crate) fn banned(&self, peer: &PeerId) -> bool {
+        lock(&self.bans).is_banned(peer)
     }
 }
 
@@ -118,7 +129,22 @@ impl Core {
         input: Input,
         context: Context,
     ) -> (Verdict, Vec<u8>) {
-        let permit = self.guard().verifiers.clone().acquire_owned().await;
+        let permit = self.verifier().await;
+        self.judge_with(permit, input, context).await
+    }
+
+    /// A turn on the blocking pool (`None` only if the pool is closed, which it never is).
+    async fn verifier(&self) -> Option<OwnedSemaphorePermit> {
+        self.guard().verifiers.clone().acquire_owned().await.ok()
+    }
+
+    /// [`Core::judge`] with its turn on the blocking pool taken already.
+    async fn judge_with(
+        self: &Arc<Self>,
+        permit: Option<OwnedSemaphorePermit>,
+        input: Input,
+        context: Context,
+    ) -> (Verdict, Vec<u8>) {
         let core = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -174,6 +200,18 @@ impl Core {
         lock(&self.guard().seen).insert(msg.digest(), time, height)
     }
 
+    /// Drops a frame whose sender has been banned since it arrived, unvalidated. Gossipsub is
+    /// told without waiting (if its command queue is full, the frame leaves gossipsub's cache
+    /// at its history length all the same).
+    pub(crate) fn drop_banned(&self, peer: PeerId, id: MessageId) {
+        self.metrics().rejected("banned");
+        let _ = self.commands().try_send(Command::Report {
+            id,
+            peer,
+            acceptance: MessageAcceptance::Ignore,
+        });
+    }
+
     /// A frame skipped for cost: ask the peer for what it received, soon.
     fn skip(&self, peer: PeerId, reason: &'static str) {
         self.metrics().rejected(reason);
@@ -207,7 +245,15 @@ impl Core {
             self.skip(peer, "over_budget");
             return self.report(id, peer, MessageAcceptance::Ignore).await;
         }
-        let (verdict, data) = self.judge(Input::Bytes(data), Context::Live).await;
+        // The wait for a turn is where a flood queues up: a sender banned meanwhile costs no
+        // validation.
+        let permit = self.verifier().await;
+        if guard.banned(&peer) {
+            return self.drop_banned(peer, id);
+        }
+        let (verdict, data) = self
+            .judge_with(permit, Input::Bytes(data), Context::Live)
+            .await;
         self.conclude(
             Held {
                 peer,
@@ -271,6 +317,10 @@ impl Core {
         let Ok(_one) = self.guard().upkeep.try_lock() else {
             return;
         };
+        let banned = lock(&self.guard().hold).remove(|peer| self.guard().banned(peer));
+        for frame in banned {
+            self.drop_banned(frame.peer, frame.id);
+        }
         let now = unix_now();
         let head = self.chain().head(now).ok();
         if let Some(head) = head {
@@ -307,7 +357,7 @@ impl Core {
             *last = Instant::now();
         }
         let skipped: Vec<PeerId> = lock(&self.guard().skipped).drain().collect();
-        for peer in skipped {
+        for peer in skipped.into_iter().filter(|p| !self.guard().banned(p)) {
             self.start_sync(peer, false).await;
         }
     }

@@ -75,6 +75,15 @@ impl HoldQueue {
         out
     }
 
+    /// Removes and returns the frames whose sender matches `drop` (banned peers).
+    pub(crate) fn remove(&mut self, drop: impl Fn(&PeerId) -> bool) -> Vec<Held> {
+        let (out, keep): (VecDeque<Held>, VecDeque<Held>) =
+            self.frames.drain(..).partition(|f| drop(&f.peer));
+        self.frames = keep;
+        self.counts.retain(|peer, _| !drop(peer));
+        out.into()
+    }
+
     fn release(&mut self, peer: &PeerId) {
         if let Some(n) = self.counts.get_mut(peer) {
             *n -= 1;
@@ -118,6 +127,23 @@ mod tests {
         }
         assert_eq!(q.len(), 8);
         assert!(!q.push(frame(PeerId::random(), t)), "queue full");
+    }
+
+    #[test]
+    fn a_banned_peers_frames_are_removed_and_its_share_freed() {
+        let mut q = HoldQueue::new(8);
+        let t = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        assert!(q.push(frame(a, t)) && q.push(frame(b, t)) && q.push(frame(a, t)));
+        let removed = q.remove(|p| *p == a);
+        assert_eq!(removed.len(), 2);
+        assert!(removed.iter().all(|f| f.peer == a));
+        assert_eq!(q.len(), 1);
+        assert!(q.remove(|p| *p == a).is_empty());
+        assert!(
+            q.push(frame(a, t)) && q.push(frame(a, t)),
+            "a's share is free again"
+        );
     }
 
     #[test]

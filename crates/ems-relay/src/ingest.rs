@@ -8,6 +8,7 @@
 //! duplicate, over a budget) drops it without blame. Valid messages are stored durably, then
 //! handed to subscribers.
 
+use crate::ban::Bans;
 use crate::clock::unix_now;
 use crate::config::NodeConfig;
 use crate::error::{PublishError, StoreError};
@@ -65,7 +66,8 @@ pub(crate) struct Core {
 
 impl Core {
     /// The shared state of a node configured by `config`: its store (if on) and the writer
-    /// that owns its inserts, its metrics, and the queue of commands to the swarm task.
+    /// that owns its inserts, its metrics, the queue of commands to the swarm task, and the
+    /// bans that task keeps.
     pub(crate) fn new(
         config: &NodeConfig,
         chain: Arc<dyn ChainView>,
@@ -73,6 +75,7 @@ impl Core {
         writer: Option<Writer>,
         metrics: Arc<Metrics>,
         commands: mpsc::Sender<Command>,
+        bans: Arc<Mutex<Bans>>,
     ) -> Core {
         Core {
             validator: Validator::new(config.policy.clone()),
@@ -83,7 +86,7 @@ impl Core {
             metrics,
             commands,
             synced: Mutex::default(),
-            guard: Guard::new(&config.tuning),
+            guard: Guard::new(&config.tuning, bans),
             relay: config.policy.relay.enabled,
         }
     }
@@ -290,6 +293,13 @@ pub(crate) async fn dispatch(
                 continue;
             }
         };
+        // What a peer banned since sent, and is still queued, costs nothing more.
+        if event.peer().is_some_and(|p| core.guard().banned(p)) {
+            if let Event::Gossip { peer, id, .. } = event {
+                core.drop_banned(peer, id);
+            }
+            continue;
+        }
         match event {
             Event::Gossip { peer, ip, id, data } => {
                 // Waiting here is the backpressure: the queue fills, the swarm reads slower.
@@ -306,7 +316,9 @@ pub(crate) async fn dispatch(
                 let core = core.clone();
                 tokio::spawn(async move { core.start_sync(peer, true).await });
             }
-            Event::SyncRequest { request, channel } => {
+            Event::SyncRequest {
+                request, channel, ..
+            } => {
                 let core = core.clone();
                 tokio::spawn(async move { core.serve(request, channel).await });
             }

@@ -1,8 +1,9 @@
 //! Connection limits: libp2p's `connection-limits` behaviour bounds the total, pending and
 //! per-peer counts; [`PerIp`] adds what it lacks, a bound on inbound connections (pending and
 //! established together) from one IP address, since a peer id costs nothing to mint and an
-//! address does.
+//! address does, and refuses addresses that are banned (`ban.rs`) before their handshake.
 
+use crate::ban::Bans;
 use crate::config::Tuning;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::transport::PortUse;
@@ -16,6 +17,7 @@ use libp2p::{Multiaddr, PeerId};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// libp2p's limits from the tuning: total established, pending inbound and outbound, and per
@@ -47,17 +49,25 @@ pub(crate) struct TooManyFromIp {
     limit: u32,
 }
 
-/// At most `limit` inbound connections, pending or established, from one IP address.
+/// Why [`PerIp`] refused a connection from a banned address.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is banned: too many of its peers were banned")]
+pub(crate) struct AddressBanned(IpAddr);
+
+/// At most `limit` inbound connections, pending or established, from one IP address, and none
+/// from a banned address.
 pub(crate) struct PerIp {
     limit: u32,
+    bans: Arc<Mutex<Bans>>,
     connections: HashMap<ConnectionId, IpAddr>,
     per_ip: HashMap<IpAddr, u32>,
 }
 
 impl PerIp {
-    pub(crate) fn new(limit: u32) -> Self {
+    pub(crate) fn new(limit: u32, bans: Arc<Mutex<Bans>>) -> Self {
         PerIp {
             limit,
+            bans,
             connections: HashMap::new(),
             per_ip: HashMap::new(),
         }
@@ -89,6 +99,14 @@ impl NetworkBehaviour for PerIp {
         let Some(ip) = ip_of(remote) else {
             return Ok(());
         };
+        let banned = self
+            .bans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .address_banned(ip);
+        if banned {
+            return Err(ConnectionDenied::new(AddressBanned(ip)));
+        }
         let n = self.per_ip.entry(ip).or_default();
         if *n >= self.limit {
             let limit = self.limit;
@@ -147,6 +165,7 @@ impl NetworkBehaviour for PerIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     fn addr(s: &str) -> Multiaddr {
         s.parse().unwrap()
@@ -154,7 +173,8 @@ mod tests {
 
     #[test]
     fn one_ip_gets_its_limit_and_a_closed_connection_frees_a_slot() {
-        let mut limit = PerIp::new(2);
+        let bans = Arc::new(Mutex::new(Bans::new(Duration::from_secs(60), 1, false)));
+        let mut limit = PerIp::new(2, bans);
         let local = addr("/ip4/127.0.0.1/tcp/1");
         let a = addr("/ip4/10.0.0.1/tcp/5000");
         let b = addr("/ip4/10.0.0.2/tcp/5000");
@@ -184,6 +204,34 @@ mod tests {
             limit.release(*id);
         }
         assert!(limit.per_ip.is_empty() && limit.connections.is_empty());
+    }
+
+    #[test]
+    fn a_banned_address_is_refused_and_others_are_not() {
+        let bans = Arc::new(Mutex::new(Bans::new(Duration::from_secs(60), 1, false)));
+        let mut limit = PerIp::new(8, bans.clone());
+        let local = addr("/ip4/127.0.0.1/tcp/1");
+        let a = addr("/ip4/10.0.0.1/tcp/5000");
+        let b = addr("/ip4/10.0.0.2/tcp/5000");
+        let id = || ConnectionId::new_unchecked(rand_id());
+        assert!(limit
+            .handle_pending_inbound_connection(id(), &local, &a)
+            .is_ok());
+        let ip = ip_of(&a);
+        bans.lock()
+            .unwrap()
+            .ban(PeerId::random(), ip, Instant::now());
+        assert!(limit
+            .handle_pending_inbound_connection(id(), &local, &a)
+            .is_err());
+        assert!(limit
+            .handle_pending_inbound_connection(id(), &local, &b)
+            .is_ok());
+        assert_eq!(
+            limit.per_ip.get(&ip.unwrap()),
+            Some(&1),
+            "a refusal takes no slot"
+        );
     }
 
     fn rand_id() -> usize {

@@ -52,6 +52,11 @@ pub(crate) struct Metrics {
     pub(crate) bans: Counter,
     /// `ems_peers_banned`: peers banned now.
     pub(crate) banned: Gauge,
+    /// `ems_addresses_banned_total`: addresses refused for a while because too many of their
+    /// peers were banned.
+    pub(crate) address_bans: Counter,
+    /// `ems_addresses_banned_now`: addresses banned now.
+    pub(crate) banned_addresses: Gauge,
     /// `ems_api_connections_refused_total{reason}`: HTTP API connections closed unread
     /// because a connection cap was reached (`total`, `per_client`).
     pub(crate) api_refused: Family<Label, Counter>,
@@ -82,6 +87,7 @@ impl Metrics {
         let expired = Counter::default();
         let connections_denied = Counter::default();
         let (bans, banned) = (Counter::default(), Gauge::default());
+        let (address_bans, banned_addresses) = (Counter::default(), Gauge::default());
         let api_refused = Family::<Label, Counter>::default();
         let (stored, store_bytes, peers) = (Gauge::default(), Gauge::default(), Gauge::default());
         let (chain_height, chain_healthy) = (Gauge::default(), Gauge::default());
@@ -114,6 +120,16 @@ impl Metrics {
             bans.clone(),
         );
         registry.register("ems_peers_banned_now", "Peers banned now", banned.clone());
+        registry.register(
+            "ems_addresses_banned",
+            "Addresses refused new connections for a while after too many of their peers were banned",
+            address_bans.clone(),
+        );
+        registry.register(
+            "ems_addresses_banned_now",
+            "Addresses banned now",
+            banned_addresses.clone(),
+        );
         registry.register(
             "ems_api_connections_refused",
             "HTTP API connections closed unread at a connection cap, by reason (total, per_client)",
@@ -163,6 +179,8 @@ impl Metrics {
             connections_denied,
             bans,
             banned,
+            address_bans,
+            banned_addresses,
             api_refused,
             stored,
             store_bytes,
@@ -182,7 +200,7 @@ impl Metrics {
 
     /// Counts a refused message; `reason` is a `Reject::code()` or one of the relay's own
     /// reasons (`duplicate`, `over_budget`, `held_expired`, `hold_full`, `overloaded`,
-    /// `store_full`).
+    /// `store_full`, `banned`: dropped unvalidated because its sender was banned meanwhile).
     pub(crate) fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&[("reason", reason)]).inc();
     }

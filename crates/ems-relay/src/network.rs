@@ -6,19 +6,17 @@
 //! senders) instead of discarding valid messages; commands (verdicts, publishes) keep flowing
 //! meanwhile, so the pipeline drains.
 
+mod start;
+
 use crate::ban::Bans;
 use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST};
-use crate::config::{BoxedTransport, NodeConfig};
-use crate::error::RelayError;
 use crate::limits::ip_of;
 use crate::metrics::Metrics;
 use crate::sync;
-use libp2p::core::{upgrade, Transport as _};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, kad, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -27,8 +25,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Peers beyond which discovered peers are no longer dialled.
 const DISCOVERY_TARGET: usize = 12;
-/// How long `Node::start` waits for its listeners to bind.
-const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the rest of the node asks of the swarm.
 #[derive(Debug)]
@@ -75,6 +71,7 @@ pub(crate) enum Event {
     Connected(PeerId),
     /// A peer asks for history.
     SyncRequest {
+        peer: PeerId,
         request: sync::Request,
         channel: ResponseChannel<sync::Response>,
     },
@@ -85,14 +82,28 @@ pub(crate) enum Event {
     },
 }
 
-/// Figures the swarm task keeps current for `Node::status` without a round trip.
-#[derive(Debug, Default)]
+impl Event {
+    /// The peer the event comes from.
+    pub(crate) fn peer(&self) -> Option<&PeerId> {
+        match self {
+            Event::Gossip { peer, .. }
+            | Event::Connected(peer)
+            | Event::SyncRequest { peer, .. }
+            | Event::SyncResponse { peer, .. } => Some(peer),
+        }
+    }
+}
+
+/// Figures the swarm task keeps current for `Node::status` without a round trip, and the bans,
+/// which the swarm task sets and the gossip path and connection limits read.
+#[derive(Debug)]
 pub(crate) struct Shared {
     /// Peers with at least one open connection.
     pub(crate) connected: Mutex<HashSet<PeerId>>,
     /// The IP address of each connected peer (its latest connection).
     pub(crate) ips: Mutex<HashMap<PeerId, IpAddr>>,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
+    pub(crate) bans: Arc<Mutex<Bans>>,
 }
 
 /// The swarm, built and listening, not yet running.
@@ -101,108 +112,11 @@ pub(crate) struct Network {
     topic: IdentTopic,
     bootstrap: Vec<(Option<PeerId>, Multiaddr)>,
     redial: Duration,
-    bans: Bans,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 }
 
 impl Network {
-    /// Builds the swarm, binds every listen address (waiting until each reports its actual
-    /// address), and dials the bootstrap peers.
-    pub(crate) async fn start(
-        key: libp2p::identity::Keypair,
-        config: &NodeConfig,
-        metrics: Arc<Metrics>,
-    ) -> Result<Network, RelayError> {
-        let topic = IdentTopic::new(config.topic());
-        let tuning = config.tuning.clone();
-        let net = |e: &dyn std::fmt::Display| RelayError::Network(e.to_string());
-        let behaviour_topic = topic.clone();
-        let transport = match &config.transport {
-            Some(factory) => factory.build(&key),
-            None => tcp_transport(&key).map_err(|e| net(&e))?,
-        };
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
-            .with_other_transport(|_| transport)
-            .map_err(|e| net(&e))?
-            .with_behaviour(|key| {
-                metrics
-                    .with_registry(|registry| {
-                        let registry = registry.sub_registry_with_prefix("libp2p_gossipsub");
-                        Behaviour::new(key, &behaviour_topic, &tuning, registry)
-                    })
-                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })
-            })
-            .map_err(|e| net(&e))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
-
-        let shared = Arc::new(Shared::default());
-        let mut pending = HashSet::new();
-        for addr in &config.listen {
-            let id = swarm
-                .listen_on(addr.clone())
-                .map_err(|e| RelayError::Network(format!("listening on {addr}: {e}")))?;
-            pending.insert(id);
-        }
-        let local = *swarm.local_peer_id();
-        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
-        while !pending.is_empty() {
-            let event = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut swarm))
-                .await
-                .map_err(|_| RelayError::Network("listeners did not bind within 10 s".into()))?;
-            match event {
-                Some(SwarmEvent::NewListenAddr {
-                    listener_id,
-                    address,
-                }) => {
-                    pending.remove(&listener_id);
-                    lock(&shared.listen_addrs).push(address.with_p2p(local).unwrap_or_else(|a| a));
-                }
-                Some(SwarmEvent::ListenerClosed {
-                    listener_id,
-                    reason,
-                    ..
-                }) if pending.contains(&listener_id) => {
-                    return Err(RelayError::Network(format!("listener closed: {reason:?}")));
-                }
-                Some(SwarmEvent::ListenerError { error, .. }) => {
-                    return Err(RelayError::Network(format!("listener failed: {error}")));
-                }
-                Some(_) => {}
-                None => return Err(RelayError::Network("swarm ended".into())),
-            }
-        }
-
-        let mut bootstrap = Vec::new();
-        for addr in &config.bootstrap {
-            let peer = match addr.iter().last() {
-                Some(Protocol::P2p(peer)) => Some(peer),
-                _ => None,
-            };
-            if let Some(peer) = peer {
-                let mut bare = addr.clone();
-                bare.pop();
-                if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-                    kad.add_address(&peer, bare);
-                }
-            }
-            bootstrap.push((peer, addr.clone()));
-        }
-        let mut network = Network {
-            swarm,
-            topic,
-            bootstrap,
-            redial: config.tuning.redial,
-            bans: Bans::new(config.tuning.ban),
-            shared,
-            metrics,
-        };
-        network.dial_bootstrap();
-        Ok(network)
-    }
-
     pub(crate) fn local_peer_id(&self) -> PeerId {
         *self.swarm.local_peer_id()
     }
@@ -297,8 +211,9 @@ impl Network {
     }
 
     /// Bans `peer` if its score is below the graylist threshold: its connections are closed
-    /// and new ones refused until the ban ends ([`Bans`]). Only a rejected frame lowers a
-    /// score far enough, so this is checked after each rejection.
+    /// and new ones refused until the ban ends, and its address too if this was one ban too
+    /// many from it ([`Bans`]). Only a rejected frame lowers a score far enough, so this is
+    /// checked after each rejection.
     fn ban_if_graylisted(&mut self, peer: PeerId) {
         let behaviour = self.swarm.behaviour_mut();
         let Some(score) = behaviour.gossipsub.peer_score(&peer) else {
@@ -307,26 +222,42 @@ impl Network {
         if score >= GRAYLIST {
             return;
         }
-        let (banned, lifted) = self.bans.ban(peer, Instant::now());
-        if !banned {
+        let ip = lock(&self.shared.ips).get(&peer).copied();
+        let (banned, peers, addresses) = {
+            let mut bans = lock(&self.shared.bans);
+            let banned = bans.ban(peer, ip, Instant::now());
+            (banned, bans.len(), bans.addresses())
+        };
+        if !banned.peer {
             return;
         }
-        if let Some(lifted) = lifted {
+        if let Some(lifted) = banned.lifted {
             behaviour.blocked.unblock_peer(lifted);
         }
         behaviour.blocked.block_peer(peer);
         self.metrics.bans.inc();
-        self.metrics.banned.set(self.bans.len() as i64);
+        self.metrics.banned.set(peers as i64);
+        self.metrics.banned_addresses.set(addresses as i64);
         tracing::info!(%peer, score, "peer banned: its score fell below the graylist threshold");
+        if let Some(address) = banned.address {
+            self.metrics.address_bans.inc();
+            tracing::info!(%address, "address banned: too many of its peers are banned");
+        }
     }
 
-    /// Lets peers whose ban has ended connect again.
+    /// Lets peers and addresses whose ban has ended connect again.
     fn lift_ended_bans(&mut self) {
-        for peer in self.bans.expire(Instant::now()) {
+        let (ended, peers, addresses) = {
+            let mut bans = lock(&self.shared.bans);
+            let ended = bans.expire(Instant::now());
+            (ended, bans.len(), bans.addresses())
+        };
+        for peer in ended {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             tracing::debug!(%peer, "ban ended");
         }
-        self.metrics.banned.set(self.bans.len() as i64);
+        self.metrics.banned.set(peers as i64);
+        self.metrics.banned_addresses.set(addresses as i64);
     }
 
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, events: &mpsc::Sender<Event>) {
@@ -429,7 +360,14 @@ impl Network {
                 match message {
                     request_response::Message::Request {
                         request, channel, ..
-                    } => forward(events, Event::SyncRequest { request, channel }),
+                    } => forward(
+                        events,
+                        Event::SyncRequest {
+                            peer,
+                            request,
+                            channel,
+                        },
+                    ),
                     request_response::Message::Response { response, .. } => {
                         forward(events, Event::SyncResponse { peer, response })
                     }
@@ -443,17 +381,6 @@ impl Network {
             _ => {}
         }
     }
-}
-
-/// TCP (no Nagle), Noise, Yamux: the production transport.
-fn tcp_transport(key: &libp2p::identity::Keypair) -> Result<BoxedTransport, noise::Error> {
-    Ok(
-        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-            .upgrade(upgrade::Version::V1Lazy)
-            .authenticate(noise::Config::new(key)?)
-            .multiplex(yamux::Config::default())
-            .boxed(),
-    )
 }
 
 /// Hands an event to the dispatcher, dropping it if the queue is full (sync requests then

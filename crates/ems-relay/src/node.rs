@@ -158,6 +158,7 @@ impl Node {
             writer,
             metrics,
             commands,
+            shared.bans.clone(),
         ));
         let swarm = tokio::spawn(network.run(commands_rx, events));
         tasks.push(supervisor.watch(Task::Swarm, swarm));

@@ -185,6 +185,12 @@ impl User {
 
     /// Runs `ems ARGS`, adding `--keys` (and `--node`) where the command takes them.
     pub fn ems(&self, args: &[&str]) -> Output {
+        self.ems_stdin(args, None)
+    }
+
+    /// Runs `ems ARGS` with `stdin` on its standard input (none if `None`).
+    pub fn ems_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
         let mut command = Command::new(ems());
         command
             .args(args)
@@ -194,11 +200,22 @@ impl User {
             .env("EMS_ACCEPT_DELAY", "0")
             .env_remove("EMS_ACCEPT")
             .env_remove("EMS_CHAIN")
-            .stdin(Stdio::null());
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        command.output().expect("ems runs")
+        let mut child = command.spawn().expect("ems runs");
+        if let Some(bytes) = stdin {
+            // ems may exit before reading all of it (a refusal): a broken pipe is no failure.
+            let _ = child.stdin.take().expect("piped stdin").write_all(bytes);
+        }
+        child.wait_with_output().expect("ems runs")
     }
 
     /// Runs `ems ARGS --keys KEYFILE`.

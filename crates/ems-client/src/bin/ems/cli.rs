@@ -43,13 +43,48 @@ impl NodeArgs {
 }
 
 #[derive(Args, Clone)]
+pub(crate) struct PassphraseArgs {
+    /// Name of an environment variable holding the key file's passphrase (for keygen: the
+    /// passphrase to encrypt the new key file with).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) passphrase_env: Option<String>,
+    /// A file holding the key file's passphrase, `-` for stdin: at most 4096 bytes of UTF-8,
+    /// one trailing newline ignored.
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase_env")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArgs {
+    /// Where the passphrase comes from, warning on stderr when a passphrase file is open to its
+    /// group or others.
+    pub(crate) fn passphrase(&self) -> Result<Passphrase, ClientError> {
+        let passphrase =
+            Passphrase::from_options(self.passphrase_env.clone(), self.passphrase_file.clone())?;
+        if let Some(file) = passphrase.file() {
+            warn_loose(file);
+        }
+        Ok(passphrase)
+    }
+}
+
+/// Warns on stderr when `path` (a key or passphrase file) is readable or writable by its group
+/// or others.
+pub(crate) fn warn_loose(path: &std::path::Path) {
+    if let Some(mode) = ems_client::keys::loose_permissions(path) {
+        eprintln!(
+            "warning: {} is open to its group or others (mode {mode:03o}): chmod 600 it",
+            path.display()
+        );
+    }
+}
+
+#[derive(Args, Clone)]
 pub(crate) struct KeyArgs {
     /// The key file.
     #[arg(long = "keys", value_name = "KEYFILE")]
     pub(crate) keys: PathBuf,
-    /// Name of an environment variable holding the key file's passphrase.
-    #[arg(long, value_name = "VAR")]
-    pub(crate) passphrase_env: Option<String>,
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArgs,
     /// How long to wait before sending again the control frames (open, accept, rekeys) a peer
     /// has not acknowledged; each further wait doubles, up to a day (`0`: on every pass).
     #[arg(
@@ -62,35 +97,28 @@ pub(crate) struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// Warns on stderr when the key file is readable or writable by its group or others.
-    pub(crate) fn warn_loose(&self) {
-        if let Some(mode) = ems_client::keys::loose_permissions(&self.keys) {
-            eprintln!(
-                "warning: {} is open to its group or others (mode {mode:03o}): chmod 600 it",
-                self.keys.display()
-            );
-        }
+    /// Where the passphrase comes from, warning on stderr when the key file or the passphrase
+    /// file is open to its group or others.
+    pub(crate) fn passphrase(&self) -> Result<Passphrase, ClientError> {
+        warn_loose(&self.keys);
+        self.passphrase.passphrase()
     }
 
-    /// The identity in the key file (with the permission warning).
+    /// The identity in the key file (with the permission warnings).
     pub(crate) fn identity(&self) -> Result<ems_core::Identity, ClientError> {
-        self.warn_loose();
-        ems_client::keys::load(&self.keys, &Passphrase(self.passphrase_env.clone()))
+        ems_client::keys::load(&self.keys, &self.passphrase()?)
     }
 
     pub(crate) fn session(&self, node: &NodeArgs) -> Result<Session, ClientError> {
-        self.warn_loose();
-        Ok(Session::open(
-            &self.keys,
-            &Passphrase(self.passphrase_env.clone()),
-            node.client()?,
-        )?
-        .with_reporter(progress::reporter(node.quiet))
-        .with_resend_after(match self.resend_after.trim() {
-            // Every pass (tests, or a client that wants no wait).
-            "0" => 0,
-            text => parse_duration(text, "--resend-after")?,
-        }))
+        Ok(
+            Session::open(&self.keys, &self.passphrase()?, node.client()?)?
+                .with_reporter(progress::reporter(node.quiet))
+                .with_resend_after(match self.resend_after.trim() {
+                    // Every pass (tests, or a client that wants no wait).
+                    "0" => 0,
+                    text => parse_duration(text, "--resend-after")?,
+                }),
+        )
     }
 }
 
@@ -170,9 +198,8 @@ pub(crate) enum Command {
         /// Where to write the key file.
         #[arg(long)]
         out: PathBuf,
-        /// Name of an environment variable holding a passphrase to encrypt the key file with.
-        #[arg(long, value_name = "VAR")]
-        passphrase_env: Option<String>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
         /// The QRL address that will commit to this bundle.
         #[arg(long, value_name = "Q...")]
         qrl_address: Option<String>,
@@ -277,9 +304,8 @@ pub(crate) enum KeysCommand {
     Show {
         /// A key file or a bundle file.
         file: PathBuf,
-        /// Name of an environment variable holding the key file's passphrase.
-        #[arg(long, value_name = "VAR")]
-        passphrase_env: Option<String>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
     },
     /// Announces the bundle on EMS, filed under its QRL address (or fingerprint); run again
     /// before it expires.

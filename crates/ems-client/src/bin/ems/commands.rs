@@ -19,7 +19,7 @@ use std::path::Path;
 /// `ems keygen`: a new identity, its key file and bundle file.
 pub(crate) fn keygen(
     out: &Path,
-    passphrase_env: Option<String>,
+    passphrase: &Passphrase,
     address: Option<&str>,
     valid: &str,
     force: bool,
@@ -31,7 +31,7 @@ pub(crate) fn keygen(
     let created = now();
     let expires = created.saturating_add(parse_duration(valid, "--valid")?);
     let identity = Identity::generate(&mut ems_client::rng(), created, expires, address)?;
-    keys::save_new(&identity, out, &Passphrase(passphrase_env), force)?;
+    keys::save_new(&identity, out, passphrase, force)?;
     out!(
         "wrote {} (owner-only) and {}",
         out.display(),

@@ -11,6 +11,7 @@ fn flag(what: &'static str) -> &'static str {
         ClientError::WHAT_TTL => "--ttl",
         ClientError::WHAT_SEND_TIME => "--at",
         ClientError::WHAT_PEER => "--to",
+        ClientError::WHAT_PASSPHRASE => "--passphrase-env or --passphrase-file",
         other => other,
     }
 }
@@ -31,6 +32,7 @@ fn client_line(error: &ClientError) -> String {
         ClientError::PassphraseEnv(var) => {
             format!("environment variable {var} (named by --passphrase-env) is not set")
         }
+        ClientError::PassphraseFile { .. } => format!("{error} (named by --passphrase-file)"),
         ClientError::UnknownChannel(_) => format!("{error} (see `ems channel list`)"),
         ClientError::ChannelNameTaken(_) => format!("{error}; choose another --name"),
         ClientError::NotAnnounced(_) => format!("{error} (ask them to run `ems keys announce`)"),

@@ -8,11 +8,12 @@
 
 use clap::{CommandFactory, Parser};
 use cli::{ChannelCommand, Cli, Command, KeysCommand};
-use ems_client::keys::{self, Passphrase};
+use ems_client::keys;
 use ems_client::receive::Receiver;
 use ems_client::resolve::{resolve, Target};
 use ems_client::state::default_name;
 use ems_client::time::{now, parse_duration, parse_time};
+use ems_client::ClientError;
 use std::io::Write;
 use std::time::Duration;
 
@@ -44,19 +45,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen {
             out,
-            passphrase_env,
+            passphrase,
             qrl_address,
             valid,
             force,
-        } => commands::keygen(&out, passphrase_env, qrl_address.as_deref(), &valid, force),
+        } => commands::keygen(
+            &out,
+            &passphrase.passphrase()?,
+            qrl_address.as_deref(),
+            &valid,
+            force,
+        ),
         Command::Keys {
-            command:
-                KeysCommand::Show {
-                    file,
-                    passphrase_env,
-                },
+            command: KeysCommand::Show { file, passphrase },
         } => {
-            let bundle = keys::show_bundle(&file, &Passphrase(passphrase_env))?;
+            let bundle = keys::show_bundle(&file, &passphrase.passphrase()?)?;
             print::print_bundle(&bundle);
             Ok(())
         }
@@ -168,6 +171,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             message,
             node,
         } => {
+            if message == "-" && keys.passphrase.passphrase_file.as_deref() == Some("-".as_ref()) {
+                return Err(ClientError::input(
+                    "--passphrase-file",
+                    "stdin cannot hold both the passphrase and the message",
+                )
+                .into());
+            }
             let text = commands::read_message(&message)?;
             let session = keys.session(&node)?;
             let at = at.map(|at| parse_time(&at, now(), "--at")).transpose()?;
