@@ -1,11 +1,14 @@
 //! Crash points for durability tests: `EMS_CLIENT_FAULT=POINT` aborts the process the first time
 //! a frame reaches that point, as a crash or `kill -9` would, with nothing flushed or unwound;
 //! `POINT:KIND` only for a frame of that kind (the first word of its label: `open`, `accept`,
-//! `rekey`, `message`, `control` for a re-sent control frame, `key` for an announcement), and
+//! `rekey`, `message`, `control` for a re-sent control frame, `key` for an announcement and a
+//! KEM rotation), and
 //! `@N` appended the Nth time. Unset in every real use; `crates/ems-client/tests/durability.rs` kills the real `ems`
 //! at each point in turn and checks that nothing is lost and no key is used twice.
 //!
-//! The points, in the order a frame passes them:
+//! A KEM rotation ([`crate::rotate`]) first passes `rotated`: the key file holds the new key,
+//! nothing is announced and `KEYFILE.bundle` is the old bundle. The points, in the order a frame
+//! passes them:
 //! - `mine`: a step has saved its state (channel keys advanced, frame staged) and mining
 //!   starts;
 //! - `mined`: mining ended, the frame is not yet in the outbox;

@@ -46,14 +46,24 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), C
 
 /// Loads the identity in `path`.
 pub fn load(path: &Path, passphrase: &Passphrase) -> Result<Identity, ClientError> {
-    let bytes = zeroize::Zeroizing::new(read_limited(path, MAX_KEY_FILE, "a key file")?);
     let passphrase = passphrase.read()?;
-    Identity::from_key_file(&bytes, passphrase.as_deref().map(|p| &p[..])).map_err(|source| {
-        ClientError::KeyFile {
+    Ok(load_with(path, passphrase.as_deref().map(|p| &p[..]))?.0)
+}
+
+/// Loads the identity in `path` with the passphrase bytes already read; also says whether the
+/// file is passphrase-encrypted.
+pub(crate) fn load_with(
+    path: &Path,
+    passphrase: Option<&[u8]>,
+) -> Result<(Identity, bool), ClientError> {
+    let bytes = zeroize::Zeroizing::new(read_limited(path, MAX_KEY_FILE, "a key file")?);
+    let identity =
+        Identity::from_key_file(&bytes, passphrase).map_err(|source| ClientError::KeyFile {
             path: path.to_path_buf(),
             source,
-        }
-    })
+        })?;
+    let encrypted = bytes.get(KEY_FILE_MAGIC.len() + 1).is_some_and(|&p| p != 0);
+    Ok((identity, encrypted))
 }
 
 /// Writes `identity` to `path` (0600; refused if the file exists unless `force`), encrypted if
@@ -68,27 +78,44 @@ pub fn save_new(
         return Err(ClientError::KeyFileExists(path.to_path_buf()));
     }
     let passphrase = passphrase.read()?;
-    let protection = match &passphrase {
-        Some(p) if p.is_empty() => {
+    write_key_file(identity, path, passphrase.as_deref().map(|p| &p[..]))?;
+    write_bundle(identity, path)
+}
+
+/// Replaces the key file at `path` with `identity` (0600, atomically), encrypted under
+/// `passphrase` if one is given.
+pub(crate) fn write_key_file(
+    identity: &Identity,
+    path: &Path,
+    passphrase: Option<&[u8]>,
+) -> Result<(), ClientError> {
+    let protection = match passphrase {
+        Some([]) => {
             return Err(ClientError::input(
                 ClientError::WHAT_PASSPHRASE,
                 "it is empty",
             ))
         }
-        Some(p) => Protection::Passphrase {
-            passphrase: p,
+        Some(passphrase) => Protection::Passphrase {
+            passphrase,
             params: KdfParams::default(),
         },
         None => Protection::None,
     };
-    let bytes = identity
-        .to_key_file(protection, &mut crate::rng())
-        .map_err(|source| ClientError::KeyFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    write_atomic(path, &bytes, 0o600)?;
-    write_atomic(&bundle_path(path), &identity.bundle().encode(), 0o644)
+    let bytes = zeroize::Zeroizing::new(
+        identity
+            .to_key_file(protection, &mut crate::rng())
+            .map_err(|source| ClientError::KeyFile {
+                path: path.to_path_buf(),
+                source,
+            })?,
+    );
+    write_atomic(path, &bytes, 0o600)
+}
+
+/// Replaces the public bundle beside `key_file` ([`bundle_path`]) with `identity`'s.
+pub(crate) fn write_bundle(identity: &Identity, key_file: &Path) -> Result<(), ClientError> {
+    write_atomic(&bundle_path(key_file), &identity.bundle().encode(), 0o644)
 }
 
 /// A bundle from a file (the binary `.bundle` or base64 text) or from base64 text itself.

@@ -23,6 +23,7 @@
 //! - [`sealed`]: those files encrypted under a key derived from the identity.
 //! - [`lattice`]: a QRL address's on-chain commitments, from `qrl-node`.
 //! - [`resolve`]: a peer named by bundle, fingerprint or address, turned into a verified bundle.
+//! - [`rotate`]: a new KEM key and bundle (`ems keys rotate`), crash-safe, the old key kept a while.
 //! - [`session`]: one user's client and the steps that send frames (announce, open, send, rekey).
 //! - [`outbox`]: frames mined, queued, submitted; data staged with its keys, sealed again when
 //!   refused.
@@ -84,6 +85,7 @@ pub mod raw;
 pub mod receive;
 pub mod report;
 pub mod resolve;
+pub mod rotate;
 pub mod schema;
 pub mod sealed;
 pub mod session;

@@ -10,7 +10,8 @@ use crate::error::ClientError;
 use crate::lattice::Lattice;
 use crate::node::NodeClient;
 use ems_core::announce::Subject;
-use ems_core::{Bundle, Fingerprint, QrlAddress};
+use ems_core::bundle::{COMMITMENT_LEN, COMMITMENT_VERSION, RETIREMENT_LEN};
+use ems_core::{Bundle, BundleError, Fingerprint, QrlAddress};
 
 /// A peer's bundle, verified, and whether the chain vouches for it.
 #[derive(Clone, Debug)]
@@ -91,8 +92,7 @@ pub fn resolve(
                 .iter()
                 .map(Vec::as_slice)
                 .filter(|c| {
-                    c.len() == ems_core::bundle::COMMITMENT_LEN
-                        && c[0] == ems_core::bundle::COMMITMENT_VERSION
+                    matches!(c.len(), COMMITMENT_LEN | RETIREMENT_LEN) && c[0] == COMMITMENT_VERSION
                 })
                 .collect();
             if ours.is_empty() {
@@ -102,23 +102,28 @@ pub fn resolve(
             let newest = bundles
                 .first()
                 .ok_or_else(|| ClientError::NotAnnounced(address.to_string()))?;
-            let newest_fingerprint = newest.fingerprint();
-            bundles
-                .into_iter()
-                .find(|bundle| {
-                    bundle
-                        .body()
-                        .check_commitments(ours.iter().copied())
-                        .is_ok()
-                })
-                .map(|bundle| Resolved {
-                    bundle,
-                    committed: true,
-                })
-                .ok_or_else(|| ClientError::NotCommitted {
-                    address: address.to_string(),
-                    fingerprint: newest_fingerprint.to_string(),
-                })
+            let mut refusal = ClientError::NotCommitted {
+                address: address.to_string(),
+                fingerprint: newest.fingerprint().to_string(),
+            };
+            for bundle in bundles {
+                match bundle.body().check_commitments(ours.iter().copied()) {
+                    Ok(()) => {
+                        return Ok(Resolved {
+                            bundle,
+                            committed: true,
+                        })
+                    }
+                    // The newest bundle retired says more than "not committed".
+                    Err(retired @ BundleError::Retired(_))
+                        if matches!(refusal, ClientError::NotCommitted { .. }) =>
+                    {
+                        refusal = retired.into()
+                    }
+                    Err(_) => {}
+                }
+            }
+            Err(refusal)
         }
     }
 }

@@ -45,7 +45,15 @@ impl Session {
         passphrase: &crate::keys::Passphrase,
         node: NodeClient,
     ) -> Result<Self, ClientError> {
-        let identity = crate::keys::load(key_file, passphrase)?;
+        Session::with_identity(key_file, crate::keys::load(key_file, passphrase)?, node)
+    }
+
+    /// The session of `identity`, already loaded from the key file at `key_file`.
+    pub fn with_identity(
+        key_file: &Path,
+        identity: Identity,
+        node: NodeClient,
+    ) -> Result<Self, ClientError> {
         let state = StateDir::open(key_file, &identity)?;
         Ok(Session {
             identity,

@@ -1,6 +1,7 @@
 //! Opening a channel by QRL address against a real `qrl-node` (the isolated testnet of
 //! `scripts/qrl-node/`): an address with no commitment, an announced bundle the address did not
-//! commit to, and the committed one.
+//! commit to, and the committed one; then the retirement of a committed bundle, after which
+//! senders checking the chain and `--accept committed` refuse it.
 
 #[path = "../../ems-chain/tests/qrl_support/mod.rs"]
 mod qrl_support;
@@ -19,13 +20,18 @@ fn publish_pk3(qrl: &QrlNode, pk3: &str) {
     assert_eq!(published.address, MOCKNET_ADDRESS);
 }
 
-fn commitment(user: &User) -> String {
+/// The `pk3` values `ems keys show` prints for `user`'s bundle: the commitment, the retirement.
+fn pk3s(user: &User) -> (String, String) {
     let out = user.ems_ok(&["keys", "show", user.bundle().to_str().unwrap()]);
-    out.lines()
-        .find_map(|l| l.trim().strip_prefix("pk3"))
-        .unwrap()
-        .trim()
-        .to_string()
+    let mut values = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pk3"))
+        .map(|v| v.trim().to_string());
+    (values.next().unwrap(), values.next().unwrap())
+}
+
+fn commitment(user: &User) -> String {
+    pk3s(user).0
 }
 
 #[test]
@@ -74,4 +80,48 @@ fn opening_by_address_accepts_only_the_bundle_committed_on_chain() {
     ]);
     let events = bob.recv_until("Bob to read it", |e| !texts(e).is_empty());
     assert_eq!(texts(&events), ["hello by address"]);
+
+    // Bob retires the bundle: opening to it by address, or by the bundle checked against the
+    // chain, is refused from then on.
+    let (_, retirement) = pk3s(&bob);
+    assert_eq!(retirement, format!("{}72657469726564", commitment(&bob)));
+    publish_pk3(&qrl, &retirement);
+    let retired = format!(
+        "bundle {} was retired on chain",
+        bob.ems_ok(&["keys", "show", bob.bundle().to_str().unwrap()])
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("fingerprint")
+            .trim()
+    );
+    check_one_line_error(&open(MOCKNET_ADDRESS), &retired);
+    check_one_line_error(&open(bob.bundle().to_str().unwrap()), &retired);
+}
+
+#[test]
+fn accept_committed_takes_opens_from_a_committed_sender_until_it_retires_its_bundle() {
+    let qrl = QrlNode::start();
+    let node = Node::start(&[]);
+    let chain = qrl.endpoint();
+    let alice = User::new(&node.api, &["--qrl-address", MOCKNET_ADDRESS]);
+    let bob = User::new(&node.api, &[]);
+    let bob_recv = || {
+        support::check_ok(
+            &["recv"],
+            bob.ems_keys(&["recv", "--json", "--accept", "committed", "--chain", &chain]),
+        )
+    };
+    publish_pk3(&qrl, &commitment(&alice));
+    alice.open_channel(&bob, "first");
+    let events = bob_recv();
+    assert!(events.contains(r#""event":"opened""#), "{events}");
+
+    // Alice retires her bundle: her next open is refused, neither accepted nor kept pending.
+    publish_pk3(&qrl, &pk3s(&alice).1);
+    alice.open_channel(&bob, "second");
+    let events = bob_recv();
+    assert!(!events.contains(r#""event":"opened""#), "{events}");
+    assert!(events.contains("was retired on chain"), "{events}");
+    assert_eq!(bob.ems_keys_ok(&["channel", "pending"]), "");
 }

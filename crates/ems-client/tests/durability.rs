@@ -13,50 +13,15 @@ mod support;
 use ems_client::NodeClient;
 use ems_core::Message;
 use std::collections::{HashMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{texts, wait_for, Node, User};
+use support::{crash, texts, wait_for, Node, User};
 
 /// A user whose client re-sends unacknowledged control frames on every pass.
 fn user(node: &str) -> User {
     User::with_env(node, &[], &[("EMS_RESEND_AFTER", "0")])
-}
-
-/// Runs `ems ARGS --keys …` as `user` with `EMS_CLIENT_FAULT=fault`.
-fn run_faulted(user: &User, args: &[&str], fault: &str) -> Output {
-    let mut command = Command::new(support::ems());
-    command
-        .args(args)
-        .args(["--keys", user.keys.to_str().unwrap()])
-        .env("EMS_NODE", &user.node)
-        .env("EMS_QUIET", "true")
-        .env("EMS_CLIENT_FAULT", fault)
-        .env_remove("EMS_CHAIN")
-        .stdin(Stdio::null());
-    for (key, value) in &user.env {
-        command.env(key, value);
-    }
-    command.output().expect("ems runs")
-}
-
-/// Runs the command with the fault, which must kill it.
-fn crash(user: &User, args: &[&str], fault: &str) {
-    let out = run_faulted(user, args, fault);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc_sigabrt()),
-        "ems {args:?} with {fault} did not crash: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-/// SIGABRT, which `std::process::abort` raises.
-fn libc_sigabrt() -> i32 {
-    6
 }
 
 /// Every frame `node` accepts from now on, recorded by a thread until `stop` is set.

@@ -7,6 +7,7 @@
 //! bundle = body (3193) | ML-DSA-65 signature of body, context "ems/v1/bundle" (3309)   = 6502 bytes
 //! fingerprint = SHA2-256(body)
 //! commitment  = 0x01 | fingerprint                                                  = 33 bytes
+//! retirement  = commitment | "retired"                                               = 40 bytes
 //! ```
 //!
 //! The fingerprint covers the body, not the signature: an open carries the sender's body without
@@ -31,6 +32,10 @@ pub const BUNDLE_LEN: usize = BODY_LEN + DSA_SIGNATURE_LEN;
 pub const COMMITMENT_VERSION: u8 = 1;
 /// Bytes of the on-chain commitment: it fits the 65-byte `pk3` field of a lattice transaction.
 pub const COMMITMENT_LEN: usize = 1 + 32;
+/// What follows the commitment in a retirement.
+pub const RETIREMENT_MARK: &[u8; 7] = b"retired";
+/// Bytes of the on-chain retirement: also fits `pk3`.
+pub const RETIREMENT_LEN: usize = COMMITMENT_LEN + RETIREMENT_MARK.len();
 /// How far in the future a bundle's creation time may lie (clocks differ).
 pub const MAX_CLOCK_SKEW: u64 = 600;
 /// ML-DSA context string of the bundle signature.
@@ -88,6 +93,9 @@ pub enum BundleError {
     /// None of the published commitments names this bundle's fingerprint.
     #[error("no on-chain commitment matches fingerprint {0}")]
     NotCommitted(Fingerprint),
+    /// The bundle's address published its retirement: it is committed no more.
+    #[error("bundle {0} was retired on chain by its address")]
+    Retired(Fingerprint),
     /// The text is not base64.
     #[error("bundle text is not valid base64")]
     Base64,
@@ -256,16 +264,31 @@ impl BundleBody {
         commitment == self.commitment()
     }
 
-    /// Refuses the body unless one of `commitments` (read from the chain) commits to it.
+    /// The bytes that retire this body on chain (`pk3`): `commitment ‖ "retired"`.
+    pub fn retirement(&self) -> [u8; RETIREMENT_LEN] {
+        let mut out = [0u8; RETIREMENT_LEN];
+        out[..COMMITMENT_LEN].copy_from_slice(&self.commitment());
+        out[COMMITMENT_LEN..].copy_from_slice(RETIREMENT_MARK);
+        out
+    }
+
+    /// Refuses the body unless one of `commitments` (read from the chain) commits to it and
+    /// none retires it.
     pub fn check_commitments<'a>(
         &self,
         commitments: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), BundleError> {
-        let expected = self.commitment();
-        if commitments.into_iter().any(|c| c == expected) {
-            Ok(())
-        } else {
-            Err(BundleError::NotCommitted(self.fingerprint()))
+        let (expected, retirement) = (self.commitment(), self.retirement());
+        let mut committed = false;
+        for c in commitments {
+            if c == retirement {
+                return Err(BundleError::Retired(self.fingerprint()));
+            }
+            committed |= c == expected;
+        }
+        match committed {
+            true => Ok(()),
+            false => Err(BundleError::NotCommitted(self.fingerprint())),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::suite::{self, DsaKeyPair, KemKeyPair, DSA_SEED_LEN, DSA_SIGNATURE_LEN
 use rand_core::CryptoRng;
 
 /// How many retired KEM keys an identity keeps (oldest dropped first), so that opens sent to a
-/// bundle that was rotated away can still be recognised until that bundle expires.
+/// bundle that was rotated away can still be recognised for a while ([`Identity::rotate_kem`]).
 pub const MAX_RETIRED_KEM_KEYS: usize = 8;
 
 /// Why an identity could not be made, changed or loaded.
@@ -34,8 +34,9 @@ pub enum IdentityError {
     KdfParams(String),
 }
 
-/// One ML-KEM key with its seed, and the expiry and fingerprint of the bundle that published it
-/// (an open's transcript names the recipient by that fingerprint).
+/// One ML-KEM key with its seed, the fingerprint of the bundle that published it (an open's
+/// transcript names the recipient by that fingerprint), and its expiry: that bundle's for the
+/// current key, the end of its keeping for a retired one.
 pub(crate) struct KemKey {
     pub(crate) seed: Secret<KEM_SEED_LEN>,
     pub(crate) pair: KemKeyPair,
@@ -125,13 +126,16 @@ impl Identity {
     }
 
     /// Replaces the KEM key and signs a new bundle (created `now`, expiring `expires`) under the
-    /// same signing key. The old KEM key is kept, until its bundle expires, to recognise opens
-    /// still addressed to it; retired keys whose bundles expired by `now` are dropped.
+    /// same signing key. The old KEM key is kept to recognise opens still addressed to it until
+    /// `keep_old_until` or its bundle's expiry, whichever comes first (not at all if that is not
+    /// after `now`). Retired keys whose time has passed by `now` are dropped, so their seeds
+    /// leave the next key file written; at most [`MAX_RETIRED_KEM_KEYS`] are kept, newest first.
     pub fn rotate_kem(
         &mut self,
         rng: &mut impl CryptoRng,
         now: u64,
         expires: u64,
+        keep_old_until: u64,
     ) -> Result<(), IdentityError> {
         let (kem, bundle) = signed_kem_key(
             &self.signing,
@@ -140,7 +144,8 @@ impl Identity {
             self.bundle.body().address(),
             rng,
         )?;
-        let old = std::mem::replace(&mut self.kem, kem);
+        let mut old = std::mem::replace(&mut self.kem, kem);
+        old.expires = old.expires.min(keep_old_until);
         self.retired.retain(|key| key.expires > now);
         if old.expires > now {
             self.retired.insert(0, old);
@@ -148,6 +153,14 @@ impl Identity {
         self.retired.truncate(MAX_RETIRED_KEM_KEYS);
         self.bundle = bundle;
         Ok(())
+    }
+
+    /// The retired KEM keys still held: the fingerprint of the bundle that published each, and
+    /// until when it recognises opens (unix seconds), newest first.
+    pub fn retired_kem_keys(&self) -> impl Iterator<Item = (Fingerprint, u64)> + '_ {
+        self.retired
+            .iter()
+            .map(|key| (key.fingerprint, key.expires))
     }
 
     /// The current public bundle.
@@ -182,6 +195,12 @@ impl Identity {
     /// The current KEM key, then the retired ones, newest first.
     pub(crate) fn kem_keys(&self) -> impl Iterator<Item = &KemKey> {
         std::iter::once(&self.kem).chain(self.retired.iter())
+    }
+
+    /// The KEM keys that recognise new opens at `now`: the current one, then the retired ones
+    /// whose time has not passed, newest first.
+    pub(crate) fn kem_keys_at(&self, now: u64) -> impl Iterator<Item = &KemKey> {
+        std::iter::once(&self.kem).chain(self.retired.iter().filter(move |key| key.expires > now))
     }
 
     /// The KEM key pair published by the bundle with this fingerprint, if still held.

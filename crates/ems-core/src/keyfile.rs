@@ -8,7 +8,7 @@
 //!                                     the ciphertext, secrets) ‖ tag (16)
 //!           key = Argon2id v1.3(passphrase, salt, m_cost, t_cost, p_cost), 32 bytes
 //! secrets   = ML-DSA seed ξ (32) | ML-KEM seed d‖z (64) | bundle (6502)
-//!           | retired count (1, ≤ 8) | per retired KEM key: seed (64) | bundle expiry (u64)
+//!           | retired count (1, ≤ 8) | per retired KEM key: seed (64) | kept until (u64)
 //!                                                        | bundle fingerprint (32)
 //! ```
 //!

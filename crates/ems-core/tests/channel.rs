@@ -516,7 +516,8 @@ fn opens_to_a_rotated_away_kem_key_are_still_recognised() {
     let alice = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
     let mut bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
     let old_bundle = bob.bundle().clone();
-    bob.rotate_kem(&mut rng, NOW + 10, NOW + 2 * YEAR).unwrap();
+    bob.rotate_kem(&mut rng, NOW + 10, NOW + 2 * YEAR, NOW + 30)
+        .unwrap();
     let (mut a, open) =
         Channel::open(&alice, &old_bundle, NOW + 20, TTL, BLOCKHASH, &mut rng).unwrap();
     let incoming = channel::recognise(&bob, &open, NOW + 20)
@@ -530,6 +531,39 @@ fn opens_to_a_rotated_away_kem_key_are_still_recognised() {
         .unwrap();
     assert_eq!(data(a.unseal(&alice, &m, NOW).unwrap()).0, b"rotated");
     assert_eq!(a.peer_fingerprint(), old_bundle.fingerprint());
+}
+
+#[test]
+fn a_rotated_away_kem_key_recognises_opens_only_while_it_is_kept() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let alice = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let mut bob = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let old_bundle = bob.bundle().clone();
+    let (_, open) = Channel::open(&alice, &old_bundle, NOW + 20, TTL, BLOCKHASH, &mut rng).unwrap();
+    bob.rotate_kem(&mut rng, NOW + 10, NOW + 2 * YEAR, NOW + 100)
+        .unwrap();
+    assert_eq!(
+        bob.retired_kem_keys().collect::<Vec<_>>(),
+        [(old_bundle.fingerprint(), NOW + 100)]
+    );
+    assert!(channel::recognise(&bob, &open, NOW + 99).unwrap().is_some());
+    // Its time is over: the key no longer recognises anything, and the next rotation drops it.
+    assert!(channel::recognise(&bob, &open, NOW + 100)
+        .unwrap()
+        .is_none());
+    bob.rotate_kem(&mut rng, NOW + 100, NOW + 2 * YEAR, NOW + 200)
+        .unwrap();
+    assert_eq!(
+        bob.retired_kem_keys().count(),
+        1,
+        "only the second bundle's key"
+    );
+    // Kept for no time at all, a key is dropped at once.
+    let mut carol = Identity::generate(&mut rng, NOW, NOW + YEAR, None).unwrap();
+    let (_, open) = Channel::open(&alice, carol.bundle(), NOW, TTL, BLOCKHASH, &mut rng).unwrap();
+    carol.rotate_kem(&mut rng, NOW, NOW + YEAR, NOW).unwrap();
+    assert_eq!(carol.retired_kem_keys().count(), 0);
+    assert!(channel::recognise(&carol, &open, NOW).unwrap().is_none());
 }
 
 #[test]

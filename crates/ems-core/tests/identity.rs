@@ -1,6 +1,6 @@
 //! Identities, key files and bundles: what the `ems` client stores, prints and publishes.
 
-use ems_core::bundle::{BODY_LEN, BUNDLE_LEN, COMMITMENT_LEN, MAX_CLOCK_SKEW};
+use ems_core::bundle::{BODY_LEN, BUNDLE_LEN, COMMITMENT_LEN, MAX_CLOCK_SKEW, RETIREMENT_LEN};
 use ems_core::keyfile::MAX_KDF_MEMORY_KIB;
 use ems_core::{
     Bundle, BundleBody, BundleError, Identity, IdentityError, KdfParams, Protection, QrlAddress,
@@ -157,11 +157,49 @@ fn the_commitment_fits_a_lattice_field_and_matches_only_its_bundle() {
 }
 
 #[test]
+fn a_retirement_on_chain_uncommits_its_bundle_whatever_the_order_and_only_that_bundle() {
+    let (alice, _) = identity(8);
+    let (bob, _) = identity(9);
+    let (a, b) = (alice.bundle().body(), bob.bundle().body());
+    let retirement = a.retirement();
+    const {
+        assert!(
+            RETIREMENT_LEN <= 65,
+            "fits pk3 of a QRL lattice transaction"
+        )
+    };
+    assert_eq!(&retirement[..COMMITMENT_LEN], &a.commitment());
+    assert_eq!(&retirement[COMMITMENT_LEN..], b"retired");
+    // The exact bytes docs/crypto.md gives.
+    assert_eq!(
+        hex::encode(retirement),
+        format!("01{}72657469726564", alice.fingerprint())
+    );
+    for published in [
+        [&a.commitment()[..], &retirement[..]],
+        [&retirement[..], &a.commitment()[..]],
+    ] {
+        assert_eq!(
+            alice.bundle().verify_committed(NOW, published),
+            Err(BundleError::Retired(alice.fingerprint()))
+        );
+    }
+    // Alone it commits nothing, and it does not touch another bundle.
+    assert_eq!(
+        a.check_commitments([&retirement[..]]),
+        Err(BundleError::Retired(alice.fingerprint()))
+    );
+    b.check_commitments([&retirement[..], &b.commitment()[..]])
+        .unwrap();
+    assert!(!a.matches_commitment(&retirement));
+}
+
+#[test]
 fn rotating_the_kem_key_signs_a_new_bundle_under_the_same_signing_key() {
     let (mut alice, mut rng) = identity(6);
     let before = alice.bundle().clone();
     alice
-        .rotate_kem(&mut rng, NOW + 100, NOW + 2 * YEAR)
+        .rotate_kem(&mut rng, NOW + 100, NOW + 2 * YEAR, NOW + 200)
         .unwrap();
     let after = alice.bundle();
     after.verify(NOW + 100).unwrap();

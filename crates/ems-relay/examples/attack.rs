@@ -2,7 +2,8 @@
 //! at the first and collected at the last, once undisturbed and once while one raw libp2p peer
 //! floods the first relay with invalid frames and another replays old, valid frames to the
 //! middle one. Prints both runs' delivery rate and latency, the ratio, and how long the flooder
-//! took to be graylisted. A banned flooder dials again under a new identity and goes on.
+//! took to be graylisted. A banned flooder dials again under a new identity and goes on, until
+//! its address is banned too.
 //!
 //! ```text
 //! cargo run --release -p ems-relay --example attack -- [--messages N] [--payload BYTES]
@@ -16,10 +17,13 @@
 //! The nodes, stores, proofs and attackers are the ones the attack tests use
 //! (`tests/common`, `tests/common/hostile.rs`): real nodes with redb stores in temporary
 //! directories, cheap real proofs (`min_work = 64`, mined before the clock starts), and
-//! attackers that are bare gossipsub swarms. Every peer shares 127.0.0.1, so the per-IP budgets
-//! are lifted as in the tests (otherwise the attackers would spend the honest peers' per-IP
-//! budget); the per-peer budgets are the defaults. Gossipsub's duplicate cache is cut to 2 s in
-//! both runs so that the replays are older than it, the case that costs a relay most.
+//! attackers that are bare gossipsub swarms. The nodes are on 127.0.0.1; the flooder dials from
+//! 127.0.0.2 and the replayer from 127.0.0.3 (all of 127.0.0.0/8 is loopback on Linux), so each
+//! attacker has an address of its own and every budget, per peer and per IP, is the default.
+//! Loopback addresses can be banned here (`Tuning::ban_loopback`), so a flooder banned under
+//! three identities loses 127.0.0.2 (`Tuning::address_ban_after`). Gossipsub's duplicate cache
+//! is cut to 2 s in both runs so that the replays are older than it, the case that costs a
+//! relay most.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -30,8 +34,9 @@ use common::hostile::{unmined, HostilePeer};
 use common::{message, policy, tuning, wait_for_line, TestNode};
 use ems_core::{Message, Policy};
 use ems_pow::Algorithm;
-use ems_relay::{Budget, Node, PeerId, Tuning};
+use ems_relay::{Node, PeerId, Tuning};
 use measure::{deliver, ms, parse_flags, percentile, warm_up, Delivery};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +44,9 @@ use std::time::{Duration, Instant};
 const TOPIC: &str = "/qrl/ems/1/test";
 /// Gossipsub's graylist threshold (the libp2p default the relay keeps).
 const GRAYLIST: f64 = -80.0;
+/// Where the flooder and the replayer dial from.
+const FLOODER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const REPLAYER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 struct Args {
     messages: usize,
@@ -71,16 +79,17 @@ fn args() -> anyhow::Result<Args> {
 }
 
 fn bench_tuning() -> Tuning {
-    let lifted = Budget {
-        rate: 1_000_000,
-        burst: 1_000_000,
-    };
     Tuning {
         duplicate_cache: Duration::from_secs(2),
-        waste_per_ip: lifted,
-        argon2_per_ip: lifted,
+        ban_loopback: true,
         ..tuning()
     }
+}
+
+/// A new identity dialling `addr` from `source`.
+async fn dial_from(source: Ipv4Addr, addr: ems_relay::Multiaddr) -> HostilePeer {
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    HostilePeer::connect_from(key, Some(source), addr, TOPIC).await
 }
 
 /// `n` honest messages with distinct IDs (`tag` sets ID0's first byte), mined now.
@@ -114,8 +123,12 @@ async fn line(policy: &Policy) -> anyhow::Result<Vec<TestNode>> {
 }
 
 /// A hostile peer attached to `node`, once each side knows the other.
-async fn attach(node: &Node, addr: ems_relay::Multiaddr) -> anyhow::Result<HostilePeer> {
-    let peer = HostilePeer::connect(addr, TOPIC).await;
+async fn attach(
+    node: &Node,
+    source: Ipv4Addr,
+    addr: ems_relay::Multiaddr,
+) -> anyhow::Result<HostilePeer> {
+    let peer = dial_from(source, addr).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !(peer.ready() && node.peer_score(&peer.peer_id).await.is_some()) {
         if Instant::now() > deadline {
@@ -152,8 +165,9 @@ fn keep_sending(
 }
 
 /// [`keep_sending`] for a flooder that comes back: whenever the node has cut it off (banned
-/// it), it dials again under a new identity, as an attacker minting identities would, and goes
-/// on flooding; counts the identities it used.
+/// it), it dials again under a new identity from the same address, as an attacker minting
+/// identities would, and goes on flooding; counts the identities it tried (once its address is
+/// banned, each try is refused before its handshake).
 fn keep_flooding(
     addr: ems_relay::Multiaddr,
     first: Arc<HostilePeer>,
@@ -170,7 +184,7 @@ fn keep_flooding(
         let mut n = 0usize;
         while !stop.load(Ordering::Relaxed) {
             if !peer.connected() {
-                peer = Arc::new(HostilePeer::connect(addr.clone(), TOPIC).await);
+                peer = Arc::new(dial_from(FLOODER_IP, addr.clone()).await);
                 identities.fetch_add(1, Ordering::Relaxed);
                 let dialled = tokio::time::Instant::now();
                 while !peer.ready()
@@ -218,8 +232,8 @@ fn refusals(name: &str, node: &Node) {
 async fn run(policy: &Policy, args: &Args, attack: bool) -> anyhow::Result<Delivery> {
     let nodes = line(policy).await?;
     let (a, b) = (nodes[0].node(), nodes[1].node());
-    let flooder = Arc::new(attach(a, nodes[0].addr().await).await?);
-    let replayer = Arc::new(attach(b, nodes[1].addr().await).await?);
+    let flooder = Arc::new(attach(a, FLOODER_IP, nodes[0].addr().await).await?);
+    let replayer = Arc::new(attach(b, REPLAYER_IP, nodes[1].addr().await).await?);
 
     // History the replayer records as it passes, then lets gossipsub's cache forget.
     let history = honest(policy, 2, args.history, args.payload);
@@ -291,11 +305,14 @@ async fn run(policy: &Policy, args: &Args, attack: bool) -> anyhow::Result<Deliv
         println!("under attack: {}", delivery.summary());
         println!(
             "  flooder (on a): {} invalid frames handed to its swarm in {:.1} s under {} identities \
-             (banned: {}); first graylisted by a after {}",
+             tried (banned: {}; its address banned: {}; connections refused: {}); first \
+             graylisted by a after {}",
             flooded.load(Ordering::Relaxed),
             attack_time.as_secs_f64(),
             identities.load(Ordering::Relaxed),
             common::metric(a, "ems_peers_banned_total"),
+            common::metric(a, "ems_addresses_banned_total"),
+            common::metric(a, "ems_connections_denied_total"),
             match graylist.await? {
                 Some(t) => ms(t),
                 None => "never (within 120 s)".into(),

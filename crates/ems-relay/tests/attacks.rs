@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::hostile::{rss_kib, unmined, HostilePeer};
+use common::hostile::{attach, rss_kib, unmined, HostilePeer};
 use common::*;
 use ems_core::{ChainView, Message, Policy};
 use ems_pow::Algorithm;
@@ -26,20 +26,6 @@ fn rejected(node: &Node, reason: &str) -> f64 {
         node,
         &format!("ems_messages_rejected_total{{reason=\"{reason}\"}}"),
     )
-}
-
-/// Attaches a hostile peer to `target` and waits until each side knows the other.
-async fn attach(target: &TestNode) -> HostilePeer {
-    let peer = HostilePeer::connect(target.addr().await, TOPIC).await;
-    eventually("the hostile peer sees the topic", DEADLINE, || async {
-        peer.ready()
-    })
-    .await;
-    eventually("the node scores the hostile peer", DEADLINE, || async {
-        target.node().peer_score(&peer.peer_id).await.is_some()
-    })
-    .await;
-    peer
 }
 
 /// A message published at `from` reaches every node.
@@ -121,7 +107,7 @@ async fn honest_line(n: usize, policy: &Policy, tuning: &Tuning) -> Vec<TestNode
 async fn an_invalid_frame_flood_graylists_the_flooder_and_honest_traffic_flows() {
     let policy = policy();
     let nodes = honest_line(3, &policy, &test_tuning()).await;
-    let attacker = attach(&nodes[0]).await;
+    let attacker = attach(&nodes[0], TOPIC).await;
     let before = rss_kib();
 
     // Frames that are invalid for every node: bad proofs on fresh blocks, and garbage.
@@ -185,9 +171,9 @@ async fn replays_older_than_the_gossip_cache_are_never_forwarded_again() {
         ..test_tuning()
     };
     let nodes = honest_line(3, &policy, &tuning).await;
-    let replayer = attach(&nodes[0]).await;
+    let replayer = attach(&nodes[0], TOPIC).await;
     // A silent observer on node 1 counts every copy node 1 forwards to it.
-    let observer = attach(&nodes[1]).await;
+    let observer = attach(&nodes[1], TOPIC).await;
     let before = rss_kib();
 
     // Forty honest messages, which the replayer records as they pass.
@@ -411,7 +397,7 @@ async fn an_argon2id_flood_is_held_to_the_peers_budget_and_graylists_the_flooder
         ..test_tuning()
     };
     let nodes = honest_line(2, &policy, &tuning).await;
-    let attacker = attach(&nodes[0]).await;
+    let attacker = attach(&nodes[0], TOPIC).await;
     let target = nodes[0].node();
     let before = rss_kib();
 

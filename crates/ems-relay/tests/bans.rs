@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::hostile::{unmined, HostilePeer};
+use common::hostile::{attach, unmined, HostilePeer};
 use common::*;
 use ems_pow::Algorithm;
 use ems_relay::{Budget, Node, Tuning};
@@ -35,24 +35,11 @@ fn unbudgeted() -> Tuning {
     }
 }
 
-async fn attach(target: &TestNode) -> HostilePeer {
-    let peer = HostilePeer::connect(target.addr().await, TOPIC).await;
-    eventually("the hostile peer sees the topic", DEADLINE, || async {
-        peer.ready()
-    })
-    .await;
-    eventually("the node scores the hostile peer", DEADLINE, || async {
-        target.node().peer_score(&peer.peer_id).await.is_some()
-    })
-    .await;
-    peer
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn frames_a_banned_peer_queued_before_its_ban_are_never_validated() {
     let policy = with_argon2id(policy());
     let node = TestNode::start_with(vec![], policy.clone(), unbudgeted()).await;
-    let attacker = attach(&node).await;
+    let attacker = attach(&node, TOPIC).await;
     let target = node.node();
 
     // Argon2id frames with bogus proofs arrive far faster than the node can verify them (each
@@ -125,7 +112,7 @@ async fn a_flooder_banned_under_three_identities_loses_its_address_and_honest_pe
             "the address is banned after {} peer bans",
             round - 1
         );
-        let attacker = attach(&nodes[0]).await;
+        let attacker = attach(&nodes[0], TOPIC).await;
         let mut n = round << 32;
         while attacker.connected() {
             assert!(

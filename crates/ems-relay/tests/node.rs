@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ems_core::{ChainView, Reject};
 use ems_relay::store::rate;
-use ems_relay::{Filter, PublishError, Query, RelayError};
+use ems_relay::{Filter, PublishError, Query, RelayError, Task, Tuning};
 use futures::StreamExt;
 
 async fn next(s: &mut ems_relay::Subscription) -> std::sync::Arc<ems_core::Message> {
@@ -266,5 +266,37 @@ async fn with_the_store_off_a_node_relays_without_keeping_and_with_relay_off_it_
             "ems_messages_received_total{source=\"gossip\"}"
         ),
         1.0
+    );
+}
+
+/// Shutdown stops the swarm first and the store's writer after it, so a publish whose commit
+/// lands in between finds no swarm to gossip it. That must not turn the commit into an error
+/// (which the API answers 503 although the message is stored): it is acknowledged as stored
+/// and reaches peers later by sync. The supervision fault injection stops the swarm
+/// deterministically, which is exactly that in-between state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_committed_after_the_swarm_stopped_is_acknowledged_as_stored() {
+    let policy = policy();
+    let tuning = Tuning {
+        inject_fault: Some(Task::Swarm),
+        ..tuning()
+    };
+    let node = TestNode::start_with(vec![], policy.clone(), tuning).await;
+    let failure = tokio::time::timeout(DEADLINE, node.node().failed())
+        .await
+        .expect("the injected swarm failure is reported");
+    assert_eq!(failure.task, Task::Swarm);
+
+    let m = message(&policy, [0x5d; 32], 100, 600);
+    let published = node
+        .node()
+        .publish(m.clone())
+        .await
+        .expect("a message committed while the swarm is gone is acknowledged");
+    assert!(published.stored && !published.duplicate);
+    assert_eq!(
+        node.node().get(&m.digest()).await.unwrap(),
+        Some(m),
+        "acknowledged, and stored"
     );
 }

@@ -6,6 +6,7 @@
 use crate::recorder::Recorder;
 use ems_relay::Gossip;
 use futures::StreamExt;
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -24,6 +25,7 @@ const DISCOVERY_TARGET: usize = 12;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -62,6 +64,8 @@ pub struct BareConfig {
     pub gossip: Gossip,
     /// Heartbeat.
     pub heartbeat: Duration,
+    /// Established connections at most (as a relay's `Tuning::max_connections`).
+    pub max_connections: u32,
     /// Kademlia discovery on.
     pub discovery: bool,
     /// Where received messages are recorded (`None` for hostile nodes).
@@ -108,6 +112,9 @@ impl Bare {
             kad
         });
         let behaviour = Behaviour {
+            limits: connection_limits::Behaviour::new(
+                ConnectionLimits::default().with_max_established(Some(config.max_connections)),
+            ),
             gossipsub,
             identify: identify::Behaviour::new(identify::Config::new(
                 "/qrl/ems/1".into(),

@@ -79,6 +79,11 @@ pub struct Args {
     /// Bootstrap peers per node.
     #[arg(long, default_value_t = 3)]
     pub bootstrap: usize,
+    /// Established connections per node (relays' `Tuning::max_connections`; bare nodes get the
+    /// same cap). Connections cost memory per end, so 1,000 nodes fit this machine only with a
+    /// lower cap than the relay's default.
+    #[arg(long, default_value_t = ems_relay::Tuning::default().max_connections)]
+    pub max_connections: u32,
     /// Nodes started per second.
     #[arg(long, default_value_t = 50)]
     pub start_rate: usize,
@@ -141,6 +146,7 @@ impl Args {
                 kind,
                 gossip: self.gossip(),
                 bootstrap: self.bootstrap,
+                max_connections: self.max_connections,
                 heartbeat: Duration::from_secs(1),
                 redial: Duration::from_secs(self.redial_s),
                 resync: Duration::from_secs(self.resync_s),

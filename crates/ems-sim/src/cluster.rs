@@ -57,6 +57,8 @@ pub struct Settings {
     pub gossip: Gossip,
     /// Bootstrap peers each new node is given (drawn from the nodes already running).
     pub bootstrap: usize,
+    /// Established connections per node.
+    pub max_connections: u32,
     /// Gossipsub heartbeat.
     pub heartbeat: Duration,
     /// Bootstrap redial interval of relays.
@@ -66,9 +68,12 @@ pub struct Settings {
 }
 
 /// The proof-of-work policy of the simulation: the default policy with cheap SHA-256 proofs
-/// (validating one costs the same one hash as at any difficulty).
+/// (validating one costs the same one hash as at any difficulty), and a block depth of an hour:
+/// frames are mined before a run publishes them, and a run of 1,000 nodes on two cores can
+/// publish for longer than the default depth (30 devnet blocks, 5 minutes).
 pub fn policy() -> Policy {
     let mut p = Policy::default();
+    p.limits.block_depth = 360;
     p.pow.sha256 = WorkParams {
         min_work: 64,
         size_factor: 0,
@@ -178,6 +183,7 @@ impl Cluster {
                 topic: IdentTopic::new(format!("/qrl/ems/1/{NETWORK}")),
                 gossip: s.gossip.clone(),
                 heartbeat: s.heartbeat,
+                max_connections: s.max_connections,
                 discovery: true,
                 recorder,
             })?)
@@ -191,6 +197,7 @@ impl Cluster {
                     redial: s.redial,
                     resync: s.resync,
                     gossip: s.gossip.clone(),
+                    max_connections: s.max_connections,
                     ..Tuning::default()
                 },
                 transport: Some(self.net.transport(port)),

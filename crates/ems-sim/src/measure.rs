@@ -143,14 +143,18 @@ pub fn loadavg() -> f64 {
 pub struct Cpu {
     /// Cores this process kept busy on average.
     pub cores: f64,
+    /// CPU seconds this process used over the span.
+    pub seconds: f64,
     /// Machine 1-minute load average at the end.
     pub load: f64,
 }
 
 /// Measures CPU use from `start` (a [`cpu_seconds`] reading) over `wall`.
 pub fn cpu_since(start: f64, wall: Duration) -> Cpu {
+    let seconds = cpu_seconds() - start;
     Cpu {
-        cores: (cpu_seconds() - start) / wall.as_secs_f64().max(1e-9),
+        cores: seconds / wall.as_secs_f64().max(1e-9),
+        seconds,
         load: loadavg(),
     }
 }

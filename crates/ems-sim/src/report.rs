@@ -6,8 +6,8 @@ use crate::scenario::Figures;
 
 /// The header of the propagation table.
 pub fn header() -> String {
-    "| N | frame | node | msgs | 50% mean/p99 ms | 90% mean/p99 | 99% mean/p99 | 100% mean/p99 | complete | dup/node/msg | payload B/node/msg | other B/node/msg | background B/node/s | peers | sim CPU cores | load |\n\
-     |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| N | frame | node | msgs | 50% mean/p99 ms | 90% mean/p99 | 99% mean/p99 | 100% mean/p99 | complete | dup/node/msg | payload B/node/msg | other B/node/msg | background B/node/s | peers | sim CPU cores | CPU ms/node/msg | load |\n\
+     |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         .to_string()
 }
 
@@ -18,7 +18,7 @@ fn stat(s: &Stat) -> String {
 /// One row of the propagation table.
 pub fn row(f: &Figures) -> String {
     format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {:.2} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {:.1} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {:.2} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2} | {:.1} |",
         f.nodes,
         f.frame,
         match f.kind {
@@ -38,6 +38,7 @@ pub fn row(f: &Figures) -> String {
         f.background,
         f.degree,
         f.cpu.cores,
+        f.cpu.seconds * 1e3 / (f.nodes * f.messages).max(1) as f64,
         f.cpu.load,
     )
 }

@@ -136,10 +136,11 @@ fn small_setup(nodes: usize) -> Setup {
             kind: Kind::Ems,
             gossip: Gossip::default(),
             bootstrap: 2,
+            max_connections: 32,
             heartbeat: Duration::from_millis(300),
             redial: Duration::from_secs(1),
-            // Frames fetched by sync are not gossiped on: a relay whose peers all caught up
-            // through sync after the heal catches up at its next sync round.
+            // A short periodic round as well, so a relay that missed a message while no
+            // neighbour had it yet catches up within the test.
             resync: Duration::from_secs(2),
         },
         shape: shape(10, None),

@@ -81,9 +81,12 @@ impl KeyStore {
 }
 
 /// The entry whose `pk3` holds `body`'s commitment (`0x01 ‖ fingerprint`, see
-/// [`ems_core::bundle`]), if any: the lattice transaction, signed by the address's XMSS key, is
-/// what binds the bundle to the address.
+/// [`ems_core::bundle`]), if any and if no entry retires it: the lattice transaction, signed by
+/// the address's XMSS key, is what binds the bundle to the address.
 pub fn committed_by(entries: Vec<LatticeEntry>, body: &BundleBody) -> Option<LatticeEntry> {
+    if entries.iter().any(|e| e.pk3 == body.retirement()) {
+        return None;
+    }
     entries
         .into_iter()
         .find(|e| body.matches_commitment(&e.pk3))

@@ -325,6 +325,40 @@ pub fn check_one_line_error(out: &Output, needle: &str) {
     );
 }
 
+/// Runs `ems ARGS --keys …` as `user` with `EMS_CLIENT_FAULT=fault`.
+pub fn run_faulted(user: &User, args: &[&str], fault: &str) -> Output {
+    let mut command = Command::new(ems());
+    command
+        .args(args)
+        .args(["--keys", user.keys.to_str().unwrap()])
+        .env("EMS_NODE", &user.node)
+        .env("EMS_QUIET", "true")
+        .env("EMS_CLIENT_FAULT", fault)
+        .env_remove("EMS_CHAIN")
+        .stdin(Stdio::null());
+    for (key, value) in &user.env {
+        command.env(key, value);
+    }
+    command.output().expect("ems runs")
+}
+
+/// Runs the command with the fault, which must kill it.
+pub fn crash(user: &User, args: &[&str], fault: &str) {
+    let out = run_faulted(user, args, fault);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc_sigabrt()),
+        "ems {args:?} with {fault} did not crash: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// SIGABRT, which `std::process::abort` raises.
+pub fn libc_sigabrt() -> i32 {
+    6
+}
+
 /// A child process, killed and reaped when dropped (also when a test fails).
 pub struct Kill(pub Child);
 

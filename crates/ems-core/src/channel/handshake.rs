@@ -88,7 +88,8 @@ impl std::fmt::Debug for IncomingOpen {
     }
 }
 
-/// Tries `message` as an open addressed to `identity` (its current or retired KEM keys).
+/// Tries `message` as an open addressed to `identity`: its current KEM key, or a retired one
+/// whose keeping has not ended by `now`.
 ///
 /// `Ok(None)`: not an open, past its TTL at `now` (checked first, at no cost), or not for this
 /// identity (the common case; it costs one ML-KEM decapsulation per held KEM key and a failed
@@ -108,7 +109,7 @@ pub fn recognise(
     let (ct, sealed) = message.payload().split_at(KEM_CIPHERTEXT_LEN);
     let ct: &[u8; KEM_CIPHERTEXT_LEN] =
         ct.try_into().map_err(|_| ChannelError::Malformed("open"))?;
-    let Some((key, ss, plaintext)) = identity.kem_keys().find_map(|key| {
+    let Some((key, ss, plaintext)) = identity.kem_keys_at(now).find_map(|key| {
         let ss = key.pair.decapsulate(ct);
         seal::open(&open_key(&ss), message, sealed)
             .ok()

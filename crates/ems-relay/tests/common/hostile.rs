@@ -2,7 +2,7 @@
 //! publishes whatever bytes it is told to (no validation, no duplicate cache of its own: every
 //! publish gets a fresh message id) and counts every copy of every frame it receives.
 
-use super::{chain, now};
+use super::{chain, eventually, now, TestNode, DEADLINE};
 use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Proof};
 use futures::StreamExt;
@@ -51,6 +51,19 @@ impl HostilePeer {
         target: Multiaddr,
         topic: &str,
     ) -> HostilePeer {
+        HostilePeer::connect_from(key, None, target, topic).await
+    }
+
+    /// [`HostilePeer::connect_as`], dialling from the loopback address `source` (for example
+    /// 127.0.0.2; Linux routes all of 127.0.0.0/8 to loopback) instead of 127.0.0.1, so that
+    /// the node sees the attacker at an address of its own: the swarm listens there and dials
+    /// with port reuse, which binds the outgoing socket to that address.
+    pub async fn connect_from(
+        key: libp2p::identity::Keypair,
+        source: Option<std::net::Ipv4Addr>,
+        target: Multiaddr,
+        topic: &str,
+    ) -> HostilePeer {
         let topic = IdentTopic::new(topic);
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
             .with_tokio()
@@ -78,6 +91,15 @@ impl HostilePeer {
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
         swarm.behaviour_mut().subscribe(&topic).unwrap();
+        if let Some(ip) = source {
+            let addr: Multiaddr = format!("/ip4/{ip}/tcp/0").parse().unwrap();
+            swarm.listen_on(addr).unwrap();
+            // The dial reuses the listening port only once the listener is bound.
+            while !matches!(
+                swarm.select_next_some().await,
+                SwarmEvent::NewListenAddr { .. }
+            ) {}
+        }
         swarm.dial(target).unwrap();
         let peer_id = *swarm.local_peer_id();
         let ready = Arc::new(AtomicBool::new(false));
@@ -145,6 +167,21 @@ impl HostilePeer {
             .copied()
             .unwrap_or(0)
     }
+}
+
+/// A hostile peer with a new identity attached to `target` on `topic`, once each side knows
+/// the other.
+pub async fn attach(target: &TestNode, topic: &str) -> HostilePeer {
+    let peer = HostilePeer::connect(target.addr().await, topic).await;
+    eventually("the hostile peer sees the topic", DEADLINE, || async {
+        peer.ready()
+    })
+    .await;
+    eventually("the node scores the hostile peer", DEADLINE, || async {
+        target.node().peer_score(&peer.peer_id).await.is_some()
+    })
+    .await;
+    peer
 }
 
 /// A frame on the current block with a proof that was never mined: distinct for each `n`

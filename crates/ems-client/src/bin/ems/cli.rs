@@ -110,15 +110,23 @@ impl KeyArgs {
     }
 
     pub(crate) fn session(&self, node: &NodeArgs) -> Result<Session, ClientError> {
-        Ok(
-            Session::open(&self.keys, &self.passphrase()?, node.client()?)?
-                .with_reporter(progress::reporter(node.quiet))
-                .with_resend_after(match self.resend_after.trim() {
-                    // Every pass (tests, or a client that wants no wait).
-                    "0" => 0,
-                    text => parse_duration(text, "--resend-after")?,
-                }),
-        )
+        let session = Session::open(&self.keys, &self.passphrase()?, node.client()?)?;
+        self.configure(session, node)
+    }
+
+    /// `session` with the reporter and re-send wait these arguments ask for.
+    pub(crate) fn configure(
+        &self,
+        session: Session,
+        node: &NodeArgs,
+    ) -> Result<Session, ClientError> {
+        Ok(session
+            .with_reporter(progress::reporter(node.quiet))
+            .with_resend_after(match self.resend_after.trim() {
+                // Every pass (tests, or a client that wants no wait).
+                "0" => 0,
+                text => parse_duration(text, "--resend-after")?,
+            }))
     }
 }
 
@@ -178,16 +186,16 @@ impl AcceptArgs {
         Ok(AcceptPolicy {
             accept,
             trusted,
-            max_delay: parse_delay(&self.accept_delay)?,
+            max_delay: parse_delay(&self.accept_delay, "--accept-delay")?,
         })
     }
 }
 
-/// `--accept-delay`: a duration, or `0` for none.
-pub(crate) fn parse_delay(text: &str) -> Result<u64, ClientError> {
+/// A duration that may be none (`0`): `--accept-delay`, `--keep-old`.
+pub(crate) fn parse_delay(text: &str, flag: &'static str) -> Result<u64, ClientError> {
     match text.trim() {
         "0" | "0s" => Ok(0),
-        other => parse_duration(other, "--accept-delay"),
+        other => parse_duration(other, flag),
     }
 }
 
@@ -306,6 +314,25 @@ pub(crate) enum KeysCommand {
         file: PathBuf,
         #[command(flatten)]
         passphrase: PassphraseArgs,
+    },
+    /// Replaces the KEM key: a new bundle signed by the same identity, announced and written to
+    /// KEYFILE.bundle; the old KEM key keeps reading opens sent to the old bundle for
+    /// --keep-old. Run again after a crash to finish the rotation.
+    Rotate {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// How long the new bundle is valid.
+        #[arg(long, default_value = "365d")]
+        valid: String,
+        /// How long the old KEM key still reads opens sent to the old bundle (at most until that
+        /// bundle expires; `0`: erase it now).
+        #[arg(long, default_value = "7d")]
+        keep_old: String,
+        /// How long the announcement of the new bundle lives.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Announces the bundle on EMS, filed under its QRL address (or fingerprint); run again
     /// before it expires.

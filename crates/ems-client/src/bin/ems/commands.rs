@@ -9,7 +9,7 @@ use ems_client::keys::{self, Passphrase};
 use ems_client::raw;
 use ems_client::state::StateDir;
 use ems_client::time::{format_utc, now, parse_duration};
-use ems_client::ClientError;
+use ems_client::{ClientError, Session};
 use ems_core::message::MAX_PAYLOAD;
 use ems_core::pow::Solver;
 use ems_core::{Identity, QrlAddress};
@@ -37,6 +37,68 @@ pub(crate) fn keygen(
         out.display(),
         keys::bundle_path(out).display()
     );
+    print_bundle(identity.bundle());
+    Ok(())
+}
+
+/// `ems keys rotate`: a new KEM key and bundle, announced; the old key kept `keep_old`.
+pub(crate) fn rotate(
+    keys: &KeyArgs,
+    node: &NodeArgs,
+    valid: &str,
+    keep_old: &str,
+    ttl: &str,
+) -> anyhow::Result<()> {
+    let valid = parse_duration(valid, "--valid")?;
+    let keep_old = crate::cli::parse_delay(keep_old, "--keep-old")?;
+    let ttl = parse_duration(ttl, "--ttl")?;
+    let rotated = ems_client::rotate::rotate_key_file(
+        &keys.keys,
+        &keys.passphrase()?,
+        now(),
+        valid,
+        keep_old,
+    )?;
+    let session = Session::with_identity(&keys.keys, rotated.identity, node.client()?)?;
+    let session = keys.configure(session, node)?;
+    let submitted = session.finish_rotation(&keys.keys, ttl)?;
+    let identity = &session.identity;
+    if rotated.resumed {
+        out!(
+            "finished the rotation recorded in {} ({} did not hold its bundle)",
+            keys.keys.display(),
+            keys::bundle_path(&keys.keys).display()
+        );
+    }
+    out!(
+        "announced bundle {}: message {}; wrote {} and {}",
+        identity.fingerprint(),
+        submitted.digest,
+        keys.keys.display(),
+        keys::bundle_path(&keys.keys).display()
+    );
+    if let Some(old) = &rotated.previous {
+        let fingerprint = old.fingerprint();
+        match identity
+            .retired_kem_keys()
+            .find(|(retired, _)| *retired == fingerprint)
+        {
+            Some((_, until)) => out!(
+                "old bundle {fingerprint}: its KEM key reads opens sent to it until {}",
+                format_utc(until)
+            ),
+            None => out!(
+                "old bundle {fingerprint}: old KEM key erased, opens sent to it are no longer read"
+            ),
+        }
+        if let Some(address) = old.body().address() {
+            out!(
+                "to retire the old bundle on chain, publish from {address} a lattice transaction \
+                 with pk3 {}",
+                hex::encode(old.body().retirement())
+            );
+        }
+    }
     print_bundle(identity.bundle());
     Ok(())
 }

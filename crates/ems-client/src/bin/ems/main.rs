@@ -64,6 +64,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    keys,
+                    valid,
+                    keep_old,
+                    ttl,
+                    node,
+                },
+        } => commands::rotate(&keys, &node, &valid, &keep_old, &ttl),
+        Command::Keys {
             command: KeysCommand::Announce { keys, ttl, node },
         } => {
             let session = keys.session(&node)?;
@@ -135,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let session = keys.session(&node)?;
             let policy = ems_client::policy::AcceptPolicy {
-                max_delay: cli::parse_delay(&accept_delay)?,
+                max_delay: cli::parse_delay(&accept_delay, "--accept-delay")?,
                 ..Default::default()
             };
             Receiver::new(&session, None, parse_duration(&ttl, "--ttl")?)

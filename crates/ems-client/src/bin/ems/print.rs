@@ -22,6 +22,8 @@ pub(crate) fn print_bundle(bundle: &ems_core::Bundle) {
     out!("  pk1  (empty)");
     out!("  pk2  (empty)");
     out!("  pk3  {}", hex::encode(body.commitment()));
+    out!("to retire this bundle later (senders checking the chain then refuse it), publish pk3:");
+    out!("  pk3  {}", hex::encode(body.retirement()));
     out!("bundle (base64, {} bytes):", bundle.encode().len());
     out!("{}", bundle.to_base64());
 }
