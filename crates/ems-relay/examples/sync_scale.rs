@@ -11,9 +11,13 @@
 //! have 1 KiB payloads and cheap real proofs, since the receiving node validates them. TTLs
 //! are spread over the next hour. The figures cover both nodes' rounds, as on a reconnect.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{metric, policy};
 use ems_chain::{DevnetChain, DevnetConfig};
 use ems_core::{ChainView, Message, Policy};
-use ems_pow::{Algorithm, Proof, WorkParams};
+use ems_pow::{Algorithm, Proof};
 use ems_relay::{Node, NodeConfig, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,17 +30,6 @@ fn clock() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
-}
-
-fn policy() -> Policy {
-    let mut p = Policy::default();
-    p.pow.sha256 = WorkParams {
-        min_work: 64,
-        size_factor: 0,
-        ttl_factor: 0,
-    };
-    p.limits.max_ttl = 3_600;
-    p
 }
 
 fn chain(policy: &Policy) -> Arc<dyn ChainView> {
@@ -114,17 +107,6 @@ async fn pump(
         }
         count.fetch_add(n as u64, Ordering::Relaxed);
     }
-}
-
-fn metric(node: &Node, series: &str) -> f64 {
-    node.metrics()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok())?
-        })
-        .unwrap_or(0.0)
 }
 
 fn config(
