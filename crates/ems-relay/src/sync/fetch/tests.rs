@@ -104,16 +104,22 @@ fn an_answer_from_the_wrong_peer_or_an_unknown_request_matches_nothing() {
     assert_eq!(f.load(), (3, 1));
 }
 
-#[test]
-fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
+/// A window with four digests announced by one peer, asked of it in one request.
+fn four_asked() -> (PeerId, Fetcher, Vec<[u8; 32]>, Ask, Instant) {
     let a = PeerId::random();
     let mut f = Fetcher::default();
     let all = digests(0, 4);
     f.announce(a, &all);
     let t0 = Instant::now();
-    let asks = f.next(t0, &mut counter());
+    let ask = f.next(t0, &mut counter()).remove(0);
+    (a, f, all, ask, t0)
+}
+
+#[test]
+fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
+    let (a, mut f, all, ask, t0) = four_asked();
     let got: HashSet<_> = [all[0], [0xee; 32]].into_iter().collect();
-    let delivery = f.delivered(asks[0].id, a, &got, false, t0).unwrap();
+    let delivery = f.delivered(ask.id, a, &got, false, t0).unwrap();
     assert_eq!((delivery.undelivered, delivery.unasked), (3, 1));
     // No other peer has them: given up (a later round finds them again); the one delivered
     // stays wanted until it is stored.
@@ -134,14 +140,9 @@ fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
 
 #[test]
 fn what_an_answer_full_to_its_byte_limit_lacks_is_asked_again_without_blame() {
-    let a = PeerId::random();
-    let mut f = Fetcher::default();
-    let all = digests(0, 4);
-    f.announce(a, &all);
-    let t0 = Instant::now();
-    let asks = f.next(t0, &mut counter());
+    let (a, mut f, all, ask, t0) = four_asked();
     let got: HashSet<_> = all[..2].iter().copied().collect();
-    let delivery = f.delivered(asks[0].id, a, &got, true, t0).unwrap();
+    let delivery = f.delivered(ask.id, a, &got, true, t0).unwrap();
     assert_eq!((delivery.undelivered, delivery.unasked), (0, 0));
     assert_eq!(f.reannounced(a, &all), 0, "not held against the peer");
     let again = f.next(t0 + BACKOFF_MAX, &mut counter());
