@@ -52,6 +52,15 @@ fn process_figures() -> (u64, u64) {
     (rss, written)
 }
 
+/// Bytes this process has caused to be read from storage (not the kernel's file cache).
+fn read_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// CPU seconds this process has used (user + system; the machine is shared, so wall time
 /// alone says more about the load than about the store).
 fn cpu_secs() -> f64 {
@@ -163,6 +172,7 @@ fn main() {
     let started = Instant::now();
     let cpu_before = cpu_secs();
     let (_, written_before) = process_figures();
+    let read_before = read_bytes();
     let (mut deleted, mut chunks, mut fresh, mut worst_gap) = (0u64, 0u64, 0u64, Duration::ZERO);
     let mut last_insert = Instant::now();
     loop {
@@ -185,9 +195,10 @@ fn main() {
     let sweep_cpu = cpu_secs() - cpu_before;
     let (rss, written_after) = process_figures();
     println!(
-        "sweep: {deleted} expired deleted in {sweep_secs:.2} s ({sweep_cpu:.1} CPU s, {chunks} chunks) with {fresh} inserts committed in between (longest wait between two insert commits {:.0} ms); written {:.0} bytes/delete; RSS {:.1} MiB",
+        "sweep: {deleted} expired deleted in {sweep_secs:.2} s ({sweep_cpu:.1} CPU s, {chunks} chunks) with {fresh} inserts committed in between (longest wait between two insert commits {:.0} ms); written {:.0} bytes/delete, read {:.0} bytes/delete from storage; RSS {:.1} MiB",
         worst_gap.as_secs_f64() * 1e3,
         (written_after - written_before) as f64 / deleted.max(1) as f64,
+        (read_bytes() - read_before) as f64 / deleted.max(1) as f64,
         mib(rss),
     );
     assert_eq!(store.stats().0, fresh, "only the fresh messages remain");
