@@ -62,6 +62,20 @@ fn prefix(digest: &[u8; 32]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Puts `item` in a freed slot of `slab` if there is one, else at its end; returns its handle.
+fn place<T>(slab: &mut Vec<T>, free: &mut Vec<u32>, item: T) -> u32 {
+    match free.pop() {
+        Some(h) => {
+            slab[h as usize] = item;
+            h
+        }
+        None => {
+            slab.push(item);
+            (slab.len() - 1) as u32
+        }
+    }
+}
+
 /// The in-memory indexes.
 #[derive(Debug, Default)]
 pub(super) struct Index {
@@ -131,16 +145,7 @@ impl Index {
             len: entry.len,
             tag,
         };
-        let h = match self.free.pop() {
-            Some(h) => {
-                self.recs[h as usize] = rec;
-                h
-            }
-            None => {
-                self.recs.push(rec);
-                (self.recs.len() - 1) as u32
-            }
-        };
+        let h = place(&mut self.recs, &mut self.free, rec);
         let (recs, hasher) = (&self.recs, &self.hasher);
         self.by_digest
             .insert_unique(hasher.hash_one(digest), h, |&x| {
@@ -217,16 +222,7 @@ impl Index {
             return t;
         }
         let tag = Tag { id0: *id0, refs: 1 };
-        let t = match self.free_tags.pop() {
-            Some(t) => {
-                self.tags[t as usize] = tag;
-                t
-            }
-            None => {
-                self.tags.push(tag);
-                (self.tags.len() - 1) as u32
-            }
-        };
+        let t = place(&mut self.tags, &mut self.free_tags, tag);
         let (tags, hasher) = (&self.tags, &self.hasher);
         self.tag_ids.insert_unique(hasher.hash_one(id0), t, |&x| {
             hasher.hash_one(tags[x as usize].id0)
