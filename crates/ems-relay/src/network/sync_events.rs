@@ -2,7 +2,7 @@
 //! requests, each matched to the tag of the request it belongs to.
 
 use super::{forward, Event, Network};
-use crate::sync::{Request, Response};
+use crate::sync::{Failure, Request, Response};
 use libp2p::request_response::{self, Message, OutboundFailure};
 use tokio::sync::mpsc;
 
@@ -45,18 +45,19 @@ impl Network {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "sync request failed");
-                // The codec refused the answer: a fault of the peer's.
-                let invalid = matches!(
-                    &error,
-                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData
-                );
-                let unsupported = matches!(error, OutboundFailure::UnsupportedProtocols);
+                let failure = match &error {
+                    // The codec refused the answer: a fault of the peer's.
+                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        Failure::Invalid
+                    }
+                    OutboundFailure::UnsupportedProtocols => Failure::Unsupported,
+                    _ => Failure::Lost,
+                };
                 if let Some(sent) = self.sync_sent.remove(&request_id) {
                     let event = Event::SyncFailed {
                         peer,
                         sent,
-                        invalid,
-                        unsupported,
+                        failure,
                     };
                     forward(events, event);
                 }
