@@ -1,45 +1,52 @@
-//! Sync v2 at scale: two nodes holding N messages in common, one of them Δ more. The other
-//! connects (through a counting TCP proxy) and reconciles; the example prints the bytes on the
-//! wire each way, the reconcile exchanges (round trips) and fetch requests of both nodes, and
-//! the time until the second node holds everything.
+//! Sync v2 at scale, two scenarios; each prints its figures.
 //!
 //! ```text
-//! cargo run --release -p ems-relay --example sync_scale -- [common] [delta]
+//! cargo run --release -p ems-relay --example sync_scale -- [common] [delta...]
+//! cargo run --release -p ems-relay --example sync_scale -- rejoin [n]
 //! ```
-//! Defaults: 100,000 in common, Δ = 100. The common messages are written to both stores
-//! directly (not mined: they are never sent; 64-byte payloads, to spare disk); the Δ messages
-//! have 1 KiB payloads and cheap real proofs, since the receiving node validates them. TTLs
-//! are spread over the next hour. The figures cover both nodes' rounds, as on a reconnect.
+//!
+//! **Reconcile** (defaults: 100,000 in common, Δ = 100): two nodes holding `common` messages
+//! in common, one of them Δ more. The other connects (through a counting TCP proxy) and
+//! reconciles; printed: the bytes on the wire each way, the reconcile exchanges (round trips)
+//! and fetch requests of both nodes, the time until the second node holds everything, and what
+//! v1's inventories would have sent. The common messages are written once (not mined: they are
+//! never sent; 64-byte payloads, to spare disk) and the store file copied for each Δ; the Δ
+//! messages have 1 KiB payloads and cheap real proofs, since the receiving node validates
+//! them. The figures cover both nodes' rounds, as on a reconnect. Each Δ runs twice: with the
+//! second node relaying (the default: a fetched frame still live is gossiped on, so the frames
+//! also go back to the peer they came from), then with relaying off (the sync protocol's own
+//! bytes).
+//!
+//! **Rejoin** (default n = 100,000): three peers hold the same `n` messages (1 KiB payloads,
+//! real proofs; one store written, copied to the other two), and a node holding nothing (a
+//! day offline: what it had has expired) joins all three. Printed: the time until it holds
+//! every message, the process's resident set before it started and at its peak while it
+//! caught up (the process runs all four nodes), and how often the messages were fetched and
+//! served: each exactly once is `fetched = served = n`.
+//!
+//! TTLs are spread over the 40 minutes after `now + 600` s.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{metric, policy};
-use ems_chain::{DevnetChain, DevnetConfig};
-use ems_core::{ChainView, Message, Policy};
+use common::hostile::rss_kib;
+use common::{chain, metric, now, policy};
+use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Proof};
-use ems_relay::{Node, NodeConfig, Store};
+use ems_relay::{Multiaddr, Node, NodeConfig, Store};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-fn clock() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
+/// Messages written per store transaction.
+const BATCH: u64 = 16_384;
+/// v1's inventory entry: a digest, 32 bytes, per message and direction (plus page framing).
+const V1_ENTRY: u64 = 32;
 
-fn chain(policy: &Policy) -> Arc<dyn ChainView> {
-    Arc::new(DevnetChain::new(
-        &DevnetConfig::default(),
-        policy.limits.max_ttl + policy.limits.clock_skew,
-    ))
-}
-
-/// Message `i`: unique ID1, TTL spread over the hour after `now + 600`.
+/// Message `i`: unique ID1, TTL spread over the 40 minutes after `now + 600`.
 fn message(i: u64, payload: usize, prefix: [u8; 4], now: u64, mined: Option<&Policy>) -> Message {
     let mut id = [0u8; 64];
     id[..8].copy_from_slice(&(i % 4_096).to_be_bytes());
@@ -60,24 +67,27 @@ fn message(i: u64, payload: usize, prefix: [u8; 4], now: u64, mined: Option<&Pol
     m
 }
 
-/// Writes messages `range` (made by `make`) into the store at `path`, 4,096 a transaction.
-fn fill(
-    path: &std::path::Path,
-    range: std::ops::Range<u64>,
-    make: impl Fn(u64) -> Message,
-    now: u64,
-) {
+/// Writes messages `range` (made by `make`, on two threads) into the store at `path`.
+fn fill(path: &Path, range: std::ops::Range<u64>, make: impl Fn(u64) -> Message + Sync, now: u64) {
     let (store, _) = Store::open(path, now).expect("open store");
     let mut i = range.start;
     while i < range.end {
-        let chunk: Vec<Message> = (i..range.end.min(i + 4_096)).map(&make).collect();
+        let end = range.end.min(i + BATCH);
+        let mid = i + (end - i) / 2;
+        let chunk: Vec<Message> = std::thread::scope(|s| {
+            let first = s.spawn(|| (i..mid).map(&make).collect::<Vec<_>>());
+            let mut second: Vec<Message> = (mid..end).map(&make).collect();
+            let mut chunk = first.join().expect("mining thread");
+            chunk.append(&mut second);
+            chunk
+        });
         let batch: Vec<_> = chunk.iter().map(|m| (m, now)).collect();
         store.insert_batch(&batch, u64::MAX, now).expect("insert");
-        i += chunk.len() as u64;
+        i = end;
     }
 }
 
-/// Forwards one connection to `to`, counting bytes each way.
+/// Forwards each connection to `to`, counting bytes each way.
 async fn proxy(
     listener: TcpListener,
     to: std::net::SocketAddr,
@@ -109,11 +119,31 @@ async fn pump(
     }
 }
 
-fn config(
-    dir: &std::path::Path,
-    policy: &Policy,
-    bootstrap: Vec<ems_relay::Multiaddr>,
-) -> NodeConfig {
+/// `node`'s address through a new counting proxy, and its (sent to it, received from it)
+/// counters.
+async fn counted(node: &Node) -> (Multiaddr, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let addr = node.listen_addrs().await.remove(0);
+    let (mut ip, mut port) = (None, None);
+    for p in addr.iter() {
+        match p {
+            libp2p::multiaddr::Protocol::Ip4(i) => ip = Some(i),
+            libp2p::multiaddr::Protocol::Tcp(t) => port = Some(t),
+            _ => {}
+        }
+    }
+    let tcp: std::net::SocketAddr = (ip.expect("ip4"), port.expect("tcp")).into();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
+    let via = listener.local_addr().expect("proxy address");
+    let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    tokio::spawn(proxy(listener, tcp, up.clone(), down.clone()));
+    let through = format!("/ip4/127.0.0.1/tcp/{}", via.port())
+        .parse::<Multiaddr>()
+        .expect("address")
+        .with(addr.iter().last().expect("peer id"));
+    (through, up, down)
+}
+
+fn config(dir: &Path, policy: &Policy, bootstrap: Vec<Multiaddr>) -> NodeConfig {
     let mut c = NodeConfig::new(dir, "bench");
     c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("address")];
     c.bootstrap = bootstrap;
@@ -122,105 +152,181 @@ fn config(
     c
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("numeric argument"))
-        .collect();
-    let common = args.first().copied().unwrap_or(100_000);
-    let delta = args.get(1).copied().unwrap_or(100);
-    let policy = policy();
-    let now = clock();
-    let prefix = chain(&policy).head(now).expect("devnet head").prefix;
-
-    let t = Instant::now();
-    let shared = |i| message(i, 64, prefix, now, None);
-    let extra = |i| message(i, 1_024, prefix, now, Some(&policy));
-    let extra_bytes = delta as usize * extra(common).encoded_len();
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("dir"),
-        tempfile::tempdir().expect("dir"),
-    );
-    fill(&dir_a.path().join("store.redb"), 0..common, shared, now);
-    fill(
-        &dir_a.path().join("store.redb"),
-        common..common + delta,
-        extra,
-        now,
-    );
-    fill(&dir_b.path().join("store.redb"), 0..common, shared, now);
-    println!(
-        "sync_scale: {common} in common, Δ = {delta} ({extra_bytes} frame bytes); stores filled in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-
-    let a = Node::start(config(dir_a.path(), &policy, vec![]), chain(&policy))
+async fn start(dir: &Path, policy: &Policy, bootstrap: Vec<Multiaddr>) -> Node {
+    Node::start(config(dir, policy, bootstrap), chain(policy))
         .await
-        .expect("node a");
-    let a_addr = a.listen_addrs().await.remove(0);
-    let a_tcp: std::net::SocketAddr = {
-        let mut ip = None;
-        let mut port = None;
-        for p in a_addr.iter() {
-            match p {
-                libp2p::multiaddr::Protocol::Ip4(i) => ip = Some(i),
-                libp2p::multiaddr::Protocol::Tcp(t) => port = Some(t),
-                _ => {}
-            }
-        }
-        (ip.expect("ip4"), port.expect("tcp")).into()
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
-    let via = listener.local_addr().expect("proxy address");
-    let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    tokio::spawn(proxy(listener, a_tcp, up.clone(), down.clone()));
-    let peer = a_addr.iter().last().expect("peer id");
-    let through: ems_relay::Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", via.port())
-        .parse::<ems_relay::Multiaddr>()
-        .expect("address")
-        .with(peer);
+        .expect("node")
+}
 
-    let started = Instant::now();
-    let b = Node::start(config(dir_b.path(), &policy, vec![through]), chain(&policy))
-        .await
-        .expect("node b");
-    let want = common + delta;
+fn event(n: &Node, what: &str) -> f64 {
+    metric(n, &format!("ems_sync_events_total{{event=\"{what}\"}}"))
+}
+
+/// Polls until `node` holds `want` messages (30 minutes at most); the time it took and the
+/// largest resident set seen meanwhile.
+async fn until_holds(node: &Node, want: u64, started: Instant) -> (Duration, u64) {
     let deadline = started + Duration::from_secs(1_800);
-    while b.status().await.store.messages < want {
-        assert!(
-            Instant::now() < deadline,
-            "b did not catch up in 30 minutes"
-        );
+    let mut peak = rss_kib();
+    while node.status().await.store.messages < want {
+        assert!(Instant::now() < deadline, "not caught up in 30 minutes");
+        peak = peak.max(rss_kib());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let took = started.elapsed();
-    // Let both rounds finish, then read the counters.
+    (started.elapsed(), peak.max(rss_kib()))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |a: &String| a.parse::<u64>().expect("numeric argument");
+    let mut policy = policy();
+    policy.store.max_bytes = 16 << 30;
+    if args.first().is_some_and(|a| a == "rejoin") {
+        rejoin(args.get(1).map_or(100_000, number), &policy).await;
+        return;
+    }
+    let common = args.first().map_or(100_000, number);
+    let mut deltas: Vec<u64> = args.iter().skip(1).map(number).collect();
+    if deltas.is_empty() {
+        deltas.push(100);
+    }
+    reconcile(common, &deltas, &policy).await;
+}
+
+async fn reconcile(common: u64, deltas: &[u64], policy: &Policy) {
+    let now = now();
+    let prefix = chain(policy).head(now).expect("devnet head").prefix;
+    let t = Instant::now();
+    let template = tempfile::tempdir().expect("dir");
+    let template = template.path().join("store.redb");
+    fill(
+        &template,
+        0..common,
+        |i| message(i, 64, prefix, now, None),
+        now,
+    );
+    println!(
+        "sync_scale: {common} in common written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    for (delta, forward) in deltas.iter().flat_map(|d| [(*d, true), (*d, false)]) {
+        let extra = |i| message(i, 1_024, prefix, now, Some(policy));
+        let extra_bytes = delta * extra(common).encoded_len() as u64;
+        let (dir_a, dir_b) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        for dir in [&dir_a, &dir_b] {
+            std::fs::copy(&template, dir.path().join("store.redb")).expect("copy store");
+        }
+        fill(
+            &dir_a.path().join("store.redb"),
+            common..common + delta,
+            extra,
+            now,
+        );
+
+        let a = start(dir_a.path(), policy, vec![]).await;
+        let (through, up, down) = counted(&a).await;
+        let started = Instant::now();
+        let mut b_policy = policy.clone();
+        b_policy.relay.enabled = forward;
+        let b = start(dir_b.path(), &b_policy, vec![through]).await;
+        let (took, _) = until_holds(&b, common + delta, started).await;
+        // Let both rounds finish, then read the counters.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (sent, received) = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
+        let total = sent + received;
+        let forwarding = if forward {
+            "b relays (gossips on what it fetched)"
+        } else {
+            "b does not relay"
+        };
+        println!("Δ = {delta} ({extra_bytes} frame bytes), {forwarding}:");
+        println!(
+            "  caught up in {:.2} s; on the wire: b→a {sent} B, a→b {received} B, total {total} B ({:.2}× the Δ frames, {} B over them)",
+            took.as_secs_f64(),
+            total as f64 / extra_bytes.max(1) as f64,
+            total as i64 - extra_bytes as i64,
+        );
+        println!(
+            "  v1 inventories: {} B each way ({} B in all, before any frame)",
+            V1_ENTRY * common,
+            V1_ENTRY * (2 * common + delta),
+        );
+        println!(
+            "  b: {} rounds, {} reconcile exchanges, {} fetch requests, {} frames fetched",
+            event(&b, "rounds"),
+            event(&b, "exchanges"),
+            event(&b, "fetch_requests"),
+            event(&b, "fetched")
+        );
+        println!(
+            "  a: {} rounds, {} reconcile exchanges; served {} exchanges, {} frames, {} busy",
+            event(&a, "rounds"),
+            event(&a, "exchanges"),
+            event(&a, "served_exchanges"),
+            event(&a, "served_frames"),
+            event(&a, "served_busy")
+        );
+        b.shutdown().await;
+        a.shutdown().await;
+    }
+}
+
+async fn rejoin(n: u64, policy: &Policy) {
+    let now = now();
+    let prefix = chain(policy).head(now).expect("devnet head").prefix;
+    let t = Instant::now();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let first = dirs[0].path().join("store.redb");
+    fill(
+        &first,
+        0..n,
+        |i| message(i, 1_024, prefix, now, Some(policy)),
+        now,
+    );
+    for dir in &dirs[1..] {
+        std::fs::copy(&first, dir.path().join("store.redb")).expect("copy store");
+    }
+    println!(
+        "sync_scale rejoin: three peers holding {n} messages (1 KiB payloads), written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut peers = Vec::new();
+    for dir in &dirs {
+        peers.push(start(dir.path(), policy, vec![]).await);
+    }
+    let mut addrs = Vec::new();
+    for p in &peers {
+        addrs.push(p.listen_addrs().await.remove(0));
+    }
+    let before = rss_kib();
+    let dir = tempfile::tempdir().expect("dir");
+    let started = Instant::now();
+    let node = start(dir.path(), policy, addrs).await;
+    let (took, peak) = until_holds(&node, n, started).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let e = |n: &Node, what: &str| metric(n, &format!("ems_sync_events_total{{event=\"{what}\"}}"));
-    let (sent, received) = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
+    let served: f64 = peers.iter().map(|p| event(p, "served_frames")).sum();
     println!(
-        "  caught up in {:.2} s; on the wire: b→a {sent} B, a→b {received} B, total {} B ({:.2}× the Δ frames, {} B over them)",
+        "  holds all {n} after {:.1} s ({:.0} messages/s); process RSS {} MiB before it started, peak {} MiB while it caught up",
         took.as_secs_f64(),
-        sent + received,
-        (sent + received) as f64 / extra_bytes.max(1) as f64,
-        (sent + received) as i64 - extra_bytes as i64,
+        n as f64 / took.as_secs_f64(),
+        before / 1024,
+        peak / 1024,
     );
     println!(
-        "  b: {} rounds, {} reconcile exchanges, {} fetch requests, {} frames fetched",
-        e(&b, "rounds"),
-        e(&b, "exchanges"),
-        e(&b, "fetch_requests"),
-        e(&b, "fetched")
+        "  fetched {} frames in {} fetch requests, accepted {} from sync; the peers served {} frames ({:?}); {} rounds, {} exchanges",
+        event(&node, "fetched"),
+        event(&node, "fetch_requests"),
+        metric(&node, "ems_messages_received_total{source=\"sync\"}"),
+        served,
+        peers.iter().map(|p| event(p, "served_frames")).collect::<Vec<_>>(),
+        event(&node, "rounds"),
+        event(&node, "exchanges"),
     );
-    println!(
-        "  a: {} rounds, {} reconcile exchanges; served {} exchanges, {} frames, {} busy",
-        e(&a, "rounds"),
-        e(&a, "exchanges"),
-        e(&a, "served_exchanges"),
-        e(&a, "served_frames"),
-        e(&a, "served_busy")
-    );
-    b.shutdown().await;
-    a.shutdown().await;
+    node.shutdown().await;
+    for p in peers {
+        p.shutdown().await;
+    }
 }

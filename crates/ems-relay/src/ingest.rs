@@ -332,13 +332,10 @@ pub(crate) async fn dispatch(
             Event::SyncFailed {
                 peer,
                 sent,
-                invalid,
-                unsupported,
+                failure,
             } => {
                 let core = core.clone();
-                tokio::spawn(
-                    async move { core.sync_failed(peer, sent, invalid, unsupported).await },
-                );
+                tokio::spawn(async move { core.sync_failed(peer, sent, failure).await });
             }
         }
     }

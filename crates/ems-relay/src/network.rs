@@ -86,13 +86,11 @@ pub(crate) enum Event {
         sent: sync::Tag,
         response: sync::Response,
     },
-    /// Our sync request tagged `sent` brought no answer; `invalid`: the answer was refused by
-    /// the codec; `unsupported`: the peer does not speak the sync protocol.
+    /// Our sync request tagged `sent` brought no answer, for the reason `failure`.
     SyncFailed {
         peer: PeerId,
         sent: sync::Tag,
-        invalid: bool,
-        unsupported: bool,
+        failure: sync::Failure,
     },
 }
 

@@ -39,50 +39,61 @@ fn unbudgeted() -> Tuning {
 async fn frames_a_banned_peer_queued_before_its_ban_are_never_validated() {
     let policy = with_argon2id(policy());
     let node = TestNode::start_with(vec![], policy.clone(), unbudgeted()).await;
-    let attacker = attach(&node, TOPIC).await;
     let target = node.node();
 
     // Argon2id frames with bogus proofs arrive far faster than the node can verify them (each
-    // verification is hundreds of microseconds), so most of them are still queued when the
-    // first three verdicts get the flooder banned.
+    // verification is about a millisecond), so most of them are still queued when the first
+    // three verdicts get the flooder banned. On a heavily loaded machine the flooder's own task
+    // can be starved until its ban, so that nothing of its flood was queued yet: then a new
+    // identity floods again (loopback is exempt from address bans), up to three times. With
+    // the drop removed, every attempt verifies everything that arrived and the test fails.
     const FLOOD: u64 = 3_000;
-    for n in 0..FLOOD {
-        attacker
-            .send(unmined(&policy, Algorithm::Argon2id, n))
-            .await;
+    const ATTEMPTS: u64 = 3;
+    let (mut verified, mut dropped) = (0.0, 0.0);
+    for attempt in 1..=ATTEMPTS {
+        let attacker = attach(&node, TOPIC).await;
+        for n in 0..FLOOD {
+            attacker
+                .send(unmined(&policy, Algorithm::Argon2id, (attempt << 32) + n))
+                .await;
+        }
+        eventually("the flooder is banned", DEADLINE, || async {
+            metric(target, "ems_peers_banned_total") == attempt as f64
+        })
+        .await;
+        eventually(
+            "every frame that arrived is verified or dropped",
+            DEADLINE,
+            || async {
+                let settled = rejected(target, "insufficient_work") + rejected(target, "banned");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                settled > verified + dropped
+                    && settled == rejected(target, "insufficient_work") + rejected(target, "banned")
+            },
+        )
+        .await;
+        let now_verified = rejected(target, "insufficient_work");
+        let now_dropped = rejected(target, "banned");
+        assert!(
+            now_verified - verified >= 3.0,
+            "{} frames verified before ban {attempt}",
+            now_verified - verified
+        );
+        assert!(now_verified - verified + now_dropped - dropped <= FLOOD as f64);
+        (verified, dropped) = (now_verified, now_dropped);
+        assert_eq!(
+            metric(target, "ems_validation_seconds_count"),
+            verified,
+            "a validation ran for a frame that was dropped"
+        );
+        if dropped > 0.0 {
+            break;
+        }
     }
-    eventually("the flooder is banned", DEADLINE, || async {
-        metric(target, "ems_peers_banned_total") == 1.0
-    })
-    .await;
-    eventually(
-        "every frame that arrived is verified or dropped",
-        DEADLINE,
-        || async {
-            let (verified, dropped) = (
-                rejected(target, "insufficient_work"),
-                rejected(target, "banned"),
-            );
-            let settled = verified + dropped;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            settled > 0.0
-                && settled == rejected(target, "insufficient_work") + rejected(target, "banned")
-        },
-    )
-    .await;
-    let verified = rejected(target, "insufficient_work");
-    let dropped = rejected(target, "banned");
-    let validations = metric(target, "ems_validation_seconds_count");
-    assert!(verified >= 3.0, "{verified} frames verified before the ban");
     assert!(
         dropped > 0.0,
-        "no queued frame of the banned flooder was dropped ({verified} verified)"
+        "no queued frame of a banned flooder was dropped in {ATTEMPTS} attempts ({verified} verified)"
     );
-    assert_eq!(
-        validations, verified,
-        "a validation ran for a frame that was dropped"
-    );
-    assert!(verified + dropped <= FLOOD as f64);
     assert_eq!(metric(target, "ems_held_frames"), 0.0);
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::hostile::attach;
 use common::syncpeer::{Conduct, SyncPeer};
 use common::*;
 use ems_core::Message;
@@ -92,8 +93,13 @@ async fn catch_up_from_two_peers_one_dropping_half_its_answers_loses_nothing_and
 /// Starts a node, connects a sync peer of this conduct to it, and waits until the node cut it
 /// off; returns how many requests the node made of it.
 async fn cut_off(conduct: Conduct, fault: &str) -> u64 {
+    cut_off_holding(conduct, &[], fault).await
+}
+
+/// [`cut_off`] with a peer holding `held`.
+async fn cut_off_holding(conduct: Conduct, held: &[Message], fault: &str) -> u64 {
     let node = seeded(&messages(100), vec![]).await;
-    let peer = SyncPeer::connect(node.addr().await, &[], conduct).await;
+    let peer = SyncPeer::connect(node.addr().await, held, conduct).await;
     eventually("the hostile peer is cut off", DEADLINE, || async {
         events(node.node(), "cut_off") == 1.0
     })
@@ -129,4 +135,69 @@ async fn a_peer_announcing_digests_it_does_not_deliver_is_cut_off() {
     // 64 undelivered digests cost 8 points: 13 fetch requests reach the threshold.
     let requests = cut_off(Conduct::Announcing, "undelivered").await;
     assert!(requests <= 2 * (1 + 13), "{requests} requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_announcing_the_same_missing_message_every_round_is_cut_off() {
+    // The peer holds one message the node lacks and never hands it over. One undelivered
+    // digest costs 1 point, back within a second, so rounds at any pace never added up; the
+    // digest announced again in a later round costs 25: cut off at the fifth round or so.
+    let requests = cut_off_holding(Conduct::Withholding, &messages(1), "reannounced").await;
+    assert!(requests <= 12, "{requests} requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fault_that_cut_a_peer_off_is_exported_by_reason() {
+    let node = seeded(&messages(100), vec![]).await;
+    let _peer = SyncPeer::connect(node.addr().await, &[], Conduct::Mismatched).await;
+    let cut = |reason: &str| {
+        metric(
+            node.node(),
+            &format!("ems_sync_peers_cut_off_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    eventually("the peer is cut off", DEADLINE, || async {
+        cut("mismatch") == 1.0
+    })
+    .await;
+    assert_eq!(cut("invalid"), 0.0);
+    // Faults of 25 points each, 200 ms apart (0.2 points come back between two): three are
+    // seen at 75 or under, the others above 75 and at most at the threshold, where the last
+    // one is.
+    let points = |le: &str| {
+        metric(
+            node.node(),
+            &format!("ems_sync_fault_points_bucket{{le=\"{le}\"}}"),
+        )
+    };
+    let faults = metric(node.node(), "ems_sync_fault_points_count");
+    assert!(points("75.0") >= 3.0);
+    assert!(faults >= 4.0, "{faults} faults");
+    assert_eq!(points("100.0"), faults);
+    assert_eq!(faults, events(node.node(), "mismatch"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_without_the_sync_protocol_gets_one_round_per_connection() {
+    // A gossip-only peer: the first round's request fails as unsupported. Over five resync
+    // intervals (25 refetch intervals) no other round is started with it, and it is not
+    // blamed for it.
+    let node = seeded(&messages(10), vec![]).await;
+    let peer = attach(&node, "/qrl/ems/1/test").await;
+    eventually("the first round was tried", DEADLINE, || async {
+        events(node.node(), "rounds") >= 1.0
+    })
+    .await;
+    let watch = quick().resync * 5;
+    let until = std::time::Instant::now() + watch;
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            events(node.node(), "rounds"),
+            1.0,
+            "a round was tried again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(peer.connected(), "not speaking sync is no fault");
+    assert_eq!(events(node.node(), "cut_off"), 0.0);
 }

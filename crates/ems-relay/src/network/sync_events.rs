@@ -3,7 +3,7 @@
 //! sent only to connected peers.
 
 use super::{forward, Event, Network};
-use crate::sync::{Request, Response, Tag};
+use crate::sync::{Failure, Request, Response, Tag};
 use libp2p::request_response::{self, Message, OutboundFailure};
 use tokio::sync::mpsc;
 
@@ -28,8 +28,7 @@ impl Network {
                 Tag::Fetch { .. } => Event::SyncFailed {
                     peer,
                     sent: tag,
-                    invalid: false,
-                    unsupported: false,
+                    failure: Failure::Lost,
                 },
             };
             forward(events, event);
@@ -77,18 +76,19 @@ impl Network {
                 ..
             } => {
                 tracing::debug!(%peer, %error, "sync request failed");
-                // The codec refused the answer: a fault of the peer's.
-                let invalid = matches!(
-                    &error,
-                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData
-                );
-                let unsupported = matches!(error, OutboundFailure::UnsupportedProtocols);
+                let failure = match &error {
+                    // The codec refused the answer: a fault of the peer's.
+                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        Failure::Invalid
+                    }
+                    OutboundFailure::UnsupportedProtocols => Failure::Unsupported,
+                    _ => Failure::Lost,
+                };
                 if let Some(sent) = self.sync_sent.remove(&request_id) {
                     let event = Event::SyncFailed {
                         peer,
                         sent,
-                        invalid,
-                        unsupported,
+                        failure,
                     };
                     forward(events, event);
                 }
@@ -139,8 +139,7 @@ mod tests {
             Ok(Event::SyncFailed {
                 peer,
                 sent: Tag::Fetch { id: 9 },
-                invalid: false,
-                unsupported: false,
+                failure: Failure::Lost,
             }) if peer == gone
         ));
         assert!(net.sync_sent.is_empty(), "a request was sent");

@@ -30,6 +30,8 @@ const SETTLED: usize = 65_536;
 pub(crate) const MAX_ATTEMPTS: u32 = 6;
 /// Peers remembered as holding one digest.
 const HOLDERS: usize = 4;
+/// Digests remembered per peer as announced by it and then not delivered.
+const BROKEN: usize = 1_024;
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -80,15 +82,21 @@ pub(crate) struct Fetcher {
     per_peer: HashMap<PeerId, usize>,
     retry: BinaryHeap<Reverse<(Instant, [u8; 32])>>,
     settled: LinkedHashSet<[u8; 32]>,
+    /// Digests each connected peer announced and then answered without (the latest
+    /// [`BROKEN`]): never asked of it again, and a fault if it announces them again.
+    broken: HashMap<PeerId, LinkedHashSet<[u8; 32]>>,
 }
 
 impl Fetcher {
     /// Digests `peer` holds and this node lacks. Returns how many were not wanted before.
+    /// Digests `peer` announced before and did not deliver are skipped (see
+    /// [`Fetcher::reannounced`]).
     pub(crate) fn announce(&mut self, peer: PeerId, digests: &[[u8; 32]]) -> usize {
         let mut new = 0;
         self.queues.entry(peer).or_default();
+        let broken = self.broken.get(&peer);
         for d in digests {
-            if self.settled.contains(d) {
+            if self.settled.contains(d) || broken.is_some_and(|b| b.contains(d)) {
                 continue;
             }
             if let Some(want) = self.wanted.get_mut(d) {
@@ -112,6 +120,26 @@ impl Fetcher {
             new += 1;
         }
         new
+    }
+
+    /// How many of `digests` are wanted (queued, in flight, waiting or arrived).
+    pub(crate) fn wanted_of(&self, digests: &[[u8; 32]]) -> usize {
+        digests
+            .iter()
+            .filter(|d| self.wanted.contains_key(*d))
+            .count()
+    }
+
+    /// Digests wanted in all.
+    pub(crate) fn wanted(&self) -> usize {
+        self.wanted.len()
+    }
+
+    /// How many of `digests` `peer` announced before and then did not deliver when asked.
+    pub(crate) fn reannounced(&self, peer: PeerId, digests: &[[u8; 32]]) -> usize {
+        self.broken
+            .get(&peer)
+            .map_or(0, |b| digests.iter().filter(|d| b.contains(*d)).count())
     }
 
     /// Requests to send now, within the window; `ids` numbers them.
@@ -183,13 +211,15 @@ impl Fetcher {
         }
     }
 
-    /// The answer to request `id` from `peer` held the frames with `got`. `None` if no such
-    /// request is in flight to that peer.
+    /// The answer to request `id` from `peer` held the frames with `got`; `full`: it was too
+    /// near the answer's byte limit for another frame, so what it lacks was cut for size (asked
+    /// again without blame). `None` if no such request is in flight to that peer.
     pub(crate) fn delivered(
         &mut self,
         id: u32,
         peer: PeerId,
         got: &HashSet<[u8; 32]>,
+        full: bool,
         now: Instant,
     ) -> Option<Delivery> {
         let asked = self.take(id, peer)?;
@@ -199,8 +229,15 @@ impl Fetcher {
                 if let Some(want) = self.wanted.get_mut(d) {
                     want.state = State::Arrived;
                 }
+            } else if full {
+                self.back_off(*d, now);
             } else {
                 delivery.undelivered += 1;
+                let broken = self.broken.entry(peer).or_default();
+                if broken.len() >= BROKEN {
+                    broken.pop_front();
+                }
+                broken.insert(*d);
                 // It said it holds it and did not hand it over: not asked of it again.
                 if let Some(want) = self.wanted.get_mut(d) {
                     want.holders.retain(|p| *p != peer);
@@ -276,6 +313,7 @@ impl Fetcher {
     /// `peer` disconnected: nothing more is asked of it (its requests in flight fail on their
     /// own and are retried elsewhere).
     pub(crate) fn forget(&mut self, peer: PeerId) {
+        self.broken.remove(&peer);
         if let Some(queue) = self.queues.remove(&peer) {
             for d in queue {
                 if let Some(want) = self.wanted.get_mut(&d) {
@@ -309,7 +347,7 @@ impl Fetcher {
     #[cfg(test)]
     /// Whether this digest is wanted (queued, in flight or waiting).
     pub(crate) fn wants(&self, digest: &[u8; 32]) -> bool {
-        self.wanted.contains_key(digest)
+        self.wanted_of(&[*digest]) == 1
     }
 
     #[cfg(test)]

@@ -40,3 +40,16 @@ pub use codec::{
     MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL,
 };
 pub(crate) use state::SyncState;
+
+/// Why one of this node's sync requests brought no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No answer: timed out, the connection closed, the stream failed (the request is given
+    /// up without blame, and retried later).
+    Lost,
+    /// The codec refused the answer's bytes: a fault of the peer's.
+    Invalid,
+    /// The peer does not speak `/qrl/ems/sync/2`: no round is started with it again while it
+    /// stays connected.
+    Unsupported,
+}

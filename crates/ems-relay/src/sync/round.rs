@@ -6,16 +6,18 @@
 //! answer must carry the tag of the request it came back on, and each exchange must move the
 //! round forward (the next message one not sent before); a round ends after
 //! [`MAX_EXCHANGES`], and one that found no difference by then is a fault that cuts the peer
-//! off. What the round finds missing goes to the node-wide fetch window.
+//! off. What the round finds missing goes to the node-wide fetch window. A peer that does not
+//! speak the protocol gets no other round while it stays connected.
 //!
 //! A fetched frame that is new to this node is gossiped on, like a frame that arrived by
 //! gossip, if it would also be valid live: so a healed partition converges at gossip speed
 //! rather than at every node's next round. The seen-set decides what is new, so a frame is
 //! announced once by each node, whichever way it came first.
 
-use super::codec::{Request, Response, Tag, MAX_RECONCILE};
+use super::codec::{Request, Response, Tag, MAX_FETCH_BYTES, MAX_RECONCILE};
 use super::score::Fault;
 use super::state::MAX_EXCHANGES;
+use super::Failure;
 use crate::clock::unix_now;
 use crate::gossip::Input;
 use crate::ingest::Core;
@@ -23,6 +25,7 @@ use crate::metrics::Source;
 use crate::network::Command;
 use crate::peek;
 use crate::verdict::Verdict;
+use ems_core::message::MAX_FRAME;
 use ems_core::{Context, Message};
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy};
@@ -128,22 +131,15 @@ impl Core {
         }
     }
 
-    /// The request tagged `sent` to `peer` failed: timed out, the connection closed, the
-    /// answer was refused by the codec (`invalid`, a fault), or the peer does not speak sync
-    /// (`unsupported`: its round ends and is not tried again on this connection).
-    pub(crate) async fn sync_failed(
-        self: &Arc<Self>,
-        peer: PeerId,
-        sent: Tag,
-        invalid: bool,
-        unsupported: bool,
-    ) {
-        if invalid {
-            self.fault(peer, Fault::Invalid).await;
-        }
-        if let (true, Tag::Reconcile { round, .. }) = (unsupported, sent) {
-            self.sync().end(peer, round, false);
-            return;
+    /// The request tagged `sent` to `peer` brought no answer (see [`Failure`]).
+    pub(crate) async fn sync_failed(self: &Arc<Self>, peer: PeerId, sent: Tag, failure: Failure) {
+        match (failure, sent) {
+            (Failure::Unsupported, Tag::Reconcile { round, .. }) => {
+                self.sync().unsupported(peer, round);
+                return;
+            }
+            (Failure::Invalid, _) => self.fault(peer, Fault::Invalid).await,
+            (Failure::Lost | Failure::Unsupported, _) => {}
         }
         self.abandon(peer, sent).await;
     }
@@ -227,8 +223,10 @@ impl Core {
         match outcome {
             Step::Done => sync.end(peer, round, false),
             Step::Exhausted { found, differences } => {
-                // Cut at the limit: another round goes on later if this one found messages to
-                // fetch; one that found no difference at all was led in circles.
+                // Cut at the limit: another round goes on later (once the fetch window has
+                // drained) if this one found messages to fetch, new or wanted already, since
+                // the ranges past the limit were not looked at; one that found no difference
+                // at all was led in circles.
                 sync.end(peer, round, found > 0);
                 if differences == 0 {
                     self.fault(peer, Fault::Endless).await;
@@ -256,7 +254,9 @@ impl Core {
     }
 
     /// Digests `peer` holds and this node may lack: those not stored, not refused and not
-    /// already wanted join the fetch window. Returns how many were new.
+    /// already wanted join the fetch window. Returns how many of them the window now holds
+    /// (new or wanted before). Announcing again what it did not deliver when asked is a fault
+    /// ([`Fault::Reannounced`]).
     async fn announce(&self, peer: PeerId, need: Vec<Id>) -> usize {
         if need.is_empty() {
             return 0;
@@ -264,17 +264,27 @@ impl Core {
         let Some(store) = self.store() else { return 0 };
         let digests: Vec<[u8; 32]> = need.iter().map(|id| id.to_bytes()).collect();
         let missing = tokio::task::spawn_blocking(move || store.missing(&digests)).await;
-        match missing {
-            Ok(Ok(missing)) => self.sync().lock().fetcher.announce(peer, &missing),
+        let missing = match missing {
+            Ok(Ok(missing)) => missing,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "sync lookup failed");
-                0
+                return 0;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sync lookup task failed");
-                0
+                return 0;
             }
+        };
+        let (wanted, again) = {
+            let mut inner = self.sync().lock();
+            let again = inner.fetcher.reannounced(peer, &missing);
+            inner.fetcher.announce(peer, &missing);
+            (inner.fetcher.wanted_of(&missing), again)
+        };
+        if again > 0 {
+            self.fault(peer, Fault::Reannounced).await;
         }
+        wanted
     }
 
     /// Sends the fetch requests the window allows now.
@@ -304,11 +314,14 @@ impl Core {
     async fn fetched(self: &Arc<Self>, peer: PeerId, id: u32, frames: Vec<Vec<u8>>) {
         let digests: Vec<Option<[u8; 32]>> = frames.iter().map(|f| peek::digest(f)).collect();
         let got: HashSet<[u8; 32]> = digests.iter().flatten().copied().collect();
+        // The server stops before its byte limit: an answer too full for one more frame of
+        // the largest size may lack the rest for size alone.
+        let full = frames.iter().map(Vec::len).sum::<usize>() + MAX_FRAME > MAX_FETCH_BYTES;
         let delivery = self
             .sync()
             .lock()
             .fetcher
-            .delivered(id, peer, &got, Instant::now());
+            .delivered(id, peer, &got, full, Instant::now());
         // The tag matched a request in flight; only a request given up meanwhile has none.
         let Some(delivery) = delivery else { return };
         if delivery.unasked > 0 || got.len() < frames.len() {

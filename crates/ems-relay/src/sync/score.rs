@@ -33,13 +33,17 @@ pub(crate) enum Fault {
     Invalid,
     /// Digests the peer announced in a round and then did not deliver when asked.
     Undelivered(usize),
+    /// Digests announced again in a later round after the peer did not deliver them when
+    /// asked: the same difference forever. Charged once per exchange that repeats any, so a
+    /// peer doing it is cut off within four such exchanges, whatever the pace of its rounds.
+    Reannounced,
 }
 
 impl Fault {
     /// What it costs.
     pub(crate) fn cost(self) -> f64 {
         match self {
-            Fault::Mismatch | Fault::NoProgress | Fault::Invalid => 25.0,
+            Fault::Mismatch | Fault::NoProgress | Fault::Invalid | Fault::Reannounced => 25.0,
             Fault::Endless => THRESHOLD,
             // 64 undelivered digests (one whole request) cost 8 points.
             Fault::Undelivered(n) => (n as f64 / 8.0).max(1.0),
@@ -54,6 +58,7 @@ impl Fault {
             Fault::Endless => "endless",
             Fault::Invalid => "invalid",
             Fault::Undelivered(_) => "undelivered",
+            Fault::Reannounced => "reannounced",
         }
     }
 }

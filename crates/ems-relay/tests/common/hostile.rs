@@ -2,13 +2,13 @@
 //! publishes whatever bytes it is told to (no validation, no duplicate cache of its own: every
 //! publish gets a fresh message id) and counts every copy of every frame it receives.
 
-use super::{chain, eventually, now, TestNode, DEADLINE};
+use super::{bare_swarm, chain, eventually, now, TestNode, DEADLINE};
 use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Proof};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,31 +65,19 @@ impl HostilePeer {
         topic: &str,
     ) -> HostilePeer {
         let topic = IdentTopic::new(topic);
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                let config = gossipsub::ConfigBuilder::default()
-                    .validation_mode(ValidationMode::Anonymous)
-                    .heartbeat_interval(Duration::from_millis(200))
-                    .message_id_fn(fresh_id)
-                    .max_transmit_size(64 * 1024)
-                    .build()
-                    .unwrap();
-                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
-                    MessageAuthenticity::Anonymous,
-                    config,
-                )
-                .unwrap()
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let config = gossipsub::ConfigBuilder::default()
+            .validation_mode(ValidationMode::Anonymous)
+            .heartbeat_interval(Duration::from_millis(200))
+            .message_id_fn(fresh_id)
+            .max_transmit_size(64 * 1024)
+            .build()
+            .unwrap();
+        let behaviour = gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
+            MessageAuthenticity::Anonymous,
+            config,
+        )
+        .unwrap();
+        let mut swarm = bare_swarm(key.clone(), behaviour);
         swarm.behaviour_mut().subscribe(&topic).unwrap();
         if let Some(ip) = source {
             let addr: Multiaddr = format!("/ip4/{ip}/tcp/0").parse().unwrap();

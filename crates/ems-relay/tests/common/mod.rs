@@ -110,6 +110,27 @@ fn rand_bytes() -> [u8; 32] {
     out
 }
 
+/// A bare libp2p swarm for a scripted peer, as identity `key`: TCP, noise and yamux like a
+/// node's, `behaviour` and nothing else, connections kept for a minute when idle.
+pub fn bare_swarm<B: libp2p::swarm::NetworkBehaviour>(
+    key: libp2p::identity::Keypair,
+    behaviour: B,
+) -> libp2p::Swarm<B> {
+    use libp2p::{noise, tcp, yamux};
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
 /// Test timings: short heartbeats and redials; a fixed topology (no discovery dials).
 pub fn tuning() -> Tuning {
     Tuning {

@@ -1,17 +1,17 @@
 //! A scripted sync peer: a bare libp2p swarm that speaks only `/qrl/ems/sync/2`, serving a
 //! set of frames it holds in memory, honestly or in one of the hostile ways a test picks.
 
+use super::bare_swarm;
 use ems_core::Message;
 use ems_relay::sync::{Request, Response, SyncCodec, Tag, MAX_RECONCILE, PROTOCOL};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// How the peer answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub enum Conduct {
     NeverEnding,
     /// Reconcile answers announce 2,000 digests it does not have; fetches get no frames.
     Announcing,
+    /// Honest reconcile answers (so every round finds what it holds and the node lacks), but
+    /// fetches get no frames: the same difference, round after round.
+    Withholding,
 }
 
 /// The peer, dialled to one node; its task ends when it is dropped.
@@ -58,24 +61,12 @@ impl SyncPeer {
                 .unwrap();
         }
         items.seal().unwrap();
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    SyncCodec,
-                    [(PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default(),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let behaviour = request_response::Behaviour::with_codec(
+            SyncCodec,
+            [(PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default(),
+        );
+        let mut swarm = bare_swarm(libp2p::identity::Keypair::generate_ed25519(), behaviour);
         swarm.dial(target).unwrap();
         let peer_id = *swarm.local_peer_id();
         let connected = Arc::new(AtomicBool::new(false));
@@ -145,7 +136,9 @@ fn answer(
                 id: id.wrapping_add(1),
             }),
         },
-        (Conduct::Announcing, Request::Fetch { id, .. }) => Response::Frames { id, frames: vec![] },
+        (Conduct::Announcing | Conduct::Withholding, Request::Fetch { id, .. }) => {
+            Response::Frames { id, frames: vec![] }
+        }
         (_, Request::Fetch { id, digests }) => Response::Frames {
             id,
             frames: digests
@@ -154,7 +147,7 @@ fn answer(
                 .collect(),
         },
         (
-            Conduct::Honest | Conduct::DropHalf,
+            Conduct::Honest | Conduct::DropHalf | Conduct::Withholding,
             Request::Reconcile {
                 round,
                 step,

@@ -69,7 +69,9 @@ fn a_failed_request_is_asked_of_another_holder_after_a_backoff() {
     assert_ne!(asks[0].peer, first.peer, "another holder first");
     assert_eq!(asks[0].digests.len(), 10);
     let got: HashSet<_> = all.iter().copied().collect();
-    let delivery = f.delivered(asks[0].id, asks[0].peer, &got, t0).unwrap();
+    let delivery = f
+        .delivered(asks[0].id, asks[0].peer, &got, false, t0)
+        .unwrap();
     assert_eq!((delivery.undelivered, delivery.unasked), (0, 0));
     assert_eq!(delivery.asked, got);
     assert_eq!(f.load(), (10, 0), "wanted until stored");
@@ -94,21 +96,30 @@ fn an_answer_from_the_wrong_peer_or_an_unknown_request_matches_nothing() {
     f.announce(a, &digests(0, 3));
     let asks = f.next(Instant::now(), &mut counter());
     let got = HashSet::new();
-    assert_eq!(f.delivered(asks[0].id, b, &got, Instant::now()), None);
-    assert_eq!(f.delivered(999, a, &got, Instant::now()), None);
+    assert_eq!(
+        f.delivered(asks[0].id, b, &got, false, Instant::now()),
+        None
+    );
+    assert_eq!(f.delivered(999, a, &got, false, Instant::now()), None);
     assert_eq!(f.load(), (3, 1));
 }
 
-#[test]
-fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
+/// A window with four digests announced by one peer, asked of it in one request.
+fn four_asked() -> (PeerId, Fetcher, Vec<[u8; 32]>, Ask, Instant) {
     let a = PeerId::random();
     let mut f = Fetcher::default();
     let all = digests(0, 4);
     f.announce(a, &all);
     let t0 = Instant::now();
-    let asks = f.next(t0, &mut counter());
+    let ask = f.next(t0, &mut counter()).remove(0);
+    (a, f, all, ask, t0)
+}
+
+#[test]
+fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
+    let (a, mut f, all, ask, t0) = four_asked();
     let got: HashSet<_> = [all[0], [0xee; 32]].into_iter().collect();
-    let delivery = f.delivered(asks[0].id, a, &got, t0).unwrap();
+    let delivery = f.delivered(ask.id, a, &got, false, t0).unwrap();
     assert_eq!((delivery.undelivered, delivery.unasked), (3, 1));
     // No other peer has them: given up (a later round finds them again); the one delivered
     // stays wanted until it is stored.
@@ -116,6 +127,28 @@ fn digests_announced_and_not_delivered_are_not_asked_of_that_peer_again() {
     assert_eq!(f.load(), (1, 0));
     f.settled(&delivery.asked);
     assert_eq!(f.load(), (0, 0));
+    // Announced again by the same peer: recognised, and not wanted from it again.
+    assert_eq!(f.reannounced(a, &all), 3);
+    assert_eq!(f.announce(a, &all), 0, "settled, or not delivered by it");
+    assert!(!f.wants(&all[1]));
+    // Another peer announcing them is asked; once a is gone, its record goes too.
+    let b = PeerId::random();
+    assert_eq!(f.reannounced(b, &all), 0);
+    f.forget(a);
+    assert_eq!(f.reannounced(a, &all), 0);
+}
+
+#[test]
+fn what_an_answer_full_to_its_byte_limit_lacks_is_asked_again_without_blame() {
+    let (a, mut f, all, ask, t0) = four_asked();
+    let got: HashSet<_> = all[..2].iter().copied().collect();
+    let delivery = f.delivered(ask.id, a, &got, true, t0).unwrap();
+    assert_eq!((delivery.undelivered, delivery.unasked), (0, 0));
+    assert_eq!(f.reannounced(a, &all), 0, "not held against the peer");
+    let again = f.next(t0 + BACKOFF_MAX, &mut counter());
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].peer, a, "asked of the same peer");
+    assert_eq!(again[0].digests, all[2..].to_vec());
 }
 
 #[test]
