@@ -1,6 +1,7 @@
-//! The store at scale: durable inserts while it grows to N messages, a sweep of all of them
-//! expired with inserts served in between, the process RSS, bytes on disk per message, and
-//! bytes written per insert and per delete (write amplification).
+//! The store at scale: durable inserts while it grows to N messages, the time to reopen it
+//! (rebuilding the in-memory indexes), a sweep of all of them expired with inserts served in
+//! between, the process RSS, bytes on disk per message, and bytes written per insert and per
+//! delete (write amplification).
 //!
 //! ```text
 //! cargo run --release -p ems-relay --example store_scale -- [messages] [batch] [seconds]
@@ -51,6 +52,31 @@ fn process_figures() -> (u64, u64) {
     (rss, written)
 }
 
+/// Bytes this process has caused to be read from storage (not the kernel's file cache).
+fn read_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU seconds this process has used (user + system; the machine is shared, so wall time
+/// alone says more about the load than about the store).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and
+    // 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
 /// Unix seconds now.
 fn clock() -> u64 {
     SystemTime::now()
@@ -80,6 +106,7 @@ fn main() {
 
     // 1. Inserts from 0 to `target`.
     let started = Instant::now();
+    let cpu_before = cpu_secs();
     let (_, written_before) = process_figures();
     let mut inserted = 0u64;
     let mut last_ttl = now + LIFE;
@@ -110,11 +137,13 @@ fn main() {
         }
     }
     let insert_secs = started.elapsed().as_secs_f64();
+    let insert_cpu = cpu_secs() - cpu_before;
     let (rss, written_after) = process_figures();
     let file = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!(
-        "inserts: {inserted} in {insert_secs:.1} s = {:.0}/s sustained; RSS {:.1} MiB; file {:.1} MiB = {:.0} bytes/message ({:.2}× the frame); written {:.0} bytes/insert ({:.2}× the frame)",
+        "inserts: {inserted} in {insert_secs:.1} s = {:.0}/s sustained ({insert_cpu:.1} CPU s = {:.0}/CPU s); RSS {:.1} MiB; file {:.1} MiB = {:.0} bytes/message ({:.2}× the frame); written {:.0} bytes/insert ({:.2}× the frame)",
         inserted as f64 / insert_secs,
+        inserted as f64 / insert_cpu.max(0.01),
         mib(rss),
         mib(file),
         file as f64 / inserted as f64,
@@ -123,11 +152,27 @@ fn main() {
         (written_after - written_before) as f64 / inserted as f64 / frame as f64,
     );
 
-    // 2. Everything expires at once; the sweeper deletes it a chunk at a time while a writer
+    // 2. Reopening: the in-memory indexes are rebuilt from the expiry index.
+    drop(store);
+    let started = Instant::now();
+    let cpu_before = cpu_secs();
+    let (store, _) = Store::open(&path, clock()).expect("reopen store");
+    let (rss, _) = process_figures();
+    println!(
+        "reopen: {:.2} s ({:.2} CPU s) to open and rebuild the indexes of {} messages; RSS {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        cpu_secs() - cpu_before,
+        store.stats().0,
+        mib(rss)
+    );
+
+    // 3. Everything expires at once; the sweeper deletes it a chunk at a time while a writer
     //    commits a batch of fresh inserts between two chunks (what the writer task does).
     let later = last_ttl + 1;
     let started = Instant::now();
+    let cpu_before = cpu_secs();
     let (_, written_before) = process_figures();
+    let read_before = read_bytes();
     let (mut deleted, mut chunks, mut fresh, mut worst_gap) = (0u64, 0u64, 0u64, Duration::ZERO);
     let mut last_insert = Instant::now();
     loop {
@@ -147,11 +192,13 @@ fn main() {
         }
     }
     let sweep_secs = started.elapsed().as_secs_f64();
+    let sweep_cpu = cpu_secs() - cpu_before;
     let (rss, written_after) = process_figures();
     println!(
-        "sweep: {deleted} expired deleted in {sweep_secs:.2} s ({chunks} chunks) with {fresh} inserts committed in between (longest wait between two insert commits {:.0} ms); written {:.0} bytes/delete; RSS {:.1} MiB",
+        "sweep: {deleted} expired deleted in {sweep_secs:.2} s ({sweep_cpu:.1} CPU s, {chunks} chunks) with {fresh} inserts committed in between (longest wait between two insert commits {:.0} ms); written {:.0} bytes/delete, read {:.0} bytes/delete from storage; RSS {:.1} MiB",
         worst_gap.as_secs_f64() * 1e3,
         (written_after - written_before) as f64 / deleted.max(1) as f64,
+        (read_bytes() - read_before) as f64 / deleted.max(1) as f64,
         mib(rss),
     );
     assert_eq!(store.stats().0, fresh, "only the fresh messages remain");

@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use ems_core::Message;
-use ems_pow::{Algorithm, Proof};
-use ems_relay::store::{rate, Insert, Position, Scan, Swept, MAX_PAGE};
+use ems_relay::store::{rate, Insert, Position, Scan, Swept, MAX_PAGE, PURGE_CHUNK};
 use ems_relay::{RelayError, Store, StoreError};
 
 #[test]
@@ -41,21 +39,6 @@ fn inserts_survive_reopening_and_duplicates_change_nothing() {
         store.missing(&[msgs[0].digest(), [9; 32]]).unwrap(),
         vec![[9; 32]]
     );
-}
-
-/// A message whose proof hash starts with `lead` (the store does not check proofs): the lower
-/// `lead`, the more work the proof shows. 1 KiB payload, `life` seconds from `now`.
-fn paid(lead: u64, life: u64, now: u64) -> Message {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let mut id = [0u8; 64];
-    id[..8].copy_from_slice(&N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    id[8..16].copy_from_slice(&lead.to_be_bytes());
-    let mut m = Message::new(id, vec![7; 1024], (now + life) as u32, [0; 4]).unwrap();
-    let mut hash = [0xff; 32];
-    hash[..8].copy_from_slice(&lead.to_be_bytes());
-    m.set_pow(Algorithm::Sha256, Proof { nonce: 0, hash });
-    m
 }
 
 #[test]
@@ -161,25 +144,36 @@ fn the_sweeper_deletes_a_backlog_in_bounded_chunks_until_nothing_is_due() {
     let dir = tempfile::tempdir().unwrap();
     let now = now();
     let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
-    let chunk = 4_096;
-    let due: Vec<_> = (0..2 * chunk + 10).map(|_| paid(1 << 50, 5, now)).collect();
-    let keep = paid(1 << 50, 600, now);
-    let mut items: Vec<_> = due.iter().map(|m| (m, now)).collect();
+    let chunk = PURGE_CHUNK;
+    // Many tags, and arrival times out of TTL order, as a node sees them.
+    let due: Vec<_> = (0..2 * chunk + 10)
+        .map(|i| paid_tagged([(i % 7) as u8; 32], 1 << 50, 5 + (i % 3) as u64, now))
+        .collect();
+    let keep = paid_tagged([1; 32], 1 << 50, 600, now);
+    let mut items: Vec<_> = due
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m, now - (i % 5) as u64))
+        .collect();
     items.push((&keep, now));
-    store.insert_batch(&items, u64::MAX, now).unwrap();
-    let later = now + 6;
+    for batch in items.chunks(4_096) {
+        store.insert_batch(batch, u64::MAX, now).unwrap();
+    }
+    let later = now + 8;
     let mut sweeps = Vec::new();
+    let mut between = Vec::new();
     loop {
         let swept = store.purge_expired(later).unwrap();
         sweeps.push(swept.deleted);
-        // An insert between chunks is served.
-        let between = paid(1 << 50, 600, later);
+        // An insert between chunks is served, and sees what the chunk left.
+        let fresh = paid_tagged([1; 32], 1 << 50, 600, later);
         assert_eq!(
             store
-                .insert_batch(&[(&between, later)], u64::MAX, later)
+                .insert_batch(&[(&fresh, later)], u64::MAX, later)
                 .unwrap(),
             vec![Insert::Stored]
         );
+        between.push(fresh.digest());
         if !swept.more {
             break;
         }
@@ -187,6 +181,26 @@ fn the_sweeper_deletes_a_backlog_in_bounded_chunks_until_nothing_is_due() {
     assert_eq!(sweeps, vec![chunk as u64, chunk as u64, 10]);
     assert_eq!(store.stats().0, 1 + 3);
     assert!(store.get(&keep.digest(), later).unwrap().is_some());
+    // Every index forgot the swept messages: none is found, listed, or a duplicate.
+    let swept: Vec<_> = due.iter().map(|m| m.digest()).collect();
+    assert_eq!(store.missing(&swept).unwrap(), swept);
+    let all_tags: Vec<[u8; 32]> = (0..7u8).map(|t| [t; 32]).collect();
+    let scan = Scan::new(all_tags, None, None, 0, MAX_PAGE).unwrap();
+    let mut expected = vec![keep.digest()];
+    expected.extend(&between);
+    let (mut listed, _) = store.scan(&scan, now).unwrap();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let untagged = Scan::new(vec![], None, None, 0, MAX_PAGE).unwrap();
+    assert_eq!(store.scan(&untagged, now).unwrap().0.len(), 4);
+    assert_eq!(
+        store
+            .insert_batch(&[(&due[0], later)], u64::MAX, later)
+            .unwrap(),
+        vec![Insert::Stored],
+        "a swept message is new again"
+    );
 }
 
 #[test]
@@ -299,7 +313,8 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
 fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
     let dir = tempfile::tempdir().unwrap();
     // The first release wrote `meta` without a layout number; layout 2 keyed frames by digest
-    // in a `messages` table. Neither is read as layout 3.
+    // in a `messages` table. Neither is read as layout 4 (layout 3 is migrated:
+    // tests/store_reopen.rs).
     for (schema, found) in [(None, 1), (Some(2), 2)] {
         let path = dir.path().join(format!("layout{found}.redb"));
         {
@@ -325,7 +340,7 @@ fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
             Err(StoreError::Schema {
                 path: named,
                 found: f,
-                expected: 3,
+                expected: 4,
             }) if f == found => assert!(named.ends_with(&format!("layout{found}.redb"))),
             other => panic!("expected a layout-{found} error, got {other:?}"),
         }
@@ -336,7 +351,7 @@ fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
         let meta = txn.open_table(meta).unwrap();
         assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), schema);
     }
-    // An empty store without a number is simply a new one, and reopens as layout 3.
+    // An empty store without a number is simply a new one, and reopens as layout 4.
     let fresh = dir.path().join("fresh.redb");
     let (store, _) = Store::open(&fresh, now()).unwrap();
     drop(store);

@@ -1,11 +1,11 @@
 //! Admitting messages: duplicates, the byte budget, and eviction by what a message paid.
 
 use super::expiry::{Tables, PURGE_CHUNK};
+use super::index::{Index, MAX_MESSAGES};
 use super::{Entry, Insert, Store};
 use crate::error::StoreError;
 use ems_core::pow::{expected_tries, leading_u64, required_work, Algorithm};
 use ems_core::Message;
-use redb::ReadableTable;
 use std::collections::HashSet;
 
 /// Fixed-point scale of [`rate`].
@@ -48,16 +48,19 @@ impl Store {
         max_bytes: u64,
         now: u64,
     ) -> Result<Vec<Insert>, StoreError> {
+        let _writing = self.write_lock();
         let txn = self.db.begin_write()?;
         let mut out = Vec::with_capacity(items.len());
         let mut refused = Vec::new();
         let mut evicted = Vec::new();
         let mut stored = HashSet::new();
-        let figures = {
+        let (figures, changes) = {
+            let index = self.index();
             let mut t = Tables::open(&txn)?;
             for (msg, received_at) in items {
                 let digest = msg.digest();
-                if t.digests.get(&digest)?.is_some() {
+                let indexed = index.find(&digest).is_some() && !t.removed.contains(&digest);
+                if indexed || stored.contains(&digest) {
                     out.push(Insert::Duplicate);
                     continue;
                 }
@@ -67,8 +70,13 @@ impl Store {
                 while t.size.saturating_add(len) > max_bytes
                     && t.purge_due(now, PURGE_CHUNK)?.deleted > 0
                 {}
+                if index.len() + stored.len() >= MAX_MESSAGES {
+                    refused.push(digest);
+                    out.push(Insert::Full);
+                    continue;
+                }
                 if t.size.saturating_add(len) > max_bytes {
-                    match victims(&t, &entry, max_bytes, &stored)? {
+                    match victims(&index, &t, &entry, max_bytes) {
                         Some(victims) => {
                             for (ttl, d, e) in &victims {
                                 t.remove(*ttl, d, e)?;
@@ -82,23 +90,14 @@ impl Store {
                         }
                     }
                 }
-                t.frames
-                    .insert((*received_at, digest), msg.encode().as_slice())?;
-                t.digests.insert(&digest, *received_at)?;
-                t.expiry.insert((msg.ttl(), digest), entry.to_bytes())?;
-                t.by_rate.insert((entry.rate, digest), msg.ttl())?;
-                t.by_tag
-                    .insert((entry.id0, *received_at, digest), msg.ttl())?;
-                t.by_arrival.insert((*received_at, digest), msg.ttl())?;
-                t.count += 1;
-                t.size += len;
+                t.add(&digest, msg.ttl(), &entry, msg.encode().as_slice())?;
                 stored.insert(digest);
                 out.push(Insert::Stored);
             }
             t.finish()?
         };
         txn.commit()?;
-        self.set_stats(figures.0, figures.1);
+        self.committed(&changes, figures);
         self.stats
             .evicted
             .fetch_add(evicted.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -117,32 +116,27 @@ impl Store {
 type Victim = (u32, [u8; 32], Entry);
 
 /// The cheapest stored messages whose deletion makes room for `entry`, if they all paid no
-/// more than it; `None` if the room cannot be made that way.
-fn victims(
-    t: &Tables<'_>,
-    entry: &Entry,
-    max_bytes: u64,
-    protected: &HashSet<[u8; 32]>,
-) -> Result<Option<Vec<Victim>>, StoreError> {
-    let need = t.size + u64::from(entry.len) - max_bytes;
+/// more than it; `None` if the room cannot be made that way. Messages stored by this
+/// transaction are not in the index yet, so a batch never evicts its own.
+fn victims(index: &Index, t: &Tables<'_>, entry: &Entry, max_bytes: u64) -> Option<Vec<Victim>> {
+    let need = (t.size + u64::from(entry.len)).saturating_sub(max_bytes);
     let mut freed = 0u64;
     let mut out = Vec::new();
-    for row in t.by_rate.range(..=(entry.rate, [0xff; 32]))? {
-        let (key, ttl) = row?;
-        let (_, digest) = key.value();
-        if protected.contains(&digest) {
+    for rec in index.cheapest(entry.rate) {
+        if t.removed.contains(&rec.digest) {
             continue;
         }
-        let ttl = ttl.value();
-        let Some(found) = t.expiry.get((ttl, digest))? else {
-            continue;
+        let victim = Entry {
+            received_at: rec.received_at,
+            id0: index.id0(rec),
+            len: rec.len,
+            rate: rec.rate,
         };
-        let victim = Entry::from_bytes(&found.value());
         freed += u64::from(victim.len);
-        out.push((ttl, digest, victim));
+        out.push((rec.ttl, rec.digest, victim));
         if freed >= need {
-            return Ok(Some(out));
+            return Some(out);
         }
     }
-    Ok(None)
+    None
 }

@@ -1,16 +1,15 @@
 //! Deleting messages: at their TTL (the sweeper, start-up, an insert into a full store) and
 //! when evicted. Everything needed comes from the expiry index; no frame is read.
 
-use super::{
-    Entry, Store, BY_ARRIVAL, BY_RATE, BY_TAG, DIGESTS, EXPIRY, FRAMES, META, META_BYTES,
-    META_MESSAGES,
-};
+use super::index::Change;
+use super::{Entry, Store, BY_ARRIVAL, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
 use crate::error::StoreError;
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use std::collections::HashSet;
 
 /// Expired messages deleted per write transaction: small enough that the writer commits
 /// waiting inserts between chunks, large enough that one fsync deletes many.
-pub(crate) const PURGE_CHUNK: usize = 4_096;
+pub const PURGE_CHUNK: usize = 8_192;
 
 /// What one sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,17 +20,18 @@ pub struct Swept {
     pub more: bool,
 }
 
-/// Every table of one write transaction, with the running figures.
+/// Every table of one write transaction, the running figures, and the changes the in-memory
+/// indexes take once it commits.
 pub(super) struct Tables<'t> {
     pub(super) frames: Table<'t, (u64, [u8; 32]), &'static [u8]>,
-    pub(super) digests: Table<'t, [u8; 32], u64>,
     pub(super) expiry: Table<'t, (u32, [u8; 32]), [u8; Entry::LEN]>,
-    pub(super) by_rate: Table<'t, (u64, [u8; 32]), u32>,
-    pub(super) by_tag: Table<'t, ([u8; 32], u64, [u8; 32]), u32>,
     pub(super) by_arrival: Table<'t, (u64, [u8; 32]), u32>,
     meta: Table<'t, &'static str, u64>,
     pub(super) count: u64,
     pub(super) size: u64,
+    changes: Vec<Change>,
+    /// Digests deleted in this transaction (the indexes still hold them until it commits).
+    pub(super) removed: HashSet<[u8; 32]>,
 }
 
 impl<'t> Tables<'t> {
@@ -41,22 +41,39 @@ impl<'t> Tables<'t> {
         let size = meta.get(META_BYTES)?.map_or(0, |v| v.value());
         Ok(Tables {
             frames: txn.open_table(FRAMES)?,
-            digests: txn.open_table(DIGESTS)?,
             expiry: txn.open_table(EXPIRY)?,
-            by_rate: txn.open_table(BY_RATE)?,
-            by_tag: txn.open_table(BY_TAG)?,
             by_arrival: txn.open_table(BY_ARRIVAL)?,
             meta,
             count,
             size,
+            changes: Vec::new(),
+            removed: HashSet::new(),
         })
     }
 
-    /// Writes the figures back; returns them.
-    pub(super) fn finish(mut self) -> Result<(u64, u64), StoreError> {
+    /// Writes the figures back; returns them and the changes for the indexes.
+    pub(super) fn finish(mut self) -> Result<((u64, u64), Vec<Change>), StoreError> {
         self.meta.insert(META_MESSAGES, self.count)?;
         self.meta.insert(META_BYTES, self.size)?;
-        Ok((self.count, self.size))
+        Ok(((self.count, self.size), self.changes))
+    }
+
+    /// Stores one message whose digest is not stored.
+    pub(super) fn add(
+        &mut self,
+        digest: &[u8; 32],
+        ttl: u32,
+        entry: &Entry,
+        wire: &[u8],
+    ) -> Result<(), StoreError> {
+        self.frames.insert((entry.received_at, *digest), wire)?;
+        self.expiry.insert((ttl, *digest), entry.to_bytes())?;
+        self.by_arrival.insert((entry.received_at, *digest), ttl)?;
+        self.count += 1;
+        self.size += u64::from(entry.len);
+        self.removed.remove(digest);
+        self.changes.push(Change::Add(*digest, ttl, *entry));
+        Ok(())
     }
 
     /// Deletes one message from every table.
@@ -67,43 +84,58 @@ impl<'t> Tables<'t> {
         entry: &Entry,
     ) -> Result<(), StoreError> {
         self.expiry.remove((ttl, *digest))?;
-        self.by_rate.remove((entry.rate, *digest))?;
-        self.by_tag
-            .remove((entry.id0, entry.received_at, *digest))?;
+        self.forget(digest, entry)
+    }
+
+    /// Deletes one message, already gone from the expiry index, from the other tables.
+    fn forget(&mut self, digest: &[u8; 32], entry: &Entry) -> Result<(), StoreError> {
         self.by_arrival.remove((entry.received_at, *digest))?;
-        self.digests.remove(digest)?;
         if self.frames.remove((entry.received_at, *digest))?.is_some() {
             self.count = self.count.saturating_sub(1);
             self.size = self.size.saturating_sub(u64::from(entry.len));
         }
+        self.removed.insert(*digest);
+        self.changes.push(Change::Remove(*digest));
         Ok(())
     }
 
-    /// Deletes up to `limit` messages whose TTL is at or before `now`.
+    /// Deletes up to `limit` messages whose TTL is at or before `now`: a contiguous range of
+    /// the expiry index, then their frames and arrival entries in arrival order.
     pub(super) fn purge_due(&mut self, now: u64, limit: usize) -> Result<Swept, StoreError> {
         let cutoff = u32::try_from(now).unwrap_or(u32::MAX);
-        let due: Vec<((u32, [u8; 32]), Entry)> = self
-            .expiry
-            .range(..=(cutoff, [0xff; 32]))?
-            .take(limit + 1)
-            .map(|e| e.map(|(k, v)| (k.value(), Entry::from_bytes(&v.value()))))
-            .collect::<Result<_, _>>()?;
-        let more = due.len() > limit;
-        let mut deleted = 0;
-        for ((ttl, digest), entry) in due.iter().take(limit) {
-            self.remove(*ttl, digest, entry)?;
-            deleted += 1;
+        let mut due: Vec<([u8; 32], Entry)> = Vec::new();
+        {
+            let mut rows = self
+                .expiry
+                .extract_from_if(..=(cutoff, [0xff; 32]), |_, _| true)?;
+            while due.len() < limit {
+                let Some(row) = rows.next() else { break };
+                let (key, value) = row?;
+                due.push((key.value().1, Entry::from_bytes(&value.value())));
+            }
         }
-        Ok(Swept { deleted, more })
+        let more = match self.expiry.first()? {
+            Some((key, _)) => key.value().0 <= cutoff,
+            None => false,
+        };
+        due.sort_unstable_by_key(|(digest, e)| (e.received_at, *digest));
+        for (digest, entry) in &due {
+            self.forget(digest, entry)?;
+        }
+        Ok(Swept {
+            deleted: due.len() as u64,
+            more,
+        })
     }
 }
 
 impl Store {
-    /// Deletes up to one chunk of messages whose TTL is at or before `now`, in one durable
-    /// transaction, and says whether more are due.
+    /// Deletes up to one chunk ([`PURGE_CHUNK`]) of messages whose TTL is at or before `now`,
+    /// in one durable transaction, and says whether more are due.
     pub fn purge_expired(&self, now: u64) -> Result<Swept, StoreError> {
+        let _writing = self.write_lock();
         let txn = self.db.begin_write()?;
-        let (swept, figures) = {
+        let (swept, finished) = {
             let mut tables = Tables::open(&txn)?;
             let swept = tables.purge_due(now, PURGE_CHUNK)?;
             if swept.deleted == 0 {
@@ -112,12 +144,11 @@ impl Store {
             (swept, tables.finish()?)
         };
         txn.commit()?;
-        self.set_stats(figures.0, figures.1);
+        let (figures, changes) = finished;
+        self.committed(&changes, figures);
         Ok(swept)
     }
-}
 
-impl Store {
     /// (TTL, digest) of every stored message whose TTL is after `after` (unix seconds), in
     /// (TTL, digest) order: the items history sync reconciles. Reads only the expiry index.
     pub fn items_after(&self, after: u64) -> Result<Vec<(u32, [u8; 32])>, StoreError> {

@@ -1,25 +1,24 @@
 //! The message store: redb in the node's data directory.
 //!
-//! Tables (keys are big-endian encoded by redb, so ranges run in time order):
+//! Durable tables (keys are big-endian encoded by redb, so ranges run in time order):
 //!
 //! | table | key | value | serves |
 //! | --- | --- | --- | --- |
 //! | `frames` | (received-at `u64`, digest) | wire frame | `get`, sync fetch |
-//! | `digests` | digest `[u8; 32]` | received-at `u64` | duplicates, finding a frame |
-//! | `expiry` | (`ttl: u32`, digest) | [`Entry`]: received-at, `ID0`, length, rate | the sweeper, start-up purge |
-//! | `by_rate` | (rate `u64`, digest) | `ttl: u32` | eviction when full |
-//! | `by_tag` | (`ID0`, received-at `u64`, digest) | `ttl: u32` | queries by tag, sync by tag |
+//! | `expiry` | (`ttl: u32`, digest) | [`Entry`]: received-at, `ID0`, length, rate | the sweeper, sync items, rebuilding the indexes |
 //! | `by_arrival` | (received-at `u64`, digest) | `ttl: u32` | queries and sync without tags |
 //! | `meta` | `"messages"`, `"bytes"`, `"schema"` | `u64` | store figures, the byte budget |
 //!
-//! The expiry index holds everything needed to delete a message from every table (its
-//! arrival time, `ID0`, length and rate), so neither the sweeper nor eviction reads or decodes
-//! a frame.
+//! Every durable key is time-ordered: a node receives in clock order and most messages live
+//! about as long as their neighbours, so an insert lands at the end of each B-tree (a few
+//! leaves per transaction, whatever its size) and the sweeper deletes contiguous ranges.
 //!
-//! Layout 3 keys the frames, the one table of large values, by arrival time: a node receives
-//! in clock order, so inserts land at the end of the B-tree (a few leaves per transaction)
-//! instead of one random leaf, and its branches, per frame, as layout 2's digest keys did.
-//! What is looked up by digest is the small `digests` table. redb's page cache is bounded
+//! In memory ([`index`]): digest → where the frame is (duplicates, `get`, sync), the rate order
+//! (eviction when full) and tag → arrival order (queries by tag). Their keys are random, which
+//! in a copy-on-write B-tree costs a leaf and its branches per row per transaction (layout 3
+//! kept them as tables and wrote 17× the frame per insert). They are rebuilt at open from the
+//! expiry index, which holds every field they need, and changed only after a transaction
+//! commits, so they always describe committed state. redb's page cache is bounded
 //! ([`CACHE_BYTES`]); the operating system's file cache serves the rest.
 //!
 //! Every insert is one redb write transaction committed with `Durability::Immediate` (the
@@ -36,34 +35,35 @@
 
 mod admit;
 mod expiry;
+mod index;
+mod layout;
 mod query;
 mod refused;
 
 pub use admit::rate;
-pub use expiry::Swept;
+pub use expiry::{Swept, PURGE_CHUNK};
 pub use query::{Page, Position, Query, Scan};
 
 use crate::error::StoreError;
 use ems_core::Message;
+use index::Index;
 use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition};
 use refused::Refused;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 const FRAMES: TableDefinition<(u64, [u8; 32]), &[u8]> = TableDefinition::new("frames");
-const DIGESTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("digests");
 const EXPIRY: TableDefinition<(u32, [u8; 32]), [u8; Entry::LEN]> = TableDefinition::new("expiry");
-const BY_RATE: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_rate");
-const BY_TAG: TableDefinition<([u8; 32], u64, [u8; 32]), u32> = TableDefinition::new("by_tag");
 const BY_ARRIVAL: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_arrival");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const META_MESSAGES: &str = "messages";
 const META_BYTES: &str = "bytes";
 const META_SCHEMA: &str = "schema";
-/// The table layout this code reads and writes (2: frames keyed by digest; 3: by arrival).
-const SCHEMA: u64 = 3;
+/// The table layout this code reads and writes (2: frames keyed by digest; 3: by arrival;
+/// 4: only time-ordered tables, the random-keyed indexes in memory). Layout 3 is migrated.
+const SCHEMA: u64 = 4;
 /// redb's page cache (its default is 1 GiB, most of a node's memory at a million messages).
 pub const CACHE_BYTES: usize = 64 << 20;
 /// Refused or evicted digests remembered so that sync does not fetch them again.
@@ -149,43 +149,25 @@ pub struct Store {
     db: Database,
     stats: Stats,
     refused: Mutex<Refused>,
+    index: RwLock<Index>,
+    /// Held by each write transaction until its changes are in the index, so that the next
+    /// transaction sees them.
+    writing: Mutex<()>,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` and purges what expired while it was closed
-    /// (relative to `now`, unix seconds). Returns the store and the number purged.
+    /// Opens (or creates) the store at `path`, migrating a layout-3 store, purges what expired
+    /// while it was closed (relative to `now`, unix seconds) and rebuilds the in-memory indexes
+    /// from the expiry index. Returns the store and the number purged.
     pub fn open(path: &Path, now: u64) -> Result<(Store, u64), StoreError> {
         let db = Builder::new().set_cache_size(CACHE_BYTES).create(path)?;
-        let txn = db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let schema = meta.get(META_SCHEMA)?.map(|v| v.value());
-            let count = meta.get(META_MESSAGES)?.map_or(0, |v| v.value());
-            match schema {
-                Some(SCHEMA) => {}
-                None if count == 0 => {
-                    meta.insert(META_SCHEMA, SCHEMA)?;
-                }
-                found => {
-                    return Err(StoreError::Schema {
-                        path: path.display().to_string(),
-                        found: found.unwrap_or(1),
-                        expected: SCHEMA,
-                    })
-                }
-            }
-            txn.open_table(FRAMES)?;
-            txn.open_table(DIGESTS)?;
-            txn.open_table(EXPIRY)?;
-            txn.open_table(BY_RATE)?;
-            txn.open_table(BY_TAG)?;
-            txn.open_table(BY_ARRIVAL)?;
-        }
-        txn.commit()?;
+        layout::prepare(&db, path)?;
         let store = Store {
             db,
             stats: Stats::default(),
             refused: Mutex::new(Refused::new(REMEMBER_REFUSED)),
+            index: RwLock::new(Index::default()),
+            writing: Mutex::new(()),
         };
         store.load_stats()?;
         let mut purged = 0;
@@ -196,7 +178,48 @@ impl Store {
                 break;
             }
         }
+        store.rebuild()?;
         Ok((store, purged))
+    }
+
+    /// Fills the in-memory indexes from the expiry index.
+    fn rebuild(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let expiry = txn.open_table(EXPIRY)?;
+        let mut index = Index::default();
+        for row in expiry.iter()? {
+            let (key, value) = row?;
+            let (ttl, digest) = key.value();
+            index.insert(&digest, ttl, &Entry::from_bytes(&value.value()));
+        }
+        let (messages, _) = self.stats();
+        if index.len() as u64 != messages {
+            tracing::warn!(
+                indexed = index.len(),
+                counted = messages,
+                "the expiry index and the message count disagree"
+            );
+        }
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        Ok(())
+    }
+
+    fn index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Serialises writers (see [`Store::writing`](Store)).
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the changes of a committed transaction to the indexes and the figures.
+    fn committed(&self, changes: &[index::Change], figures: (u64, u64)) {
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(changes);
+        self.set_stats(figures.0, figures.1);
     }
 
     fn load_stats(&self) -> Result<(), StoreError> {
@@ -238,28 +261,35 @@ impl Store {
         self.refused().contains(digest)
     }
 
+    /// Where the frame of an unexpired stored message is: its arrival time.
+    fn located(&self, digest: &[u8; 32], now: u64) -> Option<u64> {
+        let index = self.index();
+        let rec = index.find(digest)?;
+        (u64::from(rec.ttl) > now).then_some(rec.received_at)
+    }
+
     /// The stored message with this digest, unless its TTL is at or before `now`.
     pub fn get(&self, digest: &[u8; 32], now: u64) -> Result<Option<Message>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let (digests, frames) = (txn.open_table(DIGESTS)?, txn.open_table(FRAMES)?);
-        let Some(value) = frame(&digests, &frames, digest)? else {
+        let Some(at) = self.located(digest, now) else {
             return Ok(None);
         };
-        let msg = decode_frame(digest, value.value())?;
-        Ok((u64::from(msg.ttl()) > now).then_some(msg))
+        let txn = self.db.begin_read()?;
+        let frames = txn.open_table(FRAMES)?;
+        let Some(value) = frames.get((at, *digest))? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_frame(digest, value.value())?))
     }
 
     /// Which of `digests` are worth fetching: not stored, and not refused or evicted here.
     pub fn missing(&self, digests: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let stored = txn.open_table(DIGESTS)?;
-        let mut out = Vec::new();
-        for d in digests {
-            if stored.get(d)?.is_none() && !self.was_refused(d) {
-                out.push(*d);
-            }
-        }
-        Ok(out)
+        let index = self.index();
+        let refused = self.refused();
+        Ok(digests
+            .iter()
+            .filter(|d| index.find(d).is_none() && !refused.contains(d))
+            .copied()
+            .collect())
     }
 
     /// Wire frames of those `digests` that are stored and unexpired, stopping before the total
@@ -270,18 +300,19 @@ impl Store {
         now: u64,
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let found: Vec<(u64, [u8; 32])> = digests
+            .iter()
+            .filter_map(|d| Some((self.located(d, now)?, *d)))
+            .collect();
         let txn = self.db.begin_read()?;
-        let (stored, frames) = (txn.open_table(DIGESTS)?, txn.open_table(FRAMES)?);
+        let frames = txn.open_table(FRAMES)?;
         let mut out = Vec::new();
         let mut total = 0;
-        for d in digests {
-            let Some(value) = frame(&stored, &frames, d)? else {
+        for key in found {
+            let Some(value) = frames.get(key)? else {
                 continue;
             };
             let wire = value.value();
-            if u64::from(decode_frame(d, wire)?.ttl()) <= now {
-                continue;
-            }
             if total + wire.len() > max_bytes {
                 break;
             }
@@ -290,19 +321,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The stored frame with this digest, found through the `digests` table.
-fn frame<'a>(
-    digests: &impl ReadableTable<[u8; 32], u64>,
-    frames: &'a impl ReadableTable<(u64, [u8; 32]), &'static [u8]>,
-    digest: &[u8; 32],
-) -> Result<Option<redb::AccessGuard<'a, &'static [u8]>>, StoreError> {
-    let Some(at) = digests.get(digest)? else {
-        return Ok(None);
-    };
-    let at = at.value();
-    Ok(frames.get((at, *digest))?)
 }
 
 /// Decodes a stored frame, naming its digest if it is corrupt.

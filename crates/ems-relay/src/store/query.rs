@@ -1,6 +1,6 @@
 //! Reading the store by tag or by arrival: queries, their pages and cursors.
 
-use super::{Store, BY_ARRIVAL, BY_TAG, MAX_QUERY_TAGS};
+use super::{Store, BY_ARRIVAL, MAX_QUERY_TAGS};
 use crate::error::{RelayError, StoreError};
 use ems_core::Message;
 use redb::ReadableDatabase;
@@ -141,7 +141,6 @@ impl Store {
         scan: &Scan,
         now: u64,
     ) -> Result<(Vec<[u8; 32]>, Option<Position>), StoreError> {
-        let txn = self.db.begin_read()?;
         let mut out = Vec::new();
         let mut last = None;
         let mut take = |tag: [u8; 32], received_at: u64, digest: [u8; 32], ttl: u32| {
@@ -156,6 +155,7 @@ impl Store {
             out.len() >= scan.limit
         };
         if scan.tags.is_empty() {
+            let txn = self.db.begin_read()?;
             let table = txn.open_table(BY_ARRIVAL)?;
             let lower = match &scan.after {
                 Some(p) => Bound::Excluded((p.received_at, p.digest)),
@@ -169,21 +169,18 @@ impl Store {
                 }
             }
         } else {
-            let table = txn.open_table(BY_TAG)?;
+            let index = self.index();
             let first = scan
                 .after
                 .and_then(|p| scan.tags.binary_search(&p.tag).ok())
                 .unwrap_or(0);
             for (i, tag) in scan.tags.iter().enumerate().skip(first) {
-                let lower = match &scan.after {
-                    Some(p) if i == first => Bound::Excluded((*tag, p.received_at, p.digest)),
-                    _ => Bound::Included((*tag, scan.since, [0; 32])),
+                let after = match &scan.after {
+                    Some(p) if i == first => Some((p.received_at, p.digest)),
+                    _ => None,
                 };
-                let upper = Bound::Included((*tag, u64::MAX, [0xff; 32]));
-                for entry in table.range((lower, upper))? {
-                    let (k, v) = entry?;
-                    let (tag, at, digest) = k.value();
-                    if take(tag, at, digest, v.value()) {
+                for rec in index.tagged(tag, scan.since, after) {
+                    if take(*tag, rec.received_at, rec.digest, rec.ttl) {
                         return Ok((out, last));
                     }
                 }

@@ -361,3 +361,34 @@ pub fn peer_of(addr: &Multiaddr) -> PeerId {
 pub fn store_file(dir: &Path) -> PathBuf {
     dir.join("store.redb")
 }
+
+/// A message whose proof hash starts with `lead` (the store does not check proofs): the lower
+/// `lead`, the more work the proof shows. 1 KiB payload, `life` seconds from `now`, an `ID0`
+/// of its own.
+pub fn paid(lead: u64, life: u64, now: u64) -> Message {
+    let mut id0 = [0u8; 32];
+    id0[..8].copy_from_slice(&next_serial().to_be_bytes());
+    id0[8..16].copy_from_slice(&lead.to_be_bytes());
+    paid_tagged(id0, lead, life, now)
+}
+
+/// [`paid`] with the `ID0` given.
+pub fn paid_tagged(id0: [u8; 32], lead: u64, life: u64, now: u64) -> Message {
+    let mut id = [0u8; 64];
+    id[..32].copy_from_slice(&id0);
+    id[32..40].copy_from_slice(&next_serial().to_be_bytes());
+    let mut m = Message::new(id, vec![7; 1024], (now + life) as u32, [0; 4]).unwrap();
+    let mut hash = [0xff; 32];
+    hash[..8].copy_from_slice(&lead.to_be_bytes());
+    m.set_pow(
+        ems_pow::Algorithm::Sha256,
+        ems_pow::Proof { nonce: 0, hash },
+    );
+    m
+}
+
+/// A number no other call in this process returned.
+fn next_serial() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}

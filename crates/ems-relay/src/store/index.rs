@@ -1,0 +1,302 @@
+//! The store's in-memory indexes: stored messages by digest, by rate and by tag.
+//!
+//! These three orders have random keys. In redb's copy-on-write B-trees each random-keyed row
+//! costs its transaction a 4 KiB leaf and the branch path above it, whatever the row's size,
+//! which made them most of what an insert or a delete wrote (docs/performance.md, layout 3).
+//! They are therefore held here instead: rebuilt when the store opens from the durable expiry
+//! index (which holds every field they need), and changed only after the transaction that
+//! made the change has committed, so they always describe committed state and a crash loses
+//! nothing that was acknowledged.
+//!
+//! Each message is one 64-byte record in a slab, named by a `u32` handle. The digest table
+//! and the tag table are hash tables of handles (5 bytes a slot), the rate and tag orders
+//! B-tree sets of small tuples of numbers; a tag (`ID0`) is stored once however many messages
+//! carry it.
+
+use super::Entry;
+use hashbrown::HashTable;
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Bound;
+
+/// Most messages the indexes can name (handles are `u32`); the store refuses beyond it.
+pub(super) const MAX_MESSAGES: usize = u32::MAX as usize - 1;
+
+/// What the indexes keep of one stored message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Rec {
+    /// The message's digest.
+    pub(super) digest: [u8; 32],
+    /// When this node received it (the frame's key is `(received_at, digest)`).
+    pub(super) received_at: u64,
+    /// What it paid ([`super::rate`]).
+    pub(super) rate: u64,
+    /// Its TTL (the expiry index's key is `(ttl, digest)`).
+    pub(super) ttl: u32,
+    /// Its encoded length.
+    pub(super) len: u32,
+    /// Its `ID0`, as a handle into the tag table.
+    tag: u32,
+}
+
+/// One change to the indexes, recorded during a write transaction and applied after it
+/// commits.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Change {
+    /// A message was stored with this TTL and expiry entry.
+    Add([u8; 32], u32, Entry),
+    /// A message was deleted.
+    Remove([u8; 32]),
+}
+
+#[derive(Debug)]
+struct Tag {
+    id0: [u8; 32],
+    refs: u32,
+}
+
+/// The first eight bytes of a digest: orders messages received in the same second by digest.
+fn prefix(digest: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// Puts `item` in a freed slot of `slab` if there is one, else at its end; returns its handle.
+fn place<T>(slab: &mut Vec<T>, free: &mut Vec<u32>, item: T) -> u32 {
+    match free.pop() {
+        Some(h) => {
+            slab[h as usize] = item;
+            h
+        }
+        None => {
+            slab.push(item);
+            (slab.len() - 1) as u32
+        }
+    }
+}
+
+/// The in-memory indexes.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    hasher: RandomState,
+    recs: Vec<Rec>,
+    free: Vec<u32>,
+    by_digest: HashTable<u32>,
+    /// (rate, handle): eviction takes the lowest first.
+    by_rate: BTreeSet<(u64, u32)>,
+    tags: Vec<Tag>,
+    free_tags: Vec<u32>,
+    tag_ids: HashTable<u32>,
+    /// (tag, received at, digest prefix, handle): queries by tag, in arrival order. Two
+    /// messages of one tag received in the same second whose digests share their first eight
+    /// bytes are ordered by handle, which a reopening may change.
+    by_tag: BTreeSet<(u32, u64, u64, u32)>,
+}
+
+impl Index {
+    /// Messages indexed.
+    pub(super) fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    fn handle(&self, digest: &[u8; 32]) -> Option<u32> {
+        let recs = &self.recs;
+        self.by_digest
+            .find(self.hasher.hash_one(digest), |&h| {
+                recs[h as usize].digest == *digest
+            })
+            .copied()
+    }
+
+    /// The stored message with this digest.
+    pub(super) fn find(&self, digest: &[u8; 32]) -> Option<&Rec> {
+        self.handle(digest).map(|h| &self.recs[h as usize])
+    }
+
+    /// The `ID0` of an indexed message.
+    pub(super) fn id0(&self, rec: &Rec) -> [u8; 32] {
+        self.tags[rec.tag as usize].id0
+    }
+
+    /// Applies the changes of a committed transaction, in order.
+    pub(super) fn apply(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Add(digest, ttl, entry) => self.insert(digest, *ttl, entry),
+                Change::Remove(digest) => {
+                    self.remove(digest);
+                }
+            }
+        }
+    }
+
+    /// Indexes a stored message (nothing if its digest is already indexed).
+    pub(super) fn insert(&mut self, digest: &[u8; 32], ttl: u32, entry: &Entry) {
+        if self.handle(digest).is_some() || self.len() >= MAX_MESSAGES {
+            return;
+        }
+        let tag = self.intern(&entry.id0);
+        let rec = Rec {
+            digest: *digest,
+            received_at: entry.received_at,
+            rate: entry.rate,
+            ttl,
+            len: entry.len,
+            tag,
+        };
+        let h = place(&mut self.recs, &mut self.free, rec);
+        let (recs, hasher) = (&self.recs, &self.hasher);
+        self.by_digest
+            .insert_unique(hasher.hash_one(digest), h, |&x| {
+                hasher.hash_one(recs[x as usize].digest)
+            });
+        self.by_rate.insert((rec.rate, h));
+        self.by_tag
+            .insert((tag, rec.received_at, prefix(digest), h));
+    }
+
+    /// Forgets a deleted message; returns what was kept of it.
+    pub(super) fn remove(&mut self, digest: &[u8; 32]) -> Option<Rec> {
+        let recs = &self.recs;
+        let found = self
+            .by_digest
+            .find_entry(self.hasher.hash_one(digest), |&h| {
+                recs[h as usize].digest == *digest
+            })
+            .ok()?;
+        let (h, _) = found.remove();
+        let rec = self.recs[h as usize];
+        self.by_rate.remove(&(rec.rate, h));
+        self.by_tag
+            .remove(&(rec.tag, rec.received_at, prefix(digest), h));
+        self.release(rec.tag);
+        self.free.push(h);
+        Some(rec)
+    }
+
+    /// Indexed messages that paid at most `max_rate`, the lowest first.
+    pub(super) fn cheapest(&self, max_rate: u64) -> impl Iterator<Item = &Rec> + '_ {
+        self.by_rate
+            .range(..=(max_rate, u32::MAX))
+            .map(|&(_, h)| &self.recs[h as usize])
+    }
+
+    /// Indexed messages with `ID0` = `tag` received at or after `since`, in (arrival, digest)
+    /// order, starting after the message (received at, digest) `after` if given.
+    pub(super) fn tagged(
+        &self,
+        tag: &[u8; 32],
+        since: u64,
+        after: Option<(u64, [u8; 32])>,
+    ) -> impl Iterator<Item = &Rec> + '_ {
+        let id = self.tag_id(tag);
+        let range = id.map(|id| {
+            let lower = match after {
+                // A cursor whose message is gone continues after where it would sort.
+                Some((at, d)) => {
+                    let h = self.handle(&d).unwrap_or(u32::MAX);
+                    Bound::Excluded((id, at, prefix(&d), h))
+                }
+                None => Bound::Included((id, since, 0, 0)),
+            };
+            let upper = Bound::Included((id, u64::MAX, u64::MAX, u32::MAX));
+            self.by_tag.range((lower, upper))
+        });
+        range
+            .into_iter()
+            .flatten()
+            .map(|&(_, _, _, h)| &self.recs[h as usize])
+    }
+
+    fn tag_id(&self, id0: &[u8; 32]) -> Option<u32> {
+        let tags = &self.tags;
+        self.tag_ids
+            .find(self.hasher.hash_one(id0), |&t| tags[t as usize].id0 == *id0)
+            .copied()
+    }
+
+    fn intern(&mut self, id0: &[u8; 32]) -> u32 {
+        if let Some(t) = self.tag_id(id0) {
+            self.tags[t as usize].refs += 1;
+            return t;
+        }
+        let tag = Tag { id0: *id0, refs: 1 };
+        let t = place(&mut self.tags, &mut self.free_tags, tag);
+        let (tags, hasher) = (&self.tags, &self.hasher);
+        self.tag_ids.insert_unique(hasher.hash_one(id0), t, |&x| {
+            hasher.hash_one(tags[x as usize].id0)
+        });
+        t
+    }
+
+    fn release(&mut self, t: u32) {
+        let tag = &mut self.tags[t as usize];
+        tag.refs -= 1;
+        if tag.refs > 0 {
+            return;
+        }
+        let id0 = tag.id0;
+        let tags = &self.tags;
+        if let Ok(found) = self
+            .tag_ids
+            .find_entry(self.hasher.hash_one(id0), |&x| tags[x as usize].id0 == id0)
+        {
+            found.remove();
+        }
+        self.free_tags.push(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(at: u64, tag: u8, rate: u64) -> Entry {
+        Entry {
+            received_at: at,
+            id0: [tag; 32],
+            len: 100,
+            rate,
+        }
+    }
+
+    #[test]
+    fn handles_and_tags_are_reused_and_every_order_forgets_a_removed_message() {
+        let mut idx = Index::default();
+        for i in 0..10u8 {
+            idx.insert(
+                &[i; 32],
+                100 + u32::from(i),
+                &entry(u64::from(i), i % 2, 10 - u64::from(i)),
+            );
+        }
+        // Indexing a digest twice changes nothing.
+        idx.insert(&[3; 32], 999, &entry(999, 9, 0));
+        assert_eq!(idx.len(), 10);
+        assert_eq!(idx.find(&[3; 32]).unwrap().ttl, 103);
+        let cheap: Vec<u8> = idx.cheapest(3).map(|r| r.digest[0]).collect();
+        assert_eq!(cheap, vec![9, 8, 7]);
+        let odd: Vec<u8> = idx.tagged(&[1; 32], 0, None).map(|r| r.digest[0]).collect();
+        assert_eq!(odd, vec![1, 3, 5, 7, 9]);
+        let after: Vec<u8> = idx
+            .tagged(&[1; 32], 0, Some((3, [3; 32])))
+            .map(|r| r.digest[0])
+            .collect();
+        assert_eq!(after, vec![5, 7, 9]);
+        for i in (1..10u8).step_by(2) {
+            assert_eq!(idx.remove(&[i; 32]).unwrap().digest, [i; 32]);
+        }
+        assert!(idx.remove(&[1; 32]).is_none());
+        assert_eq!(idx.tagged(&[1; 32], 0, None).count(), 0);
+        assert_eq!(idx.tag_ids.len(), 1, "an unused tag is forgotten");
+        assert_eq!(idx.cheapest(u64::MAX).count(), 5);
+        // Freed handles and tag slots are reused, not grown.
+        for i in 20..25u8 {
+            idx.insert(&[i; 32], 1, &entry(1, 7, 1));
+        }
+        assert_eq!((idx.recs.len(), idx.tags.len()), (10, 2));
+        assert_eq!(idx.tagged(&[7; 32], 0, None).count(), 5);
+        assert_eq!(idx.id0(idx.find(&[22; 32]).unwrap()), [7; 32]);
+    }
+}
