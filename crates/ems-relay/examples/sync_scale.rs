@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p ems-relay --example sync_scale -- [common] [delta...]
-//! cargo run --release -p ems-relay --example sync_scale -- rejoin [n]
+//! cargo run --release -p ems-relay --example sync_scale -- rejoin [n] [quiet]
 //! ```
 //!
 //! **Reconcile** (defaults: 100,000 in common, Δ = 100): two nodes holding `common` messages
@@ -22,7 +22,8 @@
 //! day offline: what it had has expired) joins all three. Printed: the time until it holds
 //! every message, the process's resident set before it started and at its peak while it
 //! caught up (the process runs all four nodes), and how often the messages were fetched and
-//! served: each exactly once is `fetched = served = n`.
+//! served: each exactly once is `fetched = served = n`. With `quiet` the joining node does not
+//! relay (it gossips on nothing it fetched).
 //!
 //! TTLs are spread over the 40 minutes after `now + 600` s.
 
@@ -162,13 +163,35 @@ fn event(n: &Node, what: &str) -> f64 {
     metric(n, &format!("ems_sync_events_total{{event=\"{what}\"}}"))
 }
 
-/// Polls until `node` holds `want` messages (30 minutes at most); the time it took and the
-/// largest resident set seen meanwhile.
+/// Polls until `node` holds `want` messages (30 minutes at most), printing its progress every
+/// 10 s; the time it took and the largest resident set seen meanwhile.
 async fn until_holds(node: &Node, want: u64, started: Instant) -> (Duration, u64) {
     let deadline = started + Duration::from_secs(1_800);
     let mut peak = rss_kib();
-    while node.status().await.store.messages < want {
+    let mut report = started + Duration::from_secs(10);
+    loop {
+        let held = node.status().await.store.messages;
+        if held >= want {
+            break;
+        }
         assert!(Instant::now() < deadline, "not caught up in 30 minutes");
+        if Instant::now() >= report {
+            report += Duration::from_secs(10);
+            let e = |what| event(node, what);
+            println!(
+                "  … {:.0} s: {held} held; {} rounds, {} exchanges, {} fetch requests, {} fetched, {} busy, {} faults",
+                started.elapsed().as_secs_f64(),
+                e("rounds"),
+                e("exchanges"),
+                e("fetch_requests"),
+                e("fetched"),
+                e("busy"),
+                ["mismatch", "no_progress", "endless", "invalid", "undelivered", "reannounced"]
+                    .map(e)
+                    .iter()
+                    .sum::<f64>(),
+            );
+        }
         peak = peak.max(rss_kib());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -182,7 +205,8 @@ async fn main() {
     let mut policy = policy();
     policy.store.max_bytes = 16 << 30;
     if args.first().is_some_and(|a| a == "rejoin") {
-        rejoin(args.get(1).map_or(100_000, number), &policy).await;
+        let relays = args.get(2).is_none_or(|a| a != "quiet");
+        rejoin(args.get(1).map_or(100_000, number), relays, &policy).await;
         return;
     }
     let common = args.first().map_or(100_000, number);
@@ -274,7 +298,7 @@ async fn reconcile(common: u64, deltas: &[u64], policy: &Policy) {
     }
 }
 
-async fn rejoin(n: u64, policy: &Policy) {
+async fn rejoin(n: u64, relays: bool, policy: &Policy) {
     let now = now();
     let prefix = chain(policy).head(now).expect("devnet head").prefix;
     let t = Instant::now();
@@ -304,7 +328,9 @@ async fn rejoin(n: u64, policy: &Policy) {
     let before = rss_kib();
     let dir = tempfile::tempdir().expect("dir");
     let started = Instant::now();
-    let node = start(dir.path(), policy, addrs).await;
+    let mut joining = policy.clone();
+    joining.relay.enabled = relays;
+    let node = start(dir.path(), &joining, addrs).await;
     let (took, peak) = until_holds(&node, n, started).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let served: f64 = peers.iter().map(|p| event(p, "served_frames")).sum();

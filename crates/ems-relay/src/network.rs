@@ -164,7 +164,7 @@ impl Network {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => self.command(cmd, &events),
                 },
                 event = futures::StreamExt::next(&mut self.swarm), if events.capacity() > 0 => {
                     match event {
@@ -189,7 +189,7 @@ impl Network {
         tracing::debug!("swarm task stopped");
     }
 
-    fn command(&mut self, cmd: Command) {
+    fn command(&mut self, cmd: Command, events: &mpsc::Sender<Event>) {
         let behaviour = self.swarm.behaviour_mut();
         match cmd {
             Command::Publish(data) => {
@@ -211,11 +211,7 @@ impl Network {
                     self.ban_if_graylisted(peer);
                 }
             }
-            Command::SyncRequest { peer, request } => {
-                let tag = request.tag();
-                let id = behaviour.sync.send_request(&peer, request);
-                self.sync_sent.insert(id, tag);
-            }
+            Command::SyncRequest { peer, request } => self.sync_request(peer, request, events),
             Command::Ban { peer } => self.ban(peer, "its sync score reached the threshold"),
             Command::SyncRespond { channel, response } => {
                 if behaviour.sync.send_response(channel, response).is_err() {

@@ -96,9 +96,9 @@ pub struct Args {
     /// Partition length, seconds.
     #[arg(long, default_value_t = 60)]
     pub split_s: u64,
-    /// Relays' bootstrap redial interval, seconds.
-    #[arg(long, default_value_t = 10)]
-    pub redial_s: u64,
+    /// Relays' bootstrap redial interval, seconds (the relay's default unless given).
+    #[arg(long, default_value_t = ems_relay::Tuning::default().redial.as_secs_f64())]
+    pub redial_s: f64,
     /// Relays' periodic history sync interval, seconds.
     #[arg(long, default_value_t = 300)]
     pub resync_s: u64,
@@ -148,7 +148,7 @@ impl Args {
                 bootstrap: self.bootstrap,
                 max_connections: self.max_connections,
                 heartbeat: Duration::from_secs(1),
-                redial: Duration::from_secs(self.redial_s),
+                redial: Duration::from_secs_f64(self.redial_s),
                 resync: Duration::from_secs(self.resync_s),
             },
             shape: Shape {
@@ -246,7 +246,7 @@ async fn faults(args: &Args) -> anyhow::Result<()> {
         let msgs = scenario::frames(cluster.policy(), frame, args.messages, 3_600).await?;
         match args.scenario {
             Scenario::Partition => {
-                let h = scenario::partition(
+                let h = crate::partition::partition(
                     &mut cluster,
                     &msgs,
                     Duration::from_secs(args.split_s),
@@ -262,20 +262,27 @@ async fn faults(args: &Args) -> anyhow::Result<()> {
                     h.cpu.cores,
                     h.cpu.load,
                 );
+                println!("{}", report::heal(&h));
             }
             Scenario::Churn => {
-                let c = scenario::churn(&mut cluster, &msgs, args.minutes, 0.1, tail).await?;
+                let c = crate::churn::churn(&mut cluster, &msgs, args.minutes, 0.1, tail).await?;
                 println!(
-                    "churn N={n} {} min, {} nodes replaced: {} messages, {:.2}% of (message, node alive throughout) delivered; 100% reach mean {:.0} ms (of {} complete); sim CPU {:.2} cores, load {:.1}",
+                    "churn N={n} {} min, {} nodes replaced: {} messages ({} stranded: never left a publisher stopped since); {}/{} = {:.2}% of due (message, node) pairs delivered ({:.2}% of all {} pairs of nodes live at publication and at the end); 100% reach mean {:.0} ms (of {} complete); sim CPU {:.2} cores, load {:.1}",
                     args.minutes,
                     c.replaced,
                     c.published,
-                    c.delivered * 100.0,
+                    c.stranded,
+                    c.delivered,
+                    c.due,
+                    c.delivered as f64 * 100.0 / c.due.max(1) as f64,
+                    c.delivered as f64 * 100.0 / c.live_pairs.max(1) as f64,
+                    c.live_pairs,
                     c.reach[3].mean,
                     c.reach[3].count,
                     c.cpu.cores,
                     c.cpu.load,
                 );
+                println!("{}", report::missed(&c));
             }
             Scenario::Hostile => {
                 let a = scenario::hostile(

@@ -13,10 +13,12 @@
 //! printed as Markdown tables (the ones in `docs/performance.md`).
 
 mod bare;
+mod churn;
 mod cli;
 mod cluster;
 mod link;
 mod measure;
+mod partition;
 mod recorder;
 mod report;
 mod scenario;

@@ -86,10 +86,18 @@ impl std::ops::Sub for Counters {
 
 /// The sum of the samples of metric `name` (any labels) in Prometheus text.
 pub fn metric(text: &str, name: &str) -> f64 {
+    labelled(text, name, "")
+}
+
+/// The sum of the samples of metric `name` whose labels contain `label` (e.g.
+/// `source="sync"`) in Prometheus text.
+pub fn labelled(text: &str, name: &str, label: &str) -> f64 {
     text.lines()
         .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            l.strip_prefix(name).is_some_and(|rest| {
+                (rest.starts_with('{') || rest.starts_with(' '))
+                    && rest.split(' ').next().is_some_and(|ls| ls.contains(label))
+            })
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

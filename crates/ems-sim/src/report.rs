@@ -1,7 +1,9 @@
 //! Tables.
 
+use crate::churn::Churned;
 use crate::cluster::Kind;
 use crate::measure::Stat;
+use crate::partition::Healed;
 use crate::scenario::Figures;
 
 /// The header of the propagation table.
@@ -62,4 +64,85 @@ pub fn ratio(ems: &Figures, bare: &Figures) -> String {
         r(ems.payload, bare.payload),
         r(ems.control, bare.control),
     )
+}
+
+/// Quantiles (min, median, p90, max) of `v`, formatted in seconds.
+fn spread(mut v: Vec<f64>) -> String {
+    if v.is_empty() {
+        return "–".into();
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize];
+    format!(
+        "{:.1} / {:.1} / {:.1} / {:.1}",
+        q(0.0),
+        q(0.5),
+        q(0.9),
+        q(1.0)
+    )
+}
+
+/// The heal's timeline table, then per-node figures: when each node first had a connection
+/// across, and when it had everything.
+pub fn heal(h: &Healed) -> String {
+    let mut out = String::from(
+        "| s after heal | links across | nodes with one | pairs missing | rounds | exchanges | busy | fetch requests | got by sync | got by gossip | mean peers | sim cores |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in &h.timeline {
+        out.push_str(&format!(
+            "| {:.1} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} |\n",
+            s.at,
+            s.crossings,
+            s.crossed,
+            s.missing,
+            s.rounds,
+            s.exchanges,
+            s.busy,
+            s.fetches,
+            s.via_sync,
+            s.via_gossip,
+            s.peers,
+            s.cores
+        ));
+    }
+    let crossed: Vec<&(Option<f64>, Option<f64>)> =
+        h.nodes.iter().filter(|n| n.0.is_some()).collect();
+    out.push_str(&format!(
+        "nodes: {} of {} had a link across; first link s after heal (min / median / p90 / max): {}; everything s after heal, nodes with a link: {}; nodes without: {}; everything s after their first link: {}",
+        crossed.len(),
+        h.nodes.len(),
+        spread(crossed.iter().filter_map(|n| n.0).collect()),
+        spread(crossed.iter().filter_map(|n| n.1).collect()),
+        spread(h.nodes.iter().filter(|n| n.0.is_none()).filter_map(|n| n.1).collect()),
+        spread(crossed.iter().filter_map(|n| Some(n.1? - n.0?)).collect()),
+    ));
+    out
+}
+
+/// The messages of a churn run that missed a node due to receive them, with their publisher.
+pub fn missed(c: &Churned) -> String {
+    let mut out = String::from(
+        "| published s | publisher age s | publisher peers | publisher stopped s after | reached / due |\n\
+         |---|---|---|---|---|\n",
+    );
+    let s = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
+    for m in &c.missed {
+        out.push_str(&format!(
+            "| {:.1} | {} | {} | {} | {} / {} |\n",
+            m.at,
+            s(m.publisher_age),
+            m.publisher_peers,
+            s(m.publisher_stopped),
+            m.reached,
+            m.due
+        ));
+    }
+    for (age, peers, count) in &c.missing_nodes {
+        out.push_str(&format!(
+            "node running {} s at the end, {peers} peers then, missed {count} messages\n",
+            s(*age)
+        ));
+    }
+    out
 }

@@ -128,6 +128,19 @@ async fn partition_cuts_links_and_refuses_dials() {
         .is_ok());
 }
 
+#[tokio::test]
+async fn links_across_a_healed_partition_are_logged_and_others_not() {
+    let net = Net::new(shape(1, None));
+    net.partition([9_031]);
+    net.heal();
+    let _same_side = raw_pair(&net, 9_032, 9_033).await;
+    assert!(net.crossings().is_empty(), "a link within one side logged");
+    let _across = raw_pair(&net, 9_031, 9_034).await;
+    let log = net.crossings();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].1, log[0].2), (9_031, 9_034));
+}
+
 fn small_setup(nodes: usize) -> Setup {
     Setup {
         nodes,

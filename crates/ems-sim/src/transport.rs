@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Link latency: one value for every link, or drawn per link.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +80,11 @@ pub struct Net {
     partition: Mutex<Option<HashMap<u64, u8>>>,
     /// Cut signals of live dialer ends, by (dialer port, listener port).
     cuts: Mutex<Vec<DialerCut>>,
+    /// The sides of the last partition, kept after the heal to tell crossing connections.
+    healed: Mutex<Option<HashMap<u64, u8>>>,
+    /// Connections between the sides of the last partition established since its heal:
+    /// (when, dialer port, listener port).
+    crossings: Mutex<Vec<(Instant, u64, u64)>>,
 }
 
 /// A live dialer end's cut signal, by (dialer port, listener port).
@@ -92,6 +98,8 @@ impl Net {
             nodes: Mutex::default(),
             partition: Mutex::default(),
             cuts: Mutex::default(),
+            healed: Mutex::default(),
+            crossings: Mutex::default(),
         })
     }
 
@@ -113,9 +121,7 @@ impl Net {
     }
 
     fn separated(&self, a: u64, b: u64) -> bool {
-        lock(&self.partition)
-            .as_ref()
-            .is_some_and(|sides| sides.get(&a).unwrap_or(&0) != sides.get(&b).unwrap_or(&0))
+        apart(lock(&self.partition).as_ref(), a, b)
     }
 
     /// Splits the network: the ports in `side_one` on one side, every other port on the other.
@@ -133,7 +139,21 @@ impl Net {
 
     /// Ends the partition.
     pub fn heal(&self) {
-        *lock(&self.partition) = None;
+        let sides = lock(&self.partition).take();
+        lock(&self.crossings).clear();
+        *lock(&self.healed) = sides;
+    }
+
+    /// Connections established across the last partition since it healed: (when, dialer
+    /// port, listener port), in order.
+    pub fn crossings(&self) -> Vec<(Instant, u64, u64)> {
+        lock(&self.crossings).clone()
+    }
+
+    fn crossed(&self, dialer: u64, listener: u64) {
+        if apart(lock(&self.healed).as_ref(), dialer, listener) {
+            lock(&self.crossings).push((Instant::now(), dialer, listener));
+        }
     }
 
     /// The transport of the node listening on `port`: shaped in-memory links, Noise, Yamux.
@@ -163,6 +183,11 @@ pub(crate) fn raw(net: &Arc<Net>, port: u64) -> SimTransport {
         port,
         access,
     }
+}
+
+/// Whether ports `a` and `b` are on different sides of `sides` (ports not listed: side 0).
+fn apart(sides: Option<&HashMap<u64, u8>>, a: u64, b: u64) -> bool {
+    sides.is_some_and(|sides| sides.get(&a).unwrap_or(&0) != sides.get(&b).unwrap_or(&0))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -239,10 +264,12 @@ impl Transport for SimTransport {
         let (cut_tx, cut_rx) = watch::channel(false);
         lock(&self.net.cuts).push(((self.port, remote), cut_tx));
         let dial = self.inner.dial(addr, opts).map_err(|e| e.map(other))?;
+        let (net, port) = (self.net.clone(), self.port);
         Ok(async move {
             // TCP's handshake: one round trip before the first byte.
             tokio::time::sleep(delay * 2).await;
             let raw = dial.await.map_err(other)?;
+            net.crossed(port, remote);
             Ok(Link::spawn(raw, up, down, Some(cut_rx)))
         }
         .boxed())
