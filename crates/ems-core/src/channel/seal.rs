@@ -170,6 +170,13 @@ pub(crate) fn decode(plaintext: &[u8]) -> Result<Opened, ChannelError> {
         }
         _ => return Err(ChannelError::Malformed("message: unknown kind")),
     };
+    // One encoding per body: the smallest bucket that holds it, as `pad` chooses. A larger
+    // bucket would let the sender re-pad a message into another size class unnoticed.
+    if bucket(plaintext.len() - cursor.remaining()) != Some(plaintext.len() + AEAD_TAG_LEN) {
+        return Err(ChannelError::Malformed(
+            "message: padded past its smallest bucket",
+        ));
+    }
     let padding = cursor.take(cursor.remaining()).unwrap_or_default();
     if padding.iter().any(|&byte| byte != 0) {
         return Err(ChannelError::Malformed("message: non-zero padding"));
@@ -272,5 +279,22 @@ mod tests {
             decode(&body[..100]),
             Err(ChannelError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_body_padded_past_its_smallest_bucket_is_refused() {
+        // Found by the channel_body fuzz target: an empty data body zero-padded to the 512
+        // bucket decoded, and encoded back to 256.
+        let mut body = encode_data(9, b"", None).to_vec();
+        body.resize(512 - AEAD_TAG_LEN, 0);
+        assert!(matches!(
+            decode(&body),
+            Err(ChannelError::Malformed(
+                "message: padded past its smallest bucket"
+            ))
+        ));
+        let full = encode_data(9, &[1; 233], None);
+        assert_eq!(full.len() + AEAD_TAG_LEN, 512);
+        assert!(decode(&full).is_ok());
     }
 }
