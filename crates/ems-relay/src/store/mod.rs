@@ -141,6 +141,8 @@ struct Stats {
     messages: AtomicU64,
     bytes: AtomicU64,
     evicted: AtomicU64,
+    /// Committed transactions that changed which messages are stored.
+    changes: AtomicU64,
 }
 
 /// The redb message store. All methods block; async callers run them on the blocking pool.
@@ -220,6 +222,9 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .apply(changes);
         self.set_stats(figures.0, figures.1);
+        if !changes.is_empty() {
+            self.stats.changes.fetch_add(1, Ordering::Release);
+        }
     }
 
     fn load_stats(&self) -> Result<(), StoreError> {
@@ -245,6 +250,14 @@ impl Store {
             self.stats.messages.load(Ordering::Relaxed),
             self.stats.bytes.load(Ordering::Relaxed),
         )
+    }
+
+    /// A number that changes whenever the set of stored messages does (an insert, an eviction,
+    /// a purge), and only then: a view derived from the store is current while it is the same.
+    /// The count of messages is not such a number: a store that evicts one message to make
+    /// room for another holds as many as before.
+    pub fn generation(&self) -> u64 {
+        self.stats.changes.load(Ordering::Acquire)
     }
 
     /// Messages evicted for better-paid ones since the store was opened.
