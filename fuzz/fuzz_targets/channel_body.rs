@@ -10,7 +10,8 @@
 //!   edits;
 //! - 3: several genuine messages delivered in the order (and with the repeats) the rest gives.
 //!
-//! Whatever arrives: when unseal fails, Alice's state is unchanged (byte-for-byte, serialised);
+//! Whatever arrives: when unseal fails, Alice's state is unchanged (byte-for-byte, serialised in
+//! binary form: `people::compact`);
 //! a frame whose ID, payload, TTL or blockhash was altered never opens; a replay is refused; a
 //! body that opens is one the encoder writes back identically.
 #![no_main]
@@ -43,14 +44,14 @@ struct Alice {
     channel: Option<Channel>,
     /// Whether a frame has opened since the point's state.
     changed: bool,
-    saved: Option<String>,
+    saved: Option<Vec<u8>>,
 }
 
 impl Alice {
     /// Alice at point `at`: the kept state, else the point's state restored.
     fn at(at: usize) -> Self {
         let kept = KEPT.with(|kept| kept.borrow_mut().get_mut(at).and_then(Option::take));
-        let channel = kept.unwrap_or_else(|| people::restore(&prepared::points()[at].alice));
+        let channel = kept.unwrap_or_else(|| people::from_compact(&prepared::points()[at].alice));
         Alice {
             point: at,
             channel: Some(channel),
@@ -69,13 +70,13 @@ impl Alice {
         let before = match (self.changed, self.saved.take()) {
             (false, _) => None,
             (true, Some(saved)) => Some(saved),
-            (true, None) => Some(people::save(self.channel())),
+            (true, None) => Some(people::compact(self.channel())),
         };
         let channel = self.channel.as_mut().expect("Alice's state");
         let out = channel.unseal(alice(), message, NOW);
         match &out {
             Err(e) => {
-                let after = people::save(channel);
+                let after = people::compact(channel);
                 let unchanged = &after == before.as_ref().unwrap_or(point);
                 // A changed state is never kept, even while the panic unwinds.
                 self.changed |= !unchanged;
@@ -117,7 +118,7 @@ fuzz_target!(|bytes: &[u8]| {
         0 => {
             let body = rest[..rest.len().min(MAX_PAYLOAD - AEAD_TAG_LEN)].to_vec();
             let edit = body.clone();
-            let mut b = people::restore(&point.bob);
+            let mut b = people::from_compact(&point.bob);
             let mut rng = rng(u64::from(*state));
             let message = with_plaintext_edit(
                 move |plaintext| *plaintext = edit.clone(),

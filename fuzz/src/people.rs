@@ -66,6 +66,19 @@ pub fn save(channel: &Channel) -> String {
     serde_json::to_string(channel).expect("state serialises")
 }
 
+/// A channel state in binary form (CBOR: keys as byte strings, not hex). It holds the same
+/// state as [`save`] at a fraction of the cost, for targets that compare states per input.
+pub fn compact(channel: &Channel) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(channel, &mut out).expect("state serialises");
+    out
+}
+
+/// Restores a state from [`compact`].
+pub fn from_compact(state: &[u8]) -> Channel {
+    ciborium::from_reader(state).expect("fixture state")
+}
+
 fn play() -> Conversation {
     let (alice, bob) = (alice(), bob());
     let mut rng = rng(3);

@@ -1,6 +1,7 @@
 //! What the channel targets need at each point of the fixtures' conversation
 //! ([`crate::people`]), made once per process so that an input costs only what it exercises:
-//! Alice's state (serialised, checked to serialise back to itself) and Bob's frames from there.
+//! Alice's state (in binary form, checked to serialise back to itself) and Bob's frames from
+//! there.
 
 use crate::people::{self, bob, BLOCKHASH, TTL};
 use crate::rng;
@@ -9,10 +10,10 @@ use std::sync::OnceLock;
 
 /// One point of the conversation, as Alice's end receives Bob's frames there.
 pub struct Point {
-    /// Alice's state, serialised: also what it serialises back to (checked when made).
-    pub alice: String,
-    /// Bob's state, serialised.
-    pub bob: String,
+    /// Alice's state, [`people::compact`]: also what it serialises back to (checked when made).
+    pub alice: Vec<u8>,
+    /// Bob's state, [`people::compact`].
+    pub bob: Vec<u8>,
     /// Bob's first frame from that point, `b"tamper with me"`, sealed with `rng(point)`.
     pub tamper: Message,
     /// Bob's first eight frames from that point, frame `i` holding `[i; 3]`, sealed one after
@@ -30,9 +31,10 @@ pub fn points() -> &'static [Point] {
             .iter()
             .enumerate()
             .map(|(i, (a_state, b_state))| {
+                let alice = people::compact(&people::restore(a_state));
                 assert_eq!(
-                    &people::save(&people::restore(a_state)),
-                    a_state,
+                    people::compact(&people::from_compact(&alice)),
+                    alice,
                     "Alice's state restores to itself"
                 );
                 let seed = i as u64;
@@ -55,8 +57,8 @@ pub fn points() -> &'static [Point] {
                     })
                     .collect();
                 Point {
-                    alice: a_state.clone(),
-                    bob: b_state.clone(),
+                    alice,
+                    bob: people::compact(&people::restore(b_state)),
                     tamper,
                     sent,
                 }

@@ -38,21 +38,51 @@ impl<'de, const N: usize> Deserialize<'de> for Secret<N> {
     }
 }
 
-/// Serde helpers: byte strings as lowercase hex, fixed-size arrays checked for their length.
+/// Serde helpers: byte strings as lowercase hex in human-readable formats (the JSON of state
+/// and key files), as byte strings in binary ones; fixed-size arrays checked for their length.
 pub(crate) mod hex_bytes {
+    use serde::de::{Error, Visitor};
     use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt;
 
-    /// Writes `bytes` as a hex string.
+    /// Writes `bytes` as a hex string, or as bytes in a binary format.
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&hex::encode(bytes))
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
     }
 
-    /// Reads a hex string.
+    /// Reads a hex string, or bytes in a binary format.
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        hex::decode(text.as_bytes()).map_err(serde::de::Error::custom)
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            hex::decode(text.as_bytes()).map_err(Error::custom)
+        } else {
+            deserializer.deserialize_byte_buf(Bytes)
+        }
+    }
+
+    /// A byte string of a binary format.
+    struct Bytes;
+
+    impl Visitor<'_> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
     }
 
     /// Boxed fixed-size arrays as hex.

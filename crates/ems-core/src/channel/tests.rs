@@ -60,6 +60,51 @@ fn a_used_message_key_cannot_be_recovered_from_either_state() {
 }
 
 #[test]
+fn a_state_in_a_binary_format_holds_bytes_not_hex_and_restores_the_same_channel() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (alice, bob, mut a, b) = pair(&mut rng);
+    let cbor = |c: &Channel| {
+        let mut out = Vec::new();
+        ciborium::into_writer(c, &mut out).unwrap();
+        out
+    };
+    let binary = cbor(&b);
+    let json = serde_json::to_string(&b).unwrap();
+    let mut restored: Channel = ciborium::from_reader(binary.as_slice()).unwrap();
+    // The same state: written back identically in both forms.
+    assert_eq!(cbor(&restored), binary);
+    assert_eq!(serde_json::to_string(&restored).unwrap(), json);
+    // Keys are byte strings there, hex in JSON.
+    let key = b.receiver.epoch.secrets()[0];
+    let holds =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(&binary, &key) && !holds(&binary, hex::encode(key).as_bytes()));
+    assert!(json.contains(&hex::encode(key)));
+    // A hex string where bytes belong is refused, not misread.
+    let as_text: Result<Channel, _> = ciborium::from_reader(
+        {
+            let mut out = Vec::new();
+            ciborium::into_writer(
+                &serde_json::from_str::<ciborium::Value>(&json).unwrap(),
+                &mut out,
+            )
+            .unwrap();
+            out
+        }
+        .as_slice(),
+    );
+    assert!(as_text.is_err());
+    // And it works: it opens what Alice sends next.
+    let sealed = a
+        .seal(&alice, b"after a restore", TTL, BLOCKHASH, false, &mut rng)
+        .unwrap();
+    assert!(matches!(
+        restored.unseal(&bob, &sealed, NOW).unwrap(),
+        Received::Data { plaintext, .. } if plaintext == b"after a restore"
+    ));
+}
+
+#[test]
 fn a_skipped_key_is_erased_once_its_message_arrives() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let (alice, bob, mut a, mut b) = pair(&mut rng);
