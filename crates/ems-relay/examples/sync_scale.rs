@@ -20,10 +20,12 @@
 //! **Rejoin** (default n = 100,000): three peers hold the same `n` messages (1 KiB payloads,
 //! real proofs; one store written, copied to the other two), and a node holding nothing (a
 //! day offline: what it had has expired) joins all three. Printed: the time until it holds
-//! every message, the process's resident set before it started and at its peak while it
-//! caught up (the process runs all four nodes), and how often the messages were fetched and
-//! served: each exactly once is `fetched = served = n`. With `quiet` the joining node does not
-//! relay (it gossips on nothing it fetched).
+//! every message still due (checked one by one: at 1 M the run outlasts the shortest TTLs, and
+//! messages within `policy.clock_skew` of their TTL are left out of sync), the process's
+//! resident set before it started and at its peak while it caught up (the process runs all
+//! four nodes), and how often the messages were fetched and served: each exactly once is
+//! `fetched = served = accepted from sync`. With `quiet` the joining node does not relay (it
+//! gossips on nothing it fetched).
 //!
 //! TTLs are spread over the 40 minutes after `now + 600` s.
 
@@ -47,13 +49,13 @@ const BATCH: u64 = 16_384;
 /// v1's inventory entry: a digest, 32 bytes, per message and direction (plus page framing).
 const V1_ENTRY: u64 = 32;
 
-/// Message `i`: unique ID1, TTL spread over the 40 minutes after `now + 600`.
+/// Message `i`: unique ID1, TTL [`ttl_of`].
 fn message(i: u64, payload: usize, prefix: [u8; 4], now: u64, mined: Option<&Policy>) -> Message {
     let mut id = [0u8; 64];
     id[..8].copy_from_slice(&(i % 4_096).to_be_bytes());
     id[32..40].copy_from_slice(&i.to_be_bytes());
     id[40..48].copy_from_slice(&now.to_be_bytes());
-    let ttl = now + 600 + i % 2_400;
+    let ttl = ttl_of(i, now);
     let mut m = Message::new(id, vec![0x5a; payload], ttl as u32, prefix).expect("valid frame");
     match mined {
         Some(policy) => m.mine(policy, Algorithm::Sha256, now),
@@ -66,6 +68,20 @@ fn message(i: u64, payload: usize, prefix: [u8; 4], now: u64, mined: Option<&Pol
         ),
     }
     m
+}
+
+/// The TTL of message `i` made at `now`: 600 s to 50 min ahead, spread evenly.
+fn ttl_of(i: u64, now: u64) -> u64 {
+    now + 600 + i % 2_400
+}
+
+/// How many of messages `0..n` made at `made` a node still syncs at `now`: those whose TTL is
+/// more than the clock skew ahead (closer ones are left out of reconciliation, and expire).
+fn due(n: u64, made: u64, now: u64, skew: u64) -> u64 {
+    (0..n.min(2_400))
+        .filter(|&r| ttl_of(r, made) > now + skew)
+        .map(|r| n / 2_400 + u64::from(r < n % 2_400))
+        .sum()
 }
 
 /// Writes messages `range` (made by `make`, on two threads) into the store at `path`.
@@ -165,13 +181,13 @@ fn event(n: &Node, what: &str) -> f64 {
 
 /// Polls until `node` holds `want` messages (30 minutes at most), printing its progress every
 /// 10 s; the time it took and the largest resident set seen meanwhile.
-async fn until_holds(node: &Node, want: u64, started: Instant) -> (Duration, u64) {
+async fn until_holds(node: &Node, want: impl Fn() -> u64, started: Instant) -> (Duration, u64) {
     let deadline = started + Duration::from_secs(1_800);
     let mut peak = rss_kib();
     let mut report = started + Duration::from_secs(10);
     loop {
         let held = node.status().await.store.messages;
-        if held >= want {
+        if held >= want() {
             break;
         }
         assert!(Instant::now() < deadline, "not caught up in 30 minutes");
@@ -256,7 +272,7 @@ async fn reconcile(common: u64, deltas: &[u64], policy: &Policy) {
         let mut b_policy = policy.clone();
         b_policy.relay.enabled = forward;
         let b = start(dir_b.path(), &b_policy, vec![through]).await;
-        let (took, _) = until_holds(&b, common + delta, started).await;
+        let (took, _) = until_holds(&b, || common + delta, started).await;
         // Let both rounds finish, then read the counters.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (sent, received) = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
@@ -331,13 +347,45 @@ async fn rejoin(n: u64, relays: bool, policy: &Policy) {
     let mut joining = policy.clone();
     joining.relay.enabled = relays;
     let node = start(dir.path(), &joining, addrs).await;
-    let (took, peak) = until_holds(&node, n, started).await;
+    // A run long enough sees the first messages expire: it waits for what is still due.
+    let skew = policy.limits.clock_skew;
+    let (counted, peak) = until_holds(&node, || due(n, now, common::now(), skew), started).await;
+    // The count also holds messages about to expire, so it can reach what is due while some
+    // due messages are still on their way: each due message is then asked for, one by one
+    // (a second's margin for the clock), and those missing again until none is.
+    let mut missing: Vec<u64> = (0..n).collect();
+    let took = loop {
+        let at = common::now() + 1;
+        let mut still = Vec::new();
+        for &i in &missing {
+            let m = message(i, 1_024, prefix, now, None);
+            if ttl_of(i, now) > at + skew && node.get(&m.digest()).await.expect("get").is_none() {
+                still.push(i);
+            }
+        }
+        if still.is_empty() {
+            break started.elapsed();
+        }
+        println!(
+            "  … {:.0} s: {} due messages not held yet",
+            started.elapsed().as_secs_f64(),
+            still.len()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1_800),
+            "not caught up"
+        );
+        missing = still;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let due_at_end = due(n, now, common::now(), skew);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let served: f64 = peers.iter().map(|p| event(p, "served_frames")).sum();
     println!(
-        "  holds all {n} after {:.1} s ({:.0} messages/s); process RSS {} MiB before it started, peak {} MiB while it caught up",
+        "  holds every message still due ({due_at_end} of {n}; the rest expired or about to) after {:.1} s (count reached at {:.1} s; {:.0} fetched/s); process RSS {} MiB before it started, peak {} MiB while it caught up",
         took.as_secs_f64(),
-        n as f64 / took.as_secs_f64(),
+        counted.as_secs_f64(),
+        event(&node, "fetched") / took.as_secs_f64(),
         before / 1024,
         peak / 1024,
     );
