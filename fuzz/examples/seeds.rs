@@ -182,4 +182,62 @@ fn main() {
     );
     write("policy", "dotted", b"store.enabled = false\nstore.max_bytes = 0\npow.algorithms = [\"argon2id\", \"sha256\"]\n");
     write("policy", "inline", b"pow.sha256 = { min_work = 1, size_factor = 2, ttl_factor = 3 }\npolicy.max_ttl = 4294967295\n");
+
+    // The node's answers as a client reads them, one of each kind, from real values.
+    use ems_client::schema::*;
+    let answer = |name: &str, kind: u8, json: Vec<u8>| {
+        write("node_answer", name, &[&[kind][..], &json].concat());
+    };
+    let head = ChainHead {
+        height: 100,
+        blockhash: BLOCKHASH,
+        policy: ems_core::Policy::default(),
+    };
+    answer("chain-head", 0, json(&head));
+    let accepted = Accepted {
+        digest: conversation.frames[0].digest(),
+        stored: true,
+    };
+    answer("accepted", 1, json(&accepted));
+    let page = MessagePage {
+        messages: conversation.frames.iter().map(StoredMessage::new).collect(),
+        next_cursor: Some("00000000000000640000000000000003".into()),
+    };
+    answer("page", 2, json(&page));
+    let last = MessagePage {
+        messages: vec![],
+        next_cursor: None,
+    };
+    answer("page-last", 2, json(&last));
+    let status = NodeStatus {
+        peer_id: "12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp".into(),
+        listen_addrs: vec![
+            "/ip4/127.0.0.1/tcp/19100/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp"
+                .into(),
+        ],
+        network: "devnet".into(),
+        peers: 3,
+        chain: ChainStatus {
+            source: "devnet".into(),
+            height: Some(100),
+            head_prefix: Some(hex::encode(BLOCKHASH)),
+            healthy: true,
+        },
+        store: StoreStatus {
+            messages: 12,
+            bytes: 40_960,
+        },
+        policy: ems_core::Policy::default(),
+    };
+    answer("status", 3, json(&status));
+    let error = ErrorBody::new(
+        ErrorCode::StaleBlockhash,
+        "blockhash deadbeef is not the prefix of any recent block",
+    );
+    answer("error", 4, json(&error));
+}
+
+/// An answer's JSON.
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("an answer serialises")
 }
