@@ -147,8 +147,18 @@ pub struct Tuning {
     /// How soon a peer whose frames were skipped (over a budget, or the hold queue full) is
     /// asked for what it received since. Default 2 s.
     pub refetch: Duration,
-    /// Established connections at most. Default 128.
+    /// Established connections the node settles at. Default 128. It accepts up to an eighth
+    /// more (at least 2 more), so that a newcomer finds room at a full relay, and closes the
+    /// excess down to this number: connections at least `connection_grace` old, gossipsub
+    /// mesh peers last, otherwise at random (`trim.rs`; `docs/relay.md`, "Connections").
     pub max_connections: u32,
+    /// How long a new connection is safe from being closed to bring the node back to
+    /// `max_connections`. Default 15 s: longer than `sync_timeout` (10 s), so that a
+    /// newcomer's first sync round ends before its connection can be closed, and than the
+    /// 10 s in which a healed partition converges, so that links made across at the heal last
+    /// through it; short enough that the headroom over `max_connections` frees again soon
+    /// (an eighth of it admits that many newcomers per grace period at a full relay).
+    pub connection_grace: Duration,
     /// Pending (handshaking) connections at most, each way. Default 32.
     pub max_pending: u32,
     /// Inbound connections (pending or established) from one IP address. Default 8.
@@ -257,6 +267,7 @@ impl Default for Tuning {
             hold_capacity: 1_024,
             refetch: Duration::from_secs(2),
             max_connections: 128,
+            connection_grace: Duration::from_secs(15),
             max_pending: 32,
             max_connections_per_ip: 8,
             ban: Duration::from_secs(600),
@@ -294,5 +305,20 @@ mod tests {
             redial + after_connecting <= heal_goal / 2,
             "redial {redial:?}"
         );
+    }
+
+    /// `Tuning::connection_grace`: a new connection is not closed to trim the node back to
+    /// `max_connections` before its first sync round could end, nor before a healed partition
+    /// should have converged over it.
+    #[test]
+    fn the_connection_grace_outlasts_a_first_sync_round_and_the_heal_goal() {
+        let t = Tuning::default();
+        let heal_goal = Duration::from_secs(10);
+        assert!(
+            t.connection_grace > t.sync_timeout,
+            "{:?}",
+            t.connection_grace
+        );
+        assert!(t.connection_grace >= heal_goal, "{:?}", t.connection_grace);
     }
 }

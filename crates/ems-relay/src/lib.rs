@@ -34,6 +34,8 @@
 //! - [`ratelimit`]: token buckets keyed by anything (peer, IP, API client), O(1) eviction.
 //! - `node_key`: the node's libp2p key, created once in the data directory.
 //! - `limits`: connection limits (libp2p's, plus inbound connections per IP address).
+//! - `trim`: the connection manager: room for newcomers over `max_connections`, then trimmed
+//!   back to it.
 //! - `peek`: a frame's digest and proof algorithm, read without decoding it.
 //! - [`supervise`]: the core tasks' watcher; [`Node::failed`] names a task that died.
 //!
@@ -91,6 +93,7 @@ pub mod store;
 pub mod subscription;
 pub mod supervise;
 pub mod sync;
+mod trim;
 mod verdict;
 mod writer;
 

@@ -1,5 +1,6 @@
-//! Connection limits: libp2p's `connection-limits` behaviour bounds the total, pending and
-//! per-peer counts; [`PerIp`] adds what it lacks, a bound on inbound connections (pending and
+//! Connection limits: libp2p's `connection-limits` behaviour bounds the total (a hard cap a
+//! little over `Tuning::max_connections`, which the connection manager in `trim.rs` trims back
+//! to), pending and per-peer counts; [`PerIp`] adds what it lacks, a bound on inbound connections (pending and
 //! established together) from one IP address, since a peer id costs nothing to mint and an
 //! address does, and refuses addresses that are banned (`ban.rs`) before their handshake.
 
@@ -20,12 +21,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-/// libp2p's limits from the tuning: total established, pending inbound and outbound, and per
-/// peer.
+/// libp2p's limits from the tuning: total established (`max_connections` plus the connection
+/// manager's headroom, `trim.rs`), pending inbound and outbound, and per peer.
 pub(crate) fn connection_limits(tuning: &Tuning) -> connection_limits::Behaviour {
     connection_limits::Behaviour::new(
         ConnectionLimits::default()
-            .with_max_established(Some(tuning.max_connections))
+            .with_max_established(Some(crate::trim::hard_cap(tuning.max_connections)))
             .with_max_pending_incoming(Some(tuning.max_pending))
             .with_max_pending_outgoing(Some(tuning.max_pending))
             .with_max_established_per_peer(Some(2)),

@@ -47,6 +47,9 @@ pub(crate) struct Metrics {
     pub(crate) expired: Counter,
     /// `ems_connections_denied_total`: inbound connections over a connection limit.
     pub(crate) connections_denied: Counter,
+    /// `ems_connections_trimmed_total`: established connections closed to bring the node back
+    /// to `max_connections` (`trim.rs`).
+    pub(crate) connections_trimmed: Counter,
     /// `ems_peers_banned_total`: peers disconnected and refused for a while because their
     /// gossipsub score fell below the graylist threshold.
     pub(crate) bans: Counter,
@@ -85,7 +88,7 @@ impl Metrics {
         let received = Family::<Label, Counter>::default();
         let rejected = Family::<Label, Counter>::default();
         let expired = Counter::default();
-        let connections_denied = Counter::default();
+        let (connections_denied, connections_trimmed) = (Counter::default(), Counter::default());
         let (bans, banned) = (Counter::default(), Gauge::default());
         let (address_bans, banned_addresses) = (Counter::default(), Gauge::default());
         let api_refused = Family::<Label, Counter>::default();
@@ -113,6 +116,11 @@ impl Metrics {
             "ems_connections_denied",
             "Inbound connections refused by a connection limit (total, pending, per IP) or a ban",
             connections_denied.clone(),
+        );
+        registry.register(
+            "ems_connections_trimmed",
+            "Established connections closed to bring the node back to max_connections",
+            connections_trimmed.clone(),
         );
         registry.register(
             "ems_peers_banned",
@@ -177,6 +185,7 @@ impl Metrics {
             rejected,
             expired,
             connections_denied,
+            connections_trimmed,
             bans,
             banned,
             address_bans,

@@ -14,6 +14,7 @@ use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST};
 use crate::limits::ip_of;
 use crate::metrics::Metrics;
 use crate::sync;
+use crate::trim;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
@@ -26,6 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Peers beyond which discovered peers are no longer dialled.
 const DISCOVERY_TARGET: usize = 12;
+
+/// How often connections over `max_connections` are looked at again (besides at each new
+/// connection), for those that have aged past the grace period since.
+const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// What the rest of the node asks of the swarm.
 #[derive(Debug)]
@@ -128,6 +133,8 @@ pub(crate) struct Network {
     redial: Duration,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+    /// The established connections, trimmed back to `max_connections`.
+    connections: trim::Manager,
     /// The tag of each sync request in flight, to match its answer or failure.
     sync_sent: HashMap<request_response::OutboundRequestId, sync::Tag>,
 }
@@ -160,6 +167,7 @@ impl Network {
     ) {
         let mut redial = tokio::time::interval(self.redial);
         redial.tick().await;
+        let mut trim = tokio::time::interval(TRIM_EVERY);
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -184,6 +192,7 @@ impl Network {
                         self.dial_bootstrap();
                     }
                 }
+                _ = trim.tick() => self.trim(),
             }
         }
         tracing::debug!("swarm task stopped");
@@ -285,6 +294,24 @@ impl Network {
         self.metrics.banned_addresses.set(addresses as i64);
     }
 
+    /// Closes connections over `max_connections`, as `trim.rs` chooses them.
+    fn trim(&mut self) {
+        if !self.connections.over() {
+            return;
+        }
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        let victims = self
+            .connections
+            .trim(&mesh, Instant::now(), &mut rand::rng());
+        for connection in victims {
+            if self.swarm.close_connection(connection) {
+                self.metrics.connections_trimmed.inc();
+                tracing::debug!(?connection, "connection closed: over max_connections");
+            }
+        }
+    }
+
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, events: &mpsc::Sender<Event>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -302,10 +329,14 @@ impl Network {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 num_established,
                 endpoint,
                 ..
             } => {
+                self.connections
+                    .opened(connection_id, peer_id, Instant::now());
+                self.trim();
                 if let Some(ip) = ip_of(endpoint.get_remote_address()) {
                     lock(&self.shared.ips).insert(peer_id, ip);
                 }
@@ -318,9 +349,14 @@ impl Network {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
+                self.connections.closed(connection_id);
+                if num_established > 0 {
+                    return;
+                }
                 lock(&self.shared.connected).remove(&peer_id);
                 lock(&self.shared.ips).remove(&peer_id);
                 tracing::debug!(peer = %peer_id, "disconnected");

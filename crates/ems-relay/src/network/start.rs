@@ -119,6 +119,10 @@ impl Network {
             redial: config.tuning.redial,
             shared,
             metrics,
+            connections: crate::trim::Manager::new(
+                config.tuning.max_connections,
+                config.tuning.connection_grace,
+            ),
             sync_sent: Default::default(),
         };
         network.dial_bootstrap();

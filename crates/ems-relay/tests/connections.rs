@@ -1,0 +1,70 @@
+//! The connection manager with real relays on 127.0.0.1: a relay at its `max_connections`
+//! still lets a newcomer in, and settles back at `max_connections` by closing an older
+//! connection (`docs/relay.md`, "Connections").
+
+mod common;
+
+use common::*;
+use ems_relay::Tuning;
+use std::time::Duration;
+
+/// Short, so that the relay's first peers are old enough to be trimmed soon.
+const GRACE: Duration = Duration::from_secs(2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_relay_lets_a_newcomer_in_and_settles_back_at_its_cap() {
+    let policy = policy();
+    let capped = Tuning {
+        max_connections: 3,
+        connection_grace: GRACE,
+        ..tuning()
+    };
+    let relay = TestNode::start_with(vec![], policy.clone(), capped).await;
+    let addr = relay.addr().await;
+    // Its peers dial it once (no discovery, no redial within the test): a peer it closes does
+    // not come back to push out another, so the count it settles at is its own doing.
+    let once = Tuning {
+        redial: Duration::from_secs(3_600),
+        ..tuning()
+    };
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        old.push(TestNode::start_with(vec![addr.clone()], policy.clone(), once.clone()).await);
+    }
+    eventually("the relay is at its cap", DEADLINE, || async {
+        relay.node().status().await.peers == 3
+    })
+    .await;
+    // Its three connections are past their grace period from here on, so trimming one of them
+    // can happen at once when the newcomer arrives.
+    tokio::time::sleep(GRACE).await;
+
+    let newcomer = TestNode::start_with(vec![addr.clone()], policy.clone(), once).await;
+    let trimmed = || metric(relay.node(), "ems_connections_trimmed_total");
+    eventually(
+        "the newcomer is connected and the relay is back at 3 peers",
+        DEADLINE,
+        || async {
+            newcomer.node().status().await.peers == 1
+                && relay.node().status().await.peers == 3
+                && trimmed() == 1.0
+        },
+    )
+    .await;
+    let mut kept = 0;
+    for t in &old {
+        kept += t.node().status().await.peers;
+    }
+    assert_eq!(kept, 2, "exactly one of the old peers was closed");
+    assert_eq!(
+        metric(relay.node(), "ems_connections_denied_total"),
+        0.0,
+        "nobody was refused"
+    );
+
+    // At its cap it trims no further, the newcomer included once its grace period is over.
+    tokio::time::sleep(GRACE + Duration::from_secs(2)).await;
+    assert_eq!(newcomer.node().status().await.peers, 1, "newcomer kept");
+    assert_eq!(relay.node().status().await.peers, 3);
+    assert_eq!(trimmed(), 1.0);
+}
