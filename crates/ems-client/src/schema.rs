@@ -299,6 +299,17 @@ impl From<&Reject> for ErrorCode {
 }
 
 /// Fixed-size byte arrays as lower-case hex strings.
+/// `text` quoted for an error message, cut to its first 64 characters: an error never echoes
+/// an unbounded string from the other side (a client's query to the node, a node's answer to
+/// the client).
+pub fn quoted(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -314,8 +325,10 @@ mod hex_bytes {
     ) -> Result<[u8; N], D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         let mut out = [0u8; N];
-        hex::decode_to_slice(text.as_bytes(), &mut out)
-            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not {N} bytes of hex")))?;
+        hex::decode_to_slice(text.as_bytes(), &mut out).map_err(|_| {
+            let text = super::quoted(&text);
+            serde::de::Error::custom(format!("{text} is not {N} bytes of hex"))
+        })?;
         Ok(out)
     }
 }

@@ -254,3 +254,20 @@ fn a_stored_message_gives_back_its_frame_and_a_bad_entry_gives_nothing() {
     };
     assert_eq!(huge.frame(), None);
 }
+
+/// A node's answer is read from whatever node the client is pointed at: a hex field that is not
+/// the right length is refused with a message that quotes at most 64 characters of it, however
+/// long the node made it (found by the `node_answer` fuzz target: the whole string was echoed).
+#[test]
+fn a_bad_hex_field_is_refused_without_echoing_the_node_s_string() {
+    for junk in ["zz".repeat(9_000), r"\u0001".repeat(3_000), "a0".repeat(5)] {
+        let body = format!(r#"{{"digest":"{junk}","stored":true}}"#);
+        let e = serde_json::from_str::<Accepted>(&body)
+            .unwrap_err()
+            .to_string();
+        // 64 characters, each at most 10 bytes escaped, and the sentence.
+        assert!(e.len() < 1_024, "{} bytes: {e}", e.len());
+        assert!(e.contains("is not 32 bytes of hex"), "{e}");
+        assert_eq!(e.contains("…"), junk.len() > 64, "{e}");
+    }
+}

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+pub(super) use ems_client::schema::quoted;
 use ems_client::schema::{Accepted, MessagePage, StoredMessage};
 use ems_core::message::MAX_FRAME;
 use ems_core::Message;
@@ -154,16 +155,6 @@ pub(super) fn pairs(raw: Option<&str>) -> Result<form_urlencoded::Parse<'_>, Api
         return Err(ApiError::malformed("the query string is too long"));
     }
     Ok(form_urlencoded::parse(raw.as_bytes()))
-}
-
-/// `text` quoted for an error message, cut to its first 64 characters: a refusal never echoes
-/// an unbounded string from the client.
-pub(super) fn quoted(text: &str) -> String {
-    const SHOWN: usize = 64;
-    match text.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{:?}…", &text[..cut]),
-        None => format!("{text:?}"),
-    }
 }
 
 /// Adds one `tag=HEX` to `tags`, at most [`MAX_TAGS`].
