@@ -149,7 +149,11 @@ fn schemathesis_finds_nothing_against_a_live_node() {
             "positive_data_acceptance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-examples", "60", "--workers", "2"])
+        // One worker: with two, schemathesis generates in threads, and CPython 3.11 before
+        // 3.11.8 can fail `ast.parse` under threads ("AST constructor recursion depth mismatch",
+        // python/cpython#106905), which hypothesis calls to describe its filters: seen once in
+        // CI as a runtime error of the coverage phase, nothing to do with the node.
+        .args(["--max-examples", "60", "--workers", "1"])
         .args(["--request-timeout", "20", "--suppress-health-check", "all"])
         .args(["--report", "ndjson", "--report-dir"])
         .arg(&reports)
