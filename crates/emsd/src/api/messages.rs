@@ -5,8 +5,8 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-pub(super) use ems_client::schema::quoted;
-use ems_client::schema::{Accepted, MessagePage, StoredMessage};
+
+use ems_client::schema::{quoted, Accepted, MessagePage, StoredMessage};
 use ems_core::message::MAX_FRAME;
 use ems_core::Message;
 use ems_relay::Query;

@@ -4,12 +4,13 @@
 //! At most [`MAX_SUBSCRIBERS`] streams are open at once (more are answered 429); a subscriber
 //! that does not take a frame within [`SEND_TIMEOUT`] is dropped, not buffered for.
 
-use super::messages::{pairs, push_tag, quoted};
+use super::messages::{pairs, push_tag};
 use super::{ApiError, ApiState};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use ems_client::schema::quoted;
 use ems_relay::{Filter, Subscription};
 use futures::StreamExt;
 use std::time::Duration;
