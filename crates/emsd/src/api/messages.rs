@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-
 use ems_client::schema::{quoted, Accepted, MessagePage, StoredMessage};
 use ems_core::message::MAX_FRAME;
 use ems_core::Message;
