@@ -1,6 +1,6 @@
 //! The store's in-memory indexes (by digest, rate and tag) are rebuilt at open from the
 //! durable expiry index: they answer as the ones built by inserts did, after a clean close,
-//! after the process is killed mid-write, and after a layout-3 store is migrated.
+//! after the process is killed mid-write, and after a layout-3 or layout-4 store is migrated.
 
 mod common;
 
@@ -223,77 +223,106 @@ fn a_killed_writer_loses_nothing_acknowledged() {
     assert_eq!(store.items_after(0).unwrap().len() as u64, count);
 }
 
-#[test]
-fn a_layout_3_store_is_migrated_and_keeps_its_messages() {
-    use redb::{ReadableDatabase, TableDefinition, TableHandle};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
-    let now = now();
-    let msgs: Vec<Message> = (0..20u64)
-        .map(|i| paid_tagged(tag((i % 2) as u8), 1 << (40 + i), 600, now))
-        .collect();
-    {
-        let (store, _) = Store::open(&path, now).unwrap();
-        let items: Vec<_> = msgs.iter().map(|m| (m, now)).collect();
-        store.insert_batch(&items, u64::MAX, now).unwrap();
-    }
-    // Make it what layout 3 wrote: the same frames, expiry, by_arrival and meta tables, the
-    // layout number 3, and its three random-keyed tables.
+/// Rewrites the store at `path`, which holds `msgs` received at `now`, as layout `layout`
+/// (3 or 4) wrote it: the same frames, expiry and meta tables, the layout number, the
+/// arrival index both kept, and for layout 3 its three random-keyed tables.
+fn rewrite_as_layout(path: &Path, msgs: &[Message], now: u64, layout: u64) {
+    use redb::TableDefinition;
+    let by_arrival: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_arrival");
     let digests: TableDefinition<[u8; 32], u64> = TableDefinition::new("digests");
     let by_rate: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_rate");
     let by_tag: TableDefinition<([u8; 32], u64, [u8; 32]), u32> = TableDefinition::new("by_tag");
     let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
     {
-        let db = redb::Database::open(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
+        let mut a = txn.open_table(by_arrival).unwrap();
+        for m in msgs {
+            a.insert((now, m.digest()), m.ttl()).unwrap();
+        }
+        if layout == 3 {
             let (mut d, mut r, mut t) = (
                 txn.open_table(digests).unwrap(),
                 txn.open_table(by_rate).unwrap(),
                 txn.open_table(by_tag).unwrap(),
             );
-            for m in &msgs {
+            for m in msgs {
                 let digest = m.digest();
                 d.insert(digest, now).unwrap();
                 r.insert((ems_relay::store::rate(m, now), digest), m.ttl())
                     .unwrap();
                 t.insert((*m.id0(), now, digest), m.ttl()).unwrap();
             }
-            txn.open_table(meta).unwrap().insert("schema", 3).unwrap();
         }
-        txn.commit().unwrap();
+        txn.open_table(meta)
+            .unwrap()
+            .insert("schema", layout)
+            .unwrap();
     }
-    let (store, _) = Store::open(&path, now).unwrap();
-    assert_eq!(store.stats().0, 20);
-    for m in &msgs {
-        assert_eq!(store.get(&m.digest(), now).unwrap().as_ref(), Some(m));
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_layout_3_or_4_store_is_migrated_and_keeps_its_messages() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    for layout in [3, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let now = now();
+        let msgs: Vec<Message> = (0..20u64)
+            .map(|i| paid_tagged(tag((i % 2) as u8), 1 << (40 + i), 600, now))
+            .collect();
+        {
+            let (store, _) = Store::open(&path, now).unwrap();
+            let items: Vec<_> = msgs.iter().map(|m| (m, now)).collect();
+            store.insert_batch(&items, u64::MAX, now).unwrap();
+        }
+        rewrite_as_layout(&path, &msgs, now, layout);
+        let (store, _) = Store::open(&path, now).unwrap();
+        assert_eq!(store.stats().0, 20);
+        for m in &msgs {
+            assert_eq!(store.get(&m.digest(), now).unwrap().as_ref(), Some(m));
+        }
+        assert_eq!(pages(&store, tag(1), MAX_PAGE, now).len(), 10);
+        let again = [(&msgs[3], now)];
+        assert_eq!(
+            store.insert_batch(&again, u64::MAX, now).unwrap(),
+            vec![Insert::Duplicate]
+        );
+        // Eviction works from the rebuilt rate order: the least paid (lead 2^59) goes first.
+        let (_, bytes) = store.stats();
+        let dear = paid_tagged(tag(0), 1 << 30, 600, now);
+        assert_eq!(
+            store.insert_batch(&[(&dear, now)], bytes, now).unwrap(),
+            vec![Insert::Stored]
+        );
+        assert!(store.get(&msgs[19].digest(), now).unwrap().is_none());
+        // A query without tags lists every stored message from `frames`, and not the evicted.
+        let all = Scan::new(vec![], None, None, 0, MAX_PAGE).unwrap();
+        let (mut listed, next) = store.scan(&all, now).unwrap();
+        assert_eq!(next, None);
+        let mut expected: Vec<_> = msgs[..19]
+            .iter()
+            .chain([&dear])
+            .map(|m| m.digest())
+            .collect();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected, "layout {layout}");
+        drop(store);
+        // The old tables are gone and the file says layout 5.
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let names: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_string())
+            .collect();
+        for old in ["digests", "by_rate", "by_tag", "by_arrival"] {
+            assert!(!names.iter().any(|n| n == old), "{old} dropped: {names:?}");
+        }
+        let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+        let meta = txn.open_table(meta).unwrap();
+        assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), Some(5));
     }
-    assert_eq!(pages(&store, tag(1), MAX_PAGE, now).len(), 10);
-    let again = [(&msgs[3], now)];
-    assert_eq!(
-        store.insert_batch(&again, u64::MAX, now).unwrap(),
-        vec![Insert::Duplicate]
-    );
-    // Eviction works from the rebuilt rate order: the least paid (lead 2^59) goes first.
-    let (_, bytes) = store.stats();
-    let dear = paid_tagged(tag(0), 1 << 30, 600, now);
-    assert_eq!(
-        store.insert_batch(&[(&dear, now)], bytes, now).unwrap(),
-        vec![Insert::Stored]
-    );
-    assert!(store.get(&msgs[19].digest(), now).unwrap().is_none());
-    drop(store);
-    // The old tables are gone and the file says layout 4.
-    let db = redb::Database::open(&path).unwrap();
-    let txn = db.begin_read().unwrap();
-    let names: Vec<String> = txn
-        .list_tables()
-        .unwrap()
-        .map(|t| t.name().to_string())
-        .collect();
-    for old in ["digests", "by_rate", "by_tag"] {
-        assert!(!names.iter().any(|n| n == old), "{old} dropped: {names:?}");
-    }
-    let meta = txn.open_table(meta).unwrap();
-    assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), Some(4));
 }

@@ -2,7 +2,7 @@
 //! when evicted. Everything needed comes from the expiry index; no frame is read.
 
 use super::index::Change;
-use super::{Entry, Store, BY_ARRIVAL, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
+use super::{Entry, Store, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
 use crate::error::StoreError;
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use std::collections::HashSet;
@@ -25,7 +25,6 @@ pub struct Swept {
 pub(super) struct Tables<'t> {
     pub(super) frames: Table<'t, (u64, [u8; 32]), &'static [u8]>,
     pub(super) expiry: Table<'t, (u32, [u8; 32]), [u8; Entry::LEN]>,
-    pub(super) by_arrival: Table<'t, (u64, [u8; 32]), u32>,
     meta: Table<'t, &'static str, u64>,
     pub(super) count: u64,
     pub(super) size: u64,
@@ -42,7 +41,6 @@ impl<'t> Tables<'t> {
         Ok(Tables {
             frames: txn.open_table(FRAMES)?,
             expiry: txn.open_table(EXPIRY)?,
-            by_arrival: txn.open_table(BY_ARRIVAL)?,
             meta,
             count,
             size,
@@ -68,7 +66,6 @@ impl<'t> Tables<'t> {
     ) -> Result<(), StoreError> {
         self.frames.insert((entry.received_at, *digest), wire)?;
         self.expiry.insert((ttl, *digest), entry.to_bytes())?;
-        self.by_arrival.insert((entry.received_at, *digest), ttl)?;
         self.count += 1;
         self.size += u64::from(entry.len);
         self.removed.remove(digest);
@@ -87,9 +84,8 @@ impl<'t> Tables<'t> {
         self.forget(digest, entry)
     }
 
-    /// Deletes one message, already gone from the expiry index, from the other tables.
+    /// Deletes one message, already gone from the expiry index, from `frames`.
     fn forget(&mut self, digest: &[u8; 32], entry: &Entry) -> Result<(), StoreError> {
-        self.by_arrival.remove((entry.received_at, *digest))?;
         if self.frames.remove((entry.received_at, *digest))?.is_some() {
             self.count = self.count.saturating_sub(1);
             self.size = self.size.saturating_sub(u64::from(entry.len));
@@ -100,7 +96,7 @@ impl<'t> Tables<'t> {
     }
 
     /// Deletes up to `limit` messages whose TTL is at or before `now`: a contiguous range of
-    /// the expiry index, then their frames and arrival entries in arrival order.
+    /// the expiry index, then their frames in arrival order.
     pub(super) fn purge_due(&mut self, now: u64, limit: usize) -> Result<Swept, StoreError> {
         let cutoff = u32::try_from(now).unwrap_or(u32::MAX);
         let mut due: Vec<([u8; 32], Entry)> = Vec::new();

@@ -4,14 +4,18 @@
 //!
 //! | table | key | value | serves |
 //! | --- | --- | --- | --- |
-//! | `frames` | (received-at `u64`, digest) | wire frame | `get`, sync fetch |
+//! | `frames` | (received-at `u64`, digest) | wire frame | `get`, sync fetch, queries without tags (its keys are the arrival order) |
 //! | `expiry` | (`ttl: u32`, digest) | [`Entry`]: received-at, `ID0`, length, rate | the sweeper, sync items, rebuilding the indexes |
-//! | `by_arrival` | (received-at `u64`, digest) | `ttl: u32` | queries and sync without tags |
 //! | `meta` | `"messages"`, `"bytes"`, `"schema"` | `u64` | store figures, the byte budget |
 //!
 //! Every durable key is time-ordered: a node receives in clock order and most messages live
-//! about as long as their neighbours, so an insert lands at the end of each B-tree (a few
-//! leaves per transaction, whatever its size) and the sweeper deletes contiguous ranges.
+//! about as long as their neighbours, so an insert lands near the end of each B-tree and the
+//! sweeper deletes contiguous ranges. Within one second the keys are ordered by digest, so a
+//! batch still lands on as many leaves of that second as it has messages, until the leaves
+//! of that second number fewer than the batch (docs/performance.md, layouts 4 and 5). An
+//! insert or a delete touches two B-trees: a query without tags walks the keys of `frames`
+//! and asks the in-memory index whether each message is still stored and until when (layout
+//! 4 kept the same keys again in a third table, `by_arrival`).
 //!
 //! In memory ([`index`]): digest → where the frame is (duplicates, `get`, sync), the rate order
 //! (eviction when full) and tag → arrival order (queries by tag). Their keys are random, which
@@ -55,15 +59,15 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 const FRAMES: TableDefinition<(u64, [u8; 32]), &[u8]> = TableDefinition::new("frames");
 const EXPIRY: TableDefinition<(u32, [u8; 32]), [u8; Entry::LEN]> = TableDefinition::new("expiry");
-const BY_ARRIVAL: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_arrival");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const META_MESSAGES: &str = "messages";
 const META_BYTES: &str = "bytes";
 const META_SCHEMA: &str = "schema";
 /// The table layout this code reads and writes (2: frames keyed by digest; 3: by arrival;
-/// 4: only time-ordered tables, the random-keyed indexes in memory). Layout 3 is migrated.
-const SCHEMA: u64 = 4;
+/// 4: only time-ordered tables, the random-keyed indexes in memory; 5: no arrival index apart
+/// from `frames`). Layouts 3 and 4 are migrated.
+const SCHEMA: u64 = 5;
 /// redb's page cache (its default is 1 GiB, most of a node's memory at a million messages).
 pub const CACHE_BYTES: usize = 64 << 20;
 /// Refused or evicted digests remembered so that sync does not fetch them again.
@@ -158,7 +162,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, migrating a layout-3 store, purges what expired
+    /// Opens (or creates) the store at `path`, migrating a layout-3 or layout-4 store, purges what expired
     /// while it was closed (relative to `now`, unix seconds) and rebuilds the in-memory indexes
     /// from the expiry index. Returns the store and the number purged.
     pub fn open(path: &Path, now: u64) -> Result<(Store, u64), StoreError> {

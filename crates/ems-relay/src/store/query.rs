@@ -1,6 +1,6 @@
 //! Reading the store by tag or by arrival: queries, their pages and cursors.
 
-use super::{Store, BY_ARRIVAL, MAX_QUERY_TAGS};
+use super::{Store, FRAMES, MAX_QUERY_TAGS};
 use crate::error::{RelayError, StoreError};
 use ems_core::Message;
 use redb::ReadableDatabase;
@@ -155,16 +155,23 @@ impl Store {
             out.len() >= scan.limit
         };
         if scan.tags.is_empty() {
+            // The keys of `frames` are the arrival order; the index says which of them are
+            // still stored, and until when. A frame the index does not hold at that arrival
+            // time was deleted after this snapshot was taken, or committed and not yet
+            // indexed: neither is listed, as a query by tag would not list it either.
             let txn = self.db.begin_read()?;
-            let table = txn.open_table(BY_ARRIVAL)?;
+            let frames = txn.open_table(FRAMES)?;
+            let index = self.index();
             let lower = match &scan.after {
                 Some(p) => Bound::Excluded((p.received_at, p.digest)),
                 None => Bound::Included((scan.since, [0; 32])),
             };
-            for entry in table.range((lower, Bound::Unbounded))? {
-                let (k, v) = entry?;
-                let (at, digest) = k.value();
-                if take([0; 32], at, digest, v.value()) {
+            for entry in frames.range((lower, Bound::Unbounded))? {
+                let (at, digest) = entry?.0.value();
+                let Some(rec) = index.find(&digest).filter(|r| r.received_at == at) else {
+                    continue;
+                };
+                if take([0; 32], at, digest, rec.ttl) {
                     return Ok((out, last));
                 }
             }
