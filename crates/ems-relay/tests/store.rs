@@ -343,7 +343,10 @@ fn a_scan_without_tags_pages_in_arrival_order_past_expired_and_evicted_messages(
     evict(0);
     evict(1);
     for i in [1, 5] {
-        assert!(store.get(&msgs[i].digest(), now).unwrap().is_none(), "{i} evicted");
+        assert!(
+            store.get(&msgs[i].digest(), now).unwrap().is_none(),
+            "{i} evicted"
+        );
     }
     let later = now + 60;
     // The expired ones are still stored: the scan has to step over them.
