@@ -289,7 +289,7 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
     let foreign = Position {
         tag: other,
         received_at: now,
-        digest: noise.digest(),
+        seq: 25,
     };
     assert!(matches!(
         Scan::new(vec![a], None, Some(foreign), 10, MAX_PAGE),
@@ -301,6 +301,11 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
     ));
     assert!(matches!(
         Position::from_cursor("zz"),
+        Err(RelayError::BadCursor(_))
+    ));
+    // A cursor of layout 5 and before (tag, arrival, digest: 72 bytes) is refused, not misread.
+    assert!(matches!(
+        Position::from_cursor(&"00".repeat(72)),
         Err(RelayError::BadCursor(_))
     ));
     assert_eq!(
@@ -380,7 +385,7 @@ fn a_scan_without_tags_pages_in_arrival_order_past_expired_and_evicted_messages(
 fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
     let dir = tempfile::tempdir().unwrap();
     // The first release wrote `meta` without a layout number; layout 2 keyed frames by digest
-    // in a `messages` table. Neither is read as layout 5 (layouts 3 and 4 are migrated:
+    // in a `messages` table. Neither is read as layout 6 (layouts 3 to 5 are migrated:
     // tests/store_reopen.rs).
     for (schema, found) in [(None, 1), (Some(2), 2)] {
         let path = dir.path().join(format!("layout{found}.redb"));
@@ -407,7 +412,7 @@ fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
             Err(StoreError::Schema {
                 path: named,
                 found: f,
-                expected: 5,
+                expected: 6,
             }) if f == found => assert!(named.ends_with(&format!("layout{found}.redb"))),
             other => panic!("expected a layout-{found} error, got {other:?}"),
         }
@@ -418,7 +423,7 @@ fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
         let meta = txn.open_table(meta).unwrap();
         assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), schema);
     }
-    // An empty store without a number is simply a new one, and reopens as layout 5.
+    // An empty store without a number is simply a new one, and reopens as layout 6.
     let fresh = dir.path().join("fresh.redb");
     let (store, _) = Store::open(&fresh, now()).unwrap();
     drop(store);
