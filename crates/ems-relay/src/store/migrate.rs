@@ -1,7 +1,7 @@
 //! Rewriting the frames and expiry index of a layout-3, 4 or 5 store as layout 6 wants them:
 //! each message numbered in the store's arrival sequence, in the order it was received.
 
-use super::{Entry, EXPIRY, FRAMES};
+use super::{field, Entry, EXPIRY, FRAMES};
 use crate::error::StoreError;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::HashMap;
@@ -63,21 +63,12 @@ pub(super) fn rewrite(txn: &WriteTransaction) -> Result<u64, StoreError> {
 
 /// A layout-5 expiry entry with its digest and sequence number added.
 fn upgraded(old: &[u8; OLD_ENTRY], digest: [u8; 32], seq: u64) -> Entry {
-    let u64_at = |i: usize| {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(&old[i..i + 8]);
-        u64::from_be_bytes(x)
-    };
-    let mut id0 = [0u8; 32];
-    id0.copy_from_slice(&old[8..40]);
-    let mut len = [0u8; 4];
-    len.copy_from_slice(&old[40..44]);
     Entry {
         digest,
-        received_at: u64_at(0),
+        received_at: u64::from_be_bytes(field(old, 0)),
         seq,
-        id0,
-        len: u32::from_be_bytes(len),
-        rate: u64_at(44),
+        id0: field(old, 8),
+        len: u32::from_be_bytes(field(old, 40)),
+        rate: u64::from_be_bytes(field(old, 44)),
     }
 }

@@ -133,26 +133,23 @@ impl Entry {
     }
 
     fn from_bytes(b: &[u8; Self::LEN]) -> Entry {
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(&b[..32]);
-        let mut id0 = [0u8; 32];
-        id0.copy_from_slice(&b[48..80]);
-        let u64_at = |i: usize| {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[i..i + 8]);
-            u64::from_be_bytes(x)
-        };
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&b[80..84]);
         Entry {
-            digest,
-            received_at: u64_at(32),
-            seq: u64_at(40),
-            id0,
-            len: u32::from_be_bytes(len),
-            rate: u64_at(84),
+            digest: field(b, 0),
+            received_at: u64::from_be_bytes(field(b, 32)),
+            seq: u64::from_be_bytes(field(b, 40)),
+            id0: field(b, 48),
+            len: u32::from_be_bytes(field(b, 80)),
+            rate: u64::from_be_bytes(field(b, 84)),
         }
     }
+}
+
+/// The `N` bytes of a fixed-size record `b` at offset `at` (every caller's offsets are
+/// constants within its record).
+fn field<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[at..at + N]);
+    out
 }
 
 /// Store figures.
