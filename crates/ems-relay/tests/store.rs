@@ -289,7 +289,7 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
     let foreign = Position {
         tag: other,
         received_at: now,
-        digest: noise.digest(),
+        seq: 25,
     };
     assert!(matches!(
         Scan::new(vec![a], None, Some(foreign), 10, MAX_PAGE),
@@ -303,6 +303,11 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
         Position::from_cursor("zz"),
         Err(RelayError::BadCursor(_))
     ));
+    // A cursor of layout 5 and before (tag, arrival, digest: 72 bytes) is refused, not misread.
+    assert!(matches!(
+        Position::from_cursor(&"00".repeat(72)),
+        Err(RelayError::BadCursor(_))
+    ));
     assert_eq!(
         Position::from_cursor(&foreign.to_cursor()).unwrap(),
         foreign
@@ -310,10 +315,77 @@ fn scans_page_through_tags_without_gaps_or_repeats() {
 }
 
 #[test]
+fn a_scan_without_tags_pages_in_arrival_order_past_expired_and_evicted_messages() {
+    // A query without tags walks the keys of `frames`, which still hold expired messages the
+    // sweeper has not reached; the in-memory index decides what is listed.
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    // 24 messages, one a second. Every third lives 50 s (expired at `later`); every fourth
+    // from the second paid little (the cheapest: evicted first, the earliest first, since a
+    // later arrival has a shorter life and so a higher rate).
+    let msgs: Vec<_> = (0..24u64)
+        .map(|i| {
+            let lead = if i % 4 == 1 { 1 << 60 } else { 1 << 40 };
+            let life = if i % 3 == 0 { 50 } else { 600 };
+            paid(lead, life, now)
+        })
+        .collect();
+    for (i, m) in msgs.iter().enumerate() {
+        store
+            .insert_batch(&[(m, now + i as u64)], u64::MAX, now)
+            .unwrap();
+    }
+    let (_, budget) = store.stats();
+    let dear: Vec<_> = (0..4).map(|_| paid(1 << 30, 600, now)).collect();
+    let evict = |j: usize| {
+        let at = now + 30 + j as u64;
+        assert_eq!(
+            store.insert_batch(&[(&dear[j], at)], budget, now).unwrap(),
+            vec![Insert::Stored]
+        );
+    };
+    evict(0);
+    evict(1);
+    for i in [1, 5] {
+        assert!(
+            store.get(&msgs[i].digest(), now).unwrap().is_none(),
+            "{i} evicted"
+        );
+    }
+    let later = now + 60;
+    // The expired ones are still stored: the scan has to step over them.
+    assert_eq!(store.stats().0, 24);
+    let page = |after| {
+        let scan = Scan::new(vec![], None, after, 4, MAX_PAGE).unwrap();
+        store.scan(&scan, later).unwrap()
+    };
+    let (mut seen, mut after) = page(None);
+    // Between two pages, two messages after the cursor are evicted.
+    evict(2);
+    evict(3);
+    while let Some(p) = after {
+        let (digests, next) = page(Some(p));
+        seen.extend(digests);
+        after = next;
+    }
+    let live = [2, 4, 7, 8, 10, 11, 14, 16, 19, 20, 22, 23];
+    let expected: Vec<_> = live
+        .iter()
+        .map(|&i| msgs[i].digest())
+        .chain(dear.iter().map(|m| m.digest()))
+        .collect();
+    assert_eq!(seen, expected, "live messages only, in arrival order");
+    // `since` selects by arrival time.
+    let since = Scan::new(vec![], Some(now + 20), None, 0, MAX_PAGE).unwrap();
+    assert_eq!(store.scan(&since, later).unwrap().0, expected[9..].to_vec());
+}
+
+#[test]
 fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
     let dir = tempfile::tempdir().unwrap();
     // The first release wrote `meta` without a layout number; layout 2 keyed frames by digest
-    // in a `messages` table. Neither is read as layout 4 (layout 3 is migrated:
+    // in a `messages` table. Neither is read as layout 6 (layouts 3 to 5 are migrated:
     // tests/store_reopen.rs).
     for (schema, found) in [(None, 1), (Some(2), 2)] {
         let path = dir.path().join(format!("layout{found}.redb"));
@@ -340,7 +412,7 @@ fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
             Err(StoreError::Schema {
                 path: named,
                 found: f,
-                expected: 4,
+                expected: 6,
             }) if f == found => assert!(named.ends_with(&format!("layout{found}.redb"))),
             other => panic!("expected a layout-{found} error, got {other:?}"),
         }
@@ -351,7 +423,7 @@ fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
         let meta = txn.open_table(meta).unwrap();
         assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), schema);
     }
-    // An empty store without a number is simply a new one, and reopens as layout 4.
+    // An empty store without a number is simply a new one, and reopens as layout 6.
     let fresh = dir.path().join("fresh.redb");
     let (store, _) = Store::open(&fresh, now()).unwrap();
     drop(store);

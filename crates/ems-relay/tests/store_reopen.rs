@@ -1,6 +1,6 @@
 //! The store's in-memory indexes (by digest, rate and tag) are rebuilt at open from the
 //! durable expiry index: they answer as the ones built by inserts did, after a clean close,
-//! after the process is killed mid-write, and after a layout-3 store is migrated.
+//! after the process is killed mid-write, and after a store of an older layout is migrated.
 
 mod common;
 
@@ -223,77 +223,160 @@ fn a_killed_writer_loses_nothing_acknowledged() {
     assert_eq!(store.items_after(0).unwrap().len() as u64, count);
 }
 
-#[test]
-fn a_layout_3_store_is_migrated_and_keeps_its_messages() {
-    use redb::{ReadableDatabase, TableDefinition, TableHandle};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
-    let now = now();
-    let msgs: Vec<Message> = (0..20u64)
-        .map(|i| paid_tagged(tag((i % 2) as u8), 1 << (40 + i), 600, now))
-        .collect();
-    {
-        let (store, _) = Store::open(&path, now).unwrap();
-        let items: Vec<_> = msgs.iter().map(|m| (m, now)).collect();
-        store.insert_batch(&items, u64::MAX, now).unwrap();
-    }
-    // Make it what layout 3 wrote: the same frames, expiry, by_arrival and meta tables, the
-    // layout number 3, and its three random-keyed tables.
+/// Writes a store of layout `layout` (3, 4 or 5) holding `msgs`, the i-th received at
+/// `now + i % 3`, as that layout wrote it: `frames` keyed by (received-at, digest), the 52-byte
+/// expiry entries without a sequence number, `meta`, the arrival index layouts 3 and 4 kept,
+/// and layout 3's random-keyed tables.
+fn write_layout(path: &Path, msgs: &[Message], now: u64, layout: u64) {
+    use redb::TableDefinition;
+    let frames: TableDefinition<(u64, [u8; 32]), &[u8]> = TableDefinition::new("frames");
+    let expiry: TableDefinition<(u32, [u8; 32]), [u8; 52]> = TableDefinition::new("expiry");
+    let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let by_arrival: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_arrival");
     let digests: TableDefinition<[u8; 32], u64> = TableDefinition::new("digests");
     let by_rate: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_rate");
     let by_tag: TableDefinition<([u8; 32], u64, [u8; 32]), u32> = TableDefinition::new("by_tag");
-    let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
     {
-        let db = redb::Database::open(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let (mut d, mut r, mut t) = (
-                txn.open_table(digests).unwrap(),
-                txn.open_table(by_rate).unwrap(),
-                txn.open_table(by_tag).unwrap(),
-            );
-            for m in &msgs {
-                let digest = m.digest();
-                d.insert(digest, now).unwrap();
-                r.insert((ems_relay::store::rate(m, now), digest), m.ttl())
-                    .unwrap();
-                t.insert((*m.id0(), now, digest), m.ttl()).unwrap();
-            }
-            txn.open_table(meta).unwrap().insert("schema", 3).unwrap();
+        let (mut f, mut e, mut a) = (
+            txn.open_table(frames).unwrap(),
+            txn.open_table(expiry).unwrap(),
+            txn.open_table(by_arrival).unwrap(),
+        );
+        let (mut d, mut r, mut t) = (
+            txn.open_table(digests).unwrap(),
+            txn.open_table(by_rate).unwrap(),
+            txn.open_table(by_tag).unwrap(),
+        );
+        let mut bytes = 0;
+        for (i, m) in msgs.iter().enumerate() {
+            let (digest, at) = (m.digest(), now + i as u64 % 3);
+            let rate = ems_relay::store::rate(m, at);
+            f.insert((at, digest), m.encode().as_slice()).unwrap();
+            let mut entry = [0u8; 52];
+            entry[..8].copy_from_slice(&at.to_be_bytes());
+            entry[8..40].copy_from_slice(m.id0());
+            entry[40..44].copy_from_slice(&(m.encoded_len() as u32).to_be_bytes());
+            entry[44..].copy_from_slice(&rate.to_be_bytes());
+            e.insert((m.ttl(), digest), entry).unwrap();
+            a.insert((at, digest), m.ttl()).unwrap();
+            d.insert(digest, at).unwrap();
+            r.insert((rate, digest), m.ttl()).unwrap();
+            t.insert((*m.id0(), at, digest), m.ttl()).unwrap();
+            bytes += m.encoded_len() as u64;
         }
-        txn.commit().unwrap();
+        let mut meta = txn.open_table(meta).unwrap();
+        meta.insert("messages", msgs.len() as u64).unwrap();
+        meta.insert("bytes", bytes).unwrap();
+        meta.insert("schema", layout).unwrap();
+    }
+    if layout > 3 {
+        txn.delete_table(digests).unwrap();
+        txn.delete_table(by_rate).unwrap();
+        txn.delete_table(by_tag).unwrap();
+    }
+    if layout > 4 {
+        txn.delete_table(by_arrival).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_store_of_layout_3_4_or_5_is_migrated_and_keeps_its_messages_in_arrival_order() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+    for layout in [3, 4, 5] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let now = now();
+        let msgs: Vec<Message> = (0..20u64)
+            .map(|i| paid_tagged(tag((i % 2) as u8), 1 << (40 + i), 600, now))
+            .collect();
+        write_layout(&path, &msgs, now, layout);
+        let (store, _) = Store::open(&path, now).unwrap();
+        assert_eq!(store.stats().0, 20);
+        for m in &msgs {
+            assert_eq!(store.get(&m.digest(), now).unwrap().as_ref(), Some(m));
+        }
+        assert_eq!(pages(&store, tag(1), MAX_PAGE, now).len(), 10);
+        let again = [(&msgs[3], now)];
+        assert_eq!(
+            store.insert_batch(&again, u64::MAX, now).unwrap(),
+            vec![Insert::Duplicate]
+        );
+        // Eviction works from the rebuilt rate order: the least paid (lead 2^59) goes first.
+        let (_, bytes) = store.stats();
+        let dear = paid_tagged(tag(0), 1 << 30, 600, now);
+        assert_eq!(
+            store.insert_batch(&[(&dear, now + 5)], bytes, now).unwrap(),
+            vec![Insert::Stored]
+        );
+        assert!(store.get(&msgs[19].digest(), now).unwrap().is_none());
+        // A query without tags lists them in the old arrival order, (received-at, digest), then
+        // the newcomer: the sequence numbers follow the old keys, and continue after them.
+        let mut old: Vec<_> = msgs[..19]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (now + i as u64 % 3, m.digest()))
+            .collect();
+        old.sort();
+        let expected: Vec<_> = old
+            .into_iter()
+            .map(|(_, d)| d)
+            .chain([dear.digest()])
+            .collect();
+        let all = Scan::new(vec![], None, None, 0, MAX_PAGE).unwrap();
+        assert_eq!(
+            store.scan(&all, now).unwrap(),
+            (expected, None),
+            "layout {layout}"
+        );
+        drop(store);
+        // The old tables are gone and the file says layout 6.
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let mut names: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["expiry", "frames", "meta"], "layout {layout}");
+        let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+        let meta = txn.open_table(meta).unwrap();
+        assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), Some(6));
+    }
+}
+
+#[test]
+fn the_arrival_sequence_continues_after_a_reopening() {
+    // Frames are keyed by (received-at, sequence): a reopened store that numbered from zero
+    // again would overwrite the frames of messages received in the same second.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let now = now();
+    let first: Vec<Message> = (0..10).map(|_| paid(1 << 40, 600, now)).collect();
+    let second: Vec<Message> = (0..10).map(|_| paid(1 << 40, 600, now)).collect();
+    {
+        let (store, _) = Store::open(&path, now).unwrap();
+        let items: Vec<_> = first.iter().map(|m| (m, now)).collect();
+        store.insert_batch(&items, u64::MAX, now).unwrap();
     }
     let (store, _) = Store::open(&path, now).unwrap();
-    assert_eq!(store.stats().0, 20);
-    for m in &msgs {
+    let items: Vec<_> = second.iter().map(|m| (m, now)).collect();
+    assert_eq!(
+        store.insert_batch(&items, u64::MAX, now).unwrap(),
+        vec![Insert::Stored; 10]
+    );
+    for m in first.iter().chain(&second) {
         assert_eq!(store.get(&m.digest(), now).unwrap().as_ref(), Some(m));
     }
-    assert_eq!(pages(&store, tag(1), MAX_PAGE, now).len(), 10);
-    let again = [(&msgs[3], now)];
+    assert_eq!(store.stats().0, 20);
+    let all = Scan::new(vec![], None, None, 0, MAX_PAGE).unwrap();
+    let listed: Vec<_> = first.iter().chain(&second).map(|m| m.digest()).collect();
     assert_eq!(
-        store.insert_batch(&again, u64::MAX, now).unwrap(),
-        vec![Insert::Duplicate]
+        store.scan(&all, now).unwrap(),
+        (listed, None),
+        "arrival order"
     );
-    // Eviction works from the rebuilt rate order: the least paid (lead 2^59) goes first.
-    let (_, bytes) = store.stats();
-    let dear = paid_tagged(tag(0), 1 << 30, 600, now);
-    assert_eq!(
-        store.insert_batch(&[(&dear, now)], bytes, now).unwrap(),
-        vec![Insert::Stored]
-    );
-    assert!(store.get(&msgs[19].digest(), now).unwrap().is_none());
-    drop(store);
-    // The old tables are gone and the file says layout 4.
-    let db = redb::Database::open(&path).unwrap();
-    let txn = db.begin_read().unwrap();
-    let names: Vec<String> = txn
-        .list_tables()
-        .unwrap()
-        .map(|t| t.name().to_string())
-        .collect();
-    for old in ["digests", "by_rate", "by_tag"] {
-        assert!(!names.iter().any(|n| n == old), "{old} dropped: {names:?}");
-    }
-    let meta = txn.open_table(meta).unwrap();
-    assert_eq!(meta.get("schema").unwrap().map(|v| v.value()), Some(4));
 }

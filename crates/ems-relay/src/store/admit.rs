@@ -54,6 +54,7 @@ impl Store {
         let mut refused = Vec::new();
         let mut evicted = Vec::new();
         let mut stored = HashSet::new();
+        let mut seq = self.next_seq.load(std::sync::atomic::Ordering::Relaxed);
         let (figures, changes) = {
             let index = self.index();
             let mut t = Tables::open(&txn)?;
@@ -64,7 +65,7 @@ impl Store {
                     out.push(Insert::Duplicate);
                     continue;
                 }
-                let entry = Entry::of(msg, *received_at);
+                let entry = Entry::of(msg, digest, *received_at, seq);
                 let len = u64::from(entry.len);
                 // Expired bytes never count toward the budget.
                 while t.size.saturating_add(len) > max_bytes
@@ -92,11 +93,14 @@ impl Store {
                 }
                 t.add(&digest, msg.ttl(), &entry, msg.encode().as_slice())?;
                 stored.insert(digest);
+                seq += 1;
                 out.push(Insert::Stored);
             }
             t.finish()?
         };
         txn.commit()?;
+        self.next_seq
+            .store(seq, std::sync::atomic::Ordering::Relaxed);
         self.committed(&changes, figures);
         self.stats
             .evicted
@@ -127,7 +131,9 @@ fn victims(index: &Index, t: &Tables<'_>, entry: &Entry, max_bytes: u64) -> Opti
             continue;
         }
         let victim = Entry {
+            digest: rec.digest,
             received_at: rec.received_at,
+            seq: rec.seq,
             id0: index.id0(rec),
             len: rec.len,
             rate: rec.rate,

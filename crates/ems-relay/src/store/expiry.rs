@@ -2,7 +2,7 @@
 //! when evicted. Everything needed comes from the expiry index; no frame is read.
 
 use super::index::Change;
-use super::{Entry, Store, BY_ARRIVAL, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
+use super::{Entry, Store, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
 use crate::error::StoreError;
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use std::collections::HashSet;
@@ -23,9 +23,8 @@ pub struct Swept {
 /// Every table of one write transaction, the running figures, and the changes the in-memory
 /// indexes take once it commits.
 pub(super) struct Tables<'t> {
-    pub(super) frames: Table<'t, (u64, [u8; 32]), &'static [u8]>,
-    pub(super) expiry: Table<'t, (u32, [u8; 32]), [u8; Entry::LEN]>,
-    pub(super) by_arrival: Table<'t, (u64, [u8; 32]), u32>,
+    pub(super) frames: Table<'t, (u64, u64), &'static [u8]>,
+    pub(super) expiry: Table<'t, (u32, u64), [u8; Entry::LEN]>,
     meta: Table<'t, &'static str, u64>,
     pub(super) count: u64,
     pub(super) size: u64,
@@ -42,7 +41,6 @@ impl<'t> Tables<'t> {
         Ok(Tables {
             frames: txn.open_table(FRAMES)?,
             expiry: txn.open_table(EXPIRY)?,
-            by_arrival: txn.open_table(BY_ARRIVAL)?,
             meta,
             count,
             size,
@@ -66,9 +64,12 @@ impl<'t> Tables<'t> {
         entry: &Entry,
         wire: &[u8],
     ) -> Result<(), StoreError> {
-        self.frames.insert((entry.received_at, *digest), wire)?;
-        self.expiry.insert((ttl, *digest), entry.to_bytes())?;
-        self.by_arrival.insert((entry.received_at, *digest), ttl)?;
+        let mut value = Vec::with_capacity(32 + wire.len());
+        value.extend_from_slice(digest);
+        value.extend_from_slice(wire);
+        self.frames
+            .insert((entry.received_at, entry.seq), value.as_slice())?;
+        self.expiry.insert((ttl, entry.seq), entry.to_bytes())?;
         self.count += 1;
         self.size += u64::from(entry.len);
         self.removed.remove(digest);
@@ -83,14 +84,17 @@ impl<'t> Tables<'t> {
         digest: &[u8; 32],
         entry: &Entry,
     ) -> Result<(), StoreError> {
-        self.expiry.remove((ttl, *digest))?;
+        self.expiry.remove((ttl, entry.seq))?;
         self.forget(digest, entry)
     }
 
-    /// Deletes one message, already gone from the expiry index, from the other tables.
+    /// Deletes one message, already gone from the expiry index, from `frames`.
     fn forget(&mut self, digest: &[u8; 32], entry: &Entry) -> Result<(), StoreError> {
-        self.by_arrival.remove((entry.received_at, *digest))?;
-        if self.frames.remove((entry.received_at, *digest))?.is_some() {
+        if self
+            .frames
+            .remove((entry.received_at, entry.seq))?
+            .is_some()
+        {
             self.count = self.count.saturating_sub(1);
             self.size = self.size.saturating_sub(u64::from(entry.len));
         }
@@ -100,27 +104,26 @@ impl<'t> Tables<'t> {
     }
 
     /// Deletes up to `limit` messages whose TTL is at or before `now`: a contiguous range of
-    /// the expiry index, then their frames and arrival entries in arrival order.
+    /// the expiry index, then their frames in arrival order.
     pub(super) fn purge_due(&mut self, now: u64, limit: usize) -> Result<Swept, StoreError> {
         let cutoff = u32::try_from(now).unwrap_or(u32::MAX);
-        let mut due: Vec<([u8; 32], Entry)> = Vec::new();
+        let mut due: Vec<Entry> = Vec::new();
         {
             let mut rows = self
                 .expiry
-                .extract_from_if(..=(cutoff, [0xff; 32]), |_, _| true)?;
+                .extract_from_if(..=(cutoff, u64::MAX), |_, _| true)?;
             while due.len() < limit {
                 let Some(row) = rows.next() else { break };
-                let (key, value) = row?;
-                due.push((key.value().1, Entry::from_bytes(&value.value())));
+                due.push(Entry::from_bytes(&row?.1.value()));
             }
         }
         let more = match self.expiry.first()? {
             Some((key, _)) => key.value().0 <= cutoff,
             None => false,
         };
-        due.sort_unstable_by_key(|(digest, e)| (e.received_at, *digest));
-        for (digest, entry) in &due {
-            self.forget(digest, entry)?;
+        due.sort_unstable_by_key(|e| (e.received_at, e.seq));
+        for entry in &due {
+            self.forget(&entry.digest, entry)?;
         }
         Ok(Swept {
             deleted: due.len() as u64,
@@ -158,8 +161,13 @@ impl Store {
         let txn = self.db.begin_read()?;
         let expiry = txn.open_table(EXPIRY)?;
         let mut out = Vec::new();
-        for entry in expiry.range((first, [0; 32])..)? {
-            out.push(entry?.0.value());
+        for row in expiry.range((first, 0)..)? {
+            let (key, value) = row?;
+            out.push((key.value().0, Entry::from_bytes(&value.value()).digest));
+        }
+        // The index orders one TTL second by arrival; sync wants it by digest.
+        for run in out.chunk_by_mut(|a, b| a.0 == b.0) {
+            run.sort_unstable();
         }
         Ok(out)
     }

@@ -27,11 +27,13 @@ pub(super) const MAX_MESSAGES: usize = u32::MAX as usize - 1;
 pub(super) struct Rec {
     /// The message's digest.
     pub(super) digest: [u8; 32],
-    /// When this node received it (the frame's key is `(received_at, digest)`).
+    /// When this node received it (the frame's key is `(received_at, seq)`).
     pub(super) received_at: u64,
+    /// Its place in the store's arrival sequence.
+    pub(super) seq: u64,
     /// What it paid ([`super::rate`]).
     pub(super) rate: u64,
-    /// Its TTL (the expiry index's key is `(ttl, digest)`).
+    /// Its TTL (the expiry index's key is `(ttl, seq)`).
     pub(super) ttl: u32,
     /// Its encoded length.
     pub(super) len: u32,
@@ -53,13 +55,6 @@ pub(super) enum Change {
 struct Tag {
     id0: [u8; 32],
     refs: u32,
-}
-
-/// The first eight bytes of a digest: orders messages received in the same second by digest.
-fn prefix(digest: &[u8; 32]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(b)
 }
 
 /// Puts `item` in a freed slot of `slab` if there is one, else at its end; returns its handle.
@@ -88,9 +83,8 @@ pub(super) struct Index {
     tags: Vec<Tag>,
     free_tags: Vec<u32>,
     tag_ids: HashTable<u32>,
-    /// (tag, received at, digest prefix, handle): queries by tag, in arrival order. Two
-    /// messages of one tag received in the same second whose digests share their first eight
-    /// bytes are ordered by handle, which a reopening may change.
+    /// (tag, received at, arrival sequence, handle): queries by tag, in arrival order (the
+    /// sequence is durable, so the order survives a reopening).
     by_tag: BTreeSet<(u32, u64, u64, u32)>,
 }
 
@@ -140,6 +134,7 @@ impl Index {
         let rec = Rec {
             digest: *digest,
             received_at: entry.received_at,
+            seq: entry.seq,
             rate: entry.rate,
             ttl,
             len: entry.len,
@@ -152,8 +147,7 @@ impl Index {
                 hasher.hash_one(recs[x as usize].digest)
             });
         self.by_rate.insert((rec.rate, h));
-        self.by_tag
-            .insert((tag, rec.received_at, prefix(digest), h));
+        self.by_tag.insert((tag, rec.received_at, rec.seq, h));
     }
 
     /// Forgets a deleted message; returns what was kept of it.
@@ -168,8 +162,7 @@ impl Index {
         let (h, _) = found.remove();
         let rec = self.recs[h as usize];
         self.by_rate.remove(&(rec.rate, h));
-        self.by_tag
-            .remove(&(rec.tag, rec.received_at, prefix(digest), h));
+        self.by_tag.remove(&(rec.tag, rec.received_at, rec.seq, h));
         self.release(rec.tag);
         self.free.push(h);
         Some(rec)
@@ -182,22 +175,19 @@ impl Index {
             .map(|&(_, h)| &self.recs[h as usize])
     }
 
-    /// Indexed messages with `ID0` = `tag` received at or after `since`, in (arrival, digest)
-    /// order, starting after the message (received at, digest) `after` if given.
+    /// Indexed messages with `ID0` = `tag` received at or after `since`, in (arrival,
+    /// sequence) order, starting after the message (received at, sequence) `after` if given
+    /// (or where it would sort, if it is gone).
     pub(super) fn tagged(
         &self,
         tag: &[u8; 32],
         since: u64,
-        after: Option<(u64, [u8; 32])>,
+        after: Option<(u64, u64)>,
     ) -> impl Iterator<Item = &Rec> + '_ {
         let id = self.tag_id(tag);
         let range = id.map(|id| {
             let lower = match after {
-                // A cursor whose message is gone continues after where it would sort.
-                Some((at, d)) => {
-                    let h = self.handle(&d).unwrap_or(u32::MAX);
-                    Bound::Excluded((id, at, prefix(&d), h))
-                }
+                Some((at, seq)) => Bound::Excluded((id, at, seq, u32::MAX)),
                 None => Bound::Included((id, since, 0, 0)),
             };
             let upper = Bound::Included((id, u64::MAX, u64::MAX, u32::MAX));
@@ -254,7 +244,9 @@ mod tests {
 
     fn entry(at: u64, tag: u8, rate: u64) -> Entry {
         Entry {
+            digest: [0; 32],
             received_at: at,
+            seq: at,
             id0: [tag; 32],
             len: 100,
             rate,
@@ -280,7 +272,7 @@ mod tests {
         let odd: Vec<u8> = idx.tagged(&[1; 32], 0, None).map(|r| r.digest[0]).collect();
         assert_eq!(odd, vec![1, 3, 5, 7, 9]);
         let after: Vec<u8> = idx
-            .tagged(&[1; 32], 0, Some((3, [3; 32])))
+            .tagged(&[1; 32], 0, Some((3, 3)))
             .map(|r| r.digest[0])
             .collect();
         assert_eq!(after, vec![5, 7, 9]);

@@ -1,20 +1,24 @@
-//! The table layout a store file holds: checked at open, layout 3 migrated to 4.
+//! The table layout a store file holds: checked at open, layouts 3 to 5 migrated to 6.
 
-use super::{BY_ARRIVAL, EXPIRY, FRAMES, META, META_MESSAGES, META_SCHEMA, SCHEMA};
+use super::{migrate, EXPIRY, FRAMES, META, META_MESSAGES, META_SCHEMA, SCHEMA};
 use crate::error::StoreError;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use std::path::Path;
 
-/// Layout 3's random-keyed tables, which layout 4 holds in memory instead. Its `frames`,
-/// `expiry`, `by_arrival` and `meta` are layout 4's unchanged.
+/// Layout 3's random-keyed tables, which later layouts hold in memory instead.
 const LAYOUT3_DIGESTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("digests");
 const LAYOUT3_BY_RATE: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_rate");
 const LAYOUT3_BY_TAG: TableDefinition<([u8; 32], u64, [u8; 32]), u32> =
     TableDefinition::new("by_tag");
+/// Layouts 3 and 4's arrival index, which repeated the keys of `frames` (later layouts read
+/// the arrival order from `frames` itself).
+const LAYOUT4_BY_ARRIVAL: TableDefinition<(u64, [u8; 32]), u32> =
+    TableDefinition::new("by_arrival");
 
 /// Makes sure `db` holds layout [`SCHEMA`], in one transaction: records it in a new store,
-/// migrates a layout-3 store (drops the tables layout 4 no longer keeps) and refuses any
-/// other layout without changing the file.
+/// migrates a layout-3, 4 or 5 store (drops the tables layout 6 no longer keeps, and rewrites
+/// `frames` and `expiry` with arrival sequence numbers) and refuses any other layout without
+/// changing the file.
 pub(super) fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
@@ -23,15 +27,15 @@ pub(super) fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
         let count = meta.get(META_MESSAGES)?.map_or(0, |v| v.value());
         match schema {
             Some(SCHEMA) => {}
-            Some(3) => {
-                txn.delete_table(LAYOUT3_DIGESTS)?;
-                txn.delete_table(LAYOUT3_BY_RATE)?;
-                txn.delete_table(LAYOUT3_BY_TAG)?;
+            Some(old @ 3..=5) => {
+                drop_old_tables(&txn, old)?;
+                let copied = migrate::rewrite(&txn)?;
                 meta.insert(META_SCHEMA, SCHEMA)?;
                 tracing::info!(
                     path = %path.display(),
                     messages = count,
-                    "store migrated from table layout 3 to {SCHEMA}"
+                    copied,
+                    "store migrated from table layout {old} to {SCHEMA}"
                 );
             }
             None if count == 0 => {
@@ -47,8 +51,20 @@ pub(super) fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
         }
         txn.open_table(FRAMES)?;
         txn.open_table(EXPIRY)?;
-        txn.open_table(BY_ARRIVAL)?;
     }
     txn.commit()?;
+    Ok(())
+}
+
+/// Drops the tables that layout `old` kept and layout [`SCHEMA`] does not.
+fn drop_old_tables(txn: &WriteTransaction, old: u64) -> Result<(), StoreError> {
+    if old == 3 {
+        txn.delete_table(LAYOUT3_DIGESTS)?;
+        txn.delete_table(LAYOUT3_BY_RATE)?;
+        txn.delete_table(LAYOUT3_BY_TAG)?;
+    }
+    if old <= 4 {
+        txn.delete_table(LAYOUT4_BY_ARRIVAL)?;
+    }
     Ok(())
 }

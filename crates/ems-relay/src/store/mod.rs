@@ -4,14 +4,21 @@
 //!
 //! | table | key | value | serves |
 //! | --- | --- | --- | --- |
-//! | `frames` | (received-at `u64`, digest) | wire frame | `get`, sync fetch |
-//! | `expiry` | (`ttl: u32`, digest) | [`Entry`]: received-at, `ID0`, length, rate | the sweeper, sync items, rebuilding the indexes |
-//! | `by_arrival` | (received-at `u64`, digest) | `ttl: u32` | queries and sync without tags |
+//! | `frames` | (received-at `u64`, arrival sequence `u64`) | digest ‖ wire frame | `get`, sync fetch, queries without tags (its keys are the arrival order) |
+//! | `expiry` | (`ttl: u32`, arrival sequence `u64`) | [`Entry`]: digest, received-at, sequence, `ID0`, length, rate | the sweeper, sync items, rebuilding the indexes |
 //! | `meta` | `"messages"`, `"bytes"`, `"schema"` | `u64` | store figures, the byte budget |
 //!
 //! Every durable key is time-ordered: a node receives in clock order and most messages live
-//! about as long as their neighbours, so an insert lands at the end of each B-tree (a few
-//! leaves per transaction, whatever its size) and the sweeper deletes contiguous ranges.
+//! about as long as their neighbours, so an insert lands at the end of each B-tree and the
+//! sweeper deletes contiguous ranges. The arrival sequence numbers the messages a store keeps
+//! in the order it stored them (one more than the highest stored at open, assigned under the
+//! write lock), so a batch appends to both trees instead of landing on one leaf per message
+//! among those of the same second (layout 5 ordered a second's rows by digest), and a sweep
+//! chunk that ends within a second deletes the same contiguous run of both. An insert or a
+//! delete touches two B-trees: a query without tags walks the keys of `frames`, reads each
+//! digest at the head of its value and asks the in-memory index whether the message is still
+//! stored and until when; sync's (TTL, digest) items are sorted by digest within each TTL
+//! second when they are read.
 //!
 //! In memory ([`index`]): digest → where the frame is (duplicates, `get`, sync), the rate order
 //! (eviction when full) and tag → arrival order (queries by tag). Their keys are random, which
@@ -37,6 +44,7 @@ mod admit;
 mod expiry;
 mod index;
 mod layout;
+mod migrate;
 mod query;
 mod refused;
 
@@ -53,17 +61,18 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-const FRAMES: TableDefinition<(u64, [u8; 32]), &[u8]> = TableDefinition::new("frames");
-const EXPIRY: TableDefinition<(u32, [u8; 32]), [u8; Entry::LEN]> = TableDefinition::new("expiry");
-const BY_ARRIVAL: TableDefinition<(u64, [u8; 32]), u32> = TableDefinition::new("by_arrival");
+const FRAMES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("frames");
+const EXPIRY: TableDefinition<(u32, u64), [u8; Entry::LEN]> = TableDefinition::new("expiry");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const META_MESSAGES: &str = "messages";
 const META_BYTES: &str = "bytes";
 const META_SCHEMA: &str = "schema";
 /// The table layout this code reads and writes (2: frames keyed by digest; 3: by arrival;
-/// 4: only time-ordered tables, the random-keyed indexes in memory). Layout 3 is migrated.
-const SCHEMA: u64 = 4;
+/// 4: only time-ordered tables, the random-keyed indexes in memory; 5: no arrival index apart
+/// from `frames`; 6: an arrival sequence instead of the digest in both keys, the digest in
+/// the values). Layouts 3 to 5 are migrated.
+const SCHEMA: u64 = 6;
 /// redb's page cache (its default is 1 GiB, most of a node's memory at a million messages).
 pub const CACHE_BYTES: usize = 64 << 20;
 /// Refused or evicted digests remembered so that sync does not fetch them again.
@@ -88,19 +97,24 @@ pub enum Insert {
 /// What the expiry index keeps of a message: enough to delete it everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
+    digest: [u8; 32],
     received_at: u64,
+    /// Its place in the store's arrival sequence (the second half of its frame's key).
+    seq: u64,
     id0: [u8; 32],
     len: u32,
     rate: u64,
 }
 
 impl Entry {
-    const LEN: usize = 52;
+    const LEN: usize = 92;
 
-    fn of(msg: &Message, received_at: u64) -> Entry {
+    fn of(msg: &Message, digest: [u8; 32], received_at: u64, seq: u64) -> Entry {
         let len = msg.encoded_len();
         Entry {
+            digest,
             received_at,
+            seq,
             id0: *msg.id0(),
             len: len as u32,
             rate: rate(msg, received_at),
@@ -109,30 +123,33 @@ impl Entry {
 
     fn to_bytes(self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
-        out[..8].copy_from_slice(&self.received_at.to_be_bytes());
-        out[8..40].copy_from_slice(&self.id0);
-        out[40..44].copy_from_slice(&self.len.to_be_bytes());
-        out[44..].copy_from_slice(&self.rate.to_be_bytes());
+        out[..32].copy_from_slice(&self.digest);
+        out[32..40].copy_from_slice(&self.received_at.to_be_bytes());
+        out[40..48].copy_from_slice(&self.seq.to_be_bytes());
+        out[48..80].copy_from_slice(&self.id0);
+        out[80..84].copy_from_slice(&self.len.to_be_bytes());
+        out[84..].copy_from_slice(&self.rate.to_be_bytes());
         out
     }
 
     fn from_bytes(b: &[u8; Self::LEN]) -> Entry {
-        let mut id0 = [0u8; 32];
-        id0.copy_from_slice(&b[8..40]);
-        let u64_at = |i: usize| {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[i..i + 8]);
-            u64::from_be_bytes(x)
-        };
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&b[40..44]);
         Entry {
-            received_at: u64_at(0),
-            id0,
-            len: u32::from_be_bytes(len),
-            rate: u64_at(44),
+            digest: field(b, 0),
+            received_at: u64::from_be_bytes(field(b, 32)),
+            seq: u64::from_be_bytes(field(b, 40)),
+            id0: field(b, 48),
+            len: u32::from_be_bytes(field(b, 80)),
+            rate: u64::from_be_bytes(field(b, 84)),
         }
     }
+}
+
+/// The `N` bytes of a fixed-size record `b` at offset `at` (every caller's offsets are
+/// constants within its record).
+fn field<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[at..at + N]);
+    out
 }
 
 /// Store figures.
@@ -155,12 +172,14 @@ pub struct Store {
     /// Held by each write transaction until its changes are in the index, so that the next
     /// transaction sees them.
     writing: Mutex<()>,
+    /// The arrival sequence number the next stored message takes (changed under `writing`).
+    next_seq: AtomicU64,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, migrating a layout-3 store, purges what expired
-    /// while it was closed (relative to `now`, unix seconds) and rebuilds the in-memory indexes
-    /// from the expiry index. Returns the store and the number purged.
+    /// Opens (or creates) the store at `path`, migrating a store of layout 3 to 5, purges what
+    /// expired while it was closed (relative to `now`, unix seconds) and rebuilds the in-memory
+    /// indexes from the expiry index. Returns the store and the number purged.
     pub fn open(path: &Path, now: u64) -> Result<(Store, u64), StoreError> {
         let db = Builder::new().set_cache_size(CACHE_BYTES).create(path)?;
         layout::prepare(&db, path)?;
@@ -170,6 +189,7 @@ impl Store {
             refused: Mutex::new(Refused::new(REMEMBER_REFUSED)),
             index: RwLock::new(Index::default()),
             writing: Mutex::new(()),
+            next_seq: AtomicU64::new(0),
         };
         store.load_stats()?;
         let mut purged = 0;
@@ -189,11 +209,15 @@ impl Store {
         let txn = self.db.begin_read()?;
         let expiry = txn.open_table(EXPIRY)?;
         let mut index = Index::default();
+        let mut next_seq = 0;
         for row in expiry.iter()? {
             let (key, value) = row?;
-            let (ttl, digest) = key.value();
-            index.insert(&digest, ttl, &Entry::from_bytes(&value.value()));
+            let (ttl, _) = key.value();
+            let entry = Entry::from_bytes(&value.value());
+            next_seq = next_seq.max(entry.seq.saturating_add(1));
+            index.insert(&entry.digest, ttl, &entry);
         }
+        self.next_seq.store(next_seq, Ordering::Relaxed);
         let (messages, _) = self.stats();
         if index.len() as u64 != messages {
             tracing::warn!(
@@ -274,11 +298,11 @@ impl Store {
         self.refused().contains(digest)
     }
 
-    /// Where the frame of an unexpired stored message is: its arrival time.
-    fn located(&self, digest: &[u8; 32], now: u64) -> Option<u64> {
+    /// Where the frame of an unexpired stored message is: its key in `frames`.
+    fn located(&self, digest: &[u8; 32], now: u64) -> Option<(u64, u64)> {
         let index = self.index();
         let rec = index.find(digest)?;
-        (u64::from(rec.ttl) > now).then_some(rec.received_at)
+        (u64::from(rec.ttl) > now).then_some((rec.received_at, rec.seq))
     }
 
     /// The stored message with this digest, unless its TTL is at or before `now`.
@@ -288,10 +312,10 @@ impl Store {
         };
         let txn = self.db.begin_read()?;
         let frames = txn.open_table(FRAMES)?;
-        let Some(value) = frames.get((at, *digest))? else {
+        let Some(value) = frames.get(at)? else {
             return Ok(None);
         };
-        Ok(Some(decode_frame(digest, value.value())?))
+        Ok(Some(decode_frame(digest, wire_of(value.value()))?))
     }
 
     /// Which of `digests` are worth fetching: not stored, and not refused or evicted here.
@@ -313,9 +337,9 @@ impl Store {
         now: u64,
         max_bytes: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let found: Vec<(u64, [u8; 32])> = digests
+        let found: Vec<(u64, u64)> = digests
             .iter()
-            .filter_map(|d| Some((self.located(d, now)?, *d)))
+            .filter_map(|d| self.located(d, now))
             .collect();
         let txn = self.db.begin_read()?;
         let frames = txn.open_table(FRAMES)?;
@@ -325,7 +349,7 @@ impl Store {
             let Some(value) = frames.get(key)? else {
                 continue;
             };
-            let wire = value.value();
+            let wire = wire_of(value.value());
             if total + wire.len() > max_bytes {
                 break;
             }
@@ -334,6 +358,16 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The digest at the head of a `frames` value (its wire frame follows).
+fn digest_of(value: &[u8]) -> Option<[u8; 32]> {
+    value.get(..32)?.try_into().ok()
+}
+
+/// The wire frame of a `frames` value (after its digest).
+fn wire_of(value: &[u8]) -> &[u8] {
+    value.get(32..).unwrap_or_default()
 }
 
 /// Decodes a stored frame, naming its digest if it is corrupt.

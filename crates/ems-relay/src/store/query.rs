@@ -1,6 +1,7 @@
 //! Reading the store by tag or by arrival: queries, their pages and cursors.
 
-use super::{Store, BY_ARRIVAL, MAX_QUERY_TAGS};
+use super::index::Rec;
+use super::{digest_of, Store, FRAMES, MAX_QUERY_TAGS};
 use crate::error::{RelayError, StoreError};
 use ems_core::Message;
 use redb::ReadableDatabase;
@@ -35,20 +36,20 @@ pub struct Position {
     pub tag: [u8; 32],
     /// Receive time.
     pub received_at: u64,
-    /// Digest.
-    pub digest: [u8; 32],
+    /// The message's place in the store's arrival sequence.
+    pub seq: u64,
 }
 
 impl Position {
     /// Encoded length.
-    pub const LEN: usize = 72;
+    pub const LEN: usize = 48;
 
-    /// `tag ‖ received_at (u64 BE) ‖ digest`.
+    /// `tag ‖ received_at (u64 BE) ‖ seq (u64 BE)`.
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
         out[..32].copy_from_slice(&self.tag);
         out[32..40].copy_from_slice(&self.received_at.to_be_bytes());
-        out[40..].copy_from_slice(&self.digest);
+        out[40..].copy_from_slice(&self.seq.to_be_bytes());
         out
     }
 
@@ -61,12 +62,12 @@ impl Position {
         tag.copy_from_slice(&bytes[..32]);
         let mut at = [0u8; 8];
         at.copy_from_slice(&bytes[32..40]);
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(&bytes[40..]);
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&bytes[40..]);
         Some(Position {
             tag,
             received_at: u64::from_be_bytes(at),
-            digest,
+            seq: u64::from_be_bytes(seq),
         })
     }
 
@@ -143,28 +144,43 @@ impl Store {
     ) -> Result<(Vec<[u8; 32]>, Option<Position>), StoreError> {
         let mut out = Vec::new();
         let mut last = None;
-        let mut take = |tag: [u8; 32], received_at: u64, digest: [u8; 32], ttl: u32| {
-            if u64::from(ttl) > now {
-                out.push(digest);
+        let mut take = |tag: [u8; 32], rec: &Rec| {
+            if u64::from(rec.ttl) > now {
+                out.push(rec.digest);
                 last = Some(Position {
                     tag,
-                    received_at,
-                    digest,
+                    received_at: rec.received_at,
+                    seq: rec.seq,
                 });
             }
             out.len() >= scan.limit
         };
         if scan.tags.is_empty() {
+            // The keys of `frames` are the arrival order and each value starts with its
+            // digest; the index says which of them are still stored, and until when. A frame
+            // the index does not hold under that key was deleted after this snapshot was
+            // taken, or committed and not yet indexed: neither is listed, as a query by tag
+            // would not list it either.
             let txn = self.db.begin_read()?;
-            let table = txn.open_table(BY_ARRIVAL)?;
+            let frames = txn.open_table(FRAMES)?;
+            let index = self.index();
             let lower = match &scan.after {
-                Some(p) => Bound::Excluded((p.received_at, p.digest)),
-                None => Bound::Included((scan.since, [0; 32])),
+                Some(p) => Bound::Excluded((p.received_at, p.seq)),
+                None => Bound::Included((scan.since, 0)),
             };
-            for entry in table.range((lower, Bound::Unbounded))? {
-                let (k, v) = entry?;
-                let (at, digest) = k.value();
-                if take([0; 32], at, digest, v.value()) {
+            for entry in frames.range((lower, Bound::Unbounded))? {
+                let (key, value) = entry?;
+                let Some(digest) = digest_of(value.value()) else {
+                    continue;
+                };
+                let (at, seq) = key.value();
+                let Some(rec) = index
+                    .find(&digest)
+                    .filter(|r| (r.received_at, r.seq) == (at, seq))
+                else {
+                    continue;
+                };
+                if take([0; 32], rec) {
                     return Ok((out, last));
                 }
             }
@@ -176,11 +192,11 @@ impl Store {
                 .unwrap_or(0);
             for (i, tag) in scan.tags.iter().enumerate().skip(first) {
                 let after = match &scan.after {
-                    Some(p) if i == first => Some((p.received_at, p.digest)),
+                    Some(p) if i == first => Some((p.received_at, p.seq)),
                     _ => None,
                 };
                 for rec in index.tagged(tag, scan.since, after) {
-                    if take(*tag, rec.received_at, rec.digest, rec.ttl) {
+                    if take(*tag, rec) {
                         return Ok((out, last));
                     }
                 }
