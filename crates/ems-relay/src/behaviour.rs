@@ -136,6 +136,9 @@ impl Behaviour {
             // (`network/discovery.rs`).
             let mut config = kad::Config::new(KAD_PROTOCOL);
             config.set_periodic_bootstrap_interval(None);
+            // Peers enter the routing table from identify, only where a bucket has room
+            // (`network/discovery.rs`): an insert into a full bucket dials its oldest peer.
+            config.set_kbucket_inserts(kad::BucketInserts::Manual);
             let mut kad =
                 kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), config);
             // Relays answer DHT queries even when they have not confirmed a public address.

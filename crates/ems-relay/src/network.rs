@@ -137,6 +137,11 @@ pub(crate) struct Network {
     sync_sent: HashMap<request_response::OutboundRequestId, sync::Tag>,
     /// The DHT lookup this node started to find peers, until its last step.
     discovering: Option<kad::QueryId>,
+    /// Redial ticks so far (`network/discovery.rs`).
+    ticks: u64,
+    /// The tick, of every `SETTLED_REDIAL_TICKS`, at which this node redials its bootstrap
+    /// peers once it has enough (random).
+    redial_phase: u64,
 }
 
 impl Network {
@@ -188,9 +193,6 @@ impl Network {
                 }
                 _ = redial.tick() => {
                     self.lift_ended_bans();
-                    if !self.bootstrap.is_empty() {
-                        self.dial_bootstrap();
-                    }
                     self.discover();
                 }
                 _ = trim.tick() => self.trim(),

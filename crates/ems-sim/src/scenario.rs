@@ -85,7 +85,19 @@ async fn quiet(cluster: &Cluster, nodes: usize, max: Duration) -> Duration {
         tokio::time::sleep(QUIET_WINDOW).await;
         let now = cluster.net.dials();
         let dials = now - before;
-        tracing::info!(dials, elapsed_s = started.elapsed().as_secs(), "settling");
+        let (mut lookups, mut short) = (0.0, 0);
+        for i in cluster.live() {
+            lookups +=
+                crate::measure::metric(&cluster.metrics(i).await, "ems_discovery_lookups_total");
+            short += usize::from(cluster.peers(i).await.is_some_and(|p| p < 12));
+        }
+        tracing::info!(
+            dials,
+            lookups,
+            short_of_peers = short,
+            elapsed_s = started.elapsed().as_secs(),
+            "settling"
+        );
         if dials < threshold {
             break;
         }

@@ -261,3 +261,45 @@ fn uniform_latency_is_symmetric_and_in_range() {
         assert!(x >= Duration::from_millis(20) && x <= Duration::from_millis(200));
     }
 }
+
+/// Each live relay's (connected peers, DHT lookups started so far).
+async fn peers_and_lookups(cluster: &Cluster, nodes: &[usize]) -> Vec<(usize, f64)> {
+    let mut out = Vec::new();
+    for &i in nodes {
+        let peers = cluster.peers(i).await.unwrap_or(0);
+        let lookups =
+            crate::measure::metric(&cluster.metrics(i).await, "ems_discovery_lookups_total");
+        out.push((peers, lookups));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_look_up_peers_while_short_of_them_and_not_after() {
+    let cluster = scenario::build(&small_setup(16)).await.unwrap();
+    let nodes = cluster.live();
+    let before = peers_and_lookups(&cluster, &nodes).await;
+    // Every relay started with two bootstrap peers, so each looked for more.
+    assert!(
+        before.iter().all(|&(_, lookups)| lookups >= 1.0),
+        "a relay short of peers started no lookup: {before:?}"
+    );
+    // The observation window: three redial ticks (1 s each in this setup). A relay starts a
+    // lookup below 8 peers (`ems_relay` network/discovery.rs).
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let after = peers_and_lookups(&cluster, &nodes).await;
+    let settled: Vec<usize> = (0..nodes.len())
+        .filter(|&k| before[k].0 >= 8 && after[k].0 >= 8)
+        .collect();
+    assert!(
+        settled.len() >= nodes.len() / 2,
+        "too few relays found 8 peers: {before:?} then {after:?}"
+    );
+    for k in settled {
+        assert_eq!(
+            before[k].1, after[k].1,
+            "relay {k} kept its peers and still started a lookup: {before:?} then {after:?}"
+        );
+    }
+    cluster.shutdown().await;
+}

@@ -125,6 +125,8 @@ impl Network {
             ),
             sync_sent: Default::default(),
             discovering: None,
+            ticks: 0,
+            redial_phase: rand::random(),
         };
         network.dial_bootstrap();
         Ok(network)
