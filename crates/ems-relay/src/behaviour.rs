@@ -130,11 +130,14 @@ impl Behaviour {
         let identify =
             identify::Behaviour::new(identify::Config::new(IDENTIFY_VERSION.into(), key.public()));
         let kad = tuning.discovery.then(|| {
-            let mut kad = kad::Behaviour::with_config(
-                peer_id,
-                kad::store::MemoryStore::new(peer_id),
-                kad::Config::new(KAD_PROTOCOL),
-            );
+            // No periodic bootstrap: each one looks up a random key in every bucket and dials
+            // the closest peers it finds, most of whom are full and trim or refuse the new
+            // connection. The network task looks for peers only while it has too few
+            // (`network/discovery.rs`).
+            let mut config = kad::Config::new(KAD_PROTOCOL);
+            config.set_periodic_bootstrap_interval(None);
+            let mut kad =
+                kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), config);
             // Relays answer DHT queries even when they have not confirmed a public address.
             kad.set_mode(Some(kad::Mode::Server));
             kad

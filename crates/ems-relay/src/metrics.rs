@@ -50,6 +50,8 @@ pub(crate) struct Metrics {
     /// `ems_connections_trimmed_total`: established connections closed to bring the node back
     /// to `max_connections` (`trim.rs`).
     pub(crate) connections_trimmed: Counter,
+    /// `ems_discovery_lookups_total`: DHT lookups started because the node had too few peers.
+    pub(crate) discovery_lookups: Counter,
     /// `ems_peers_banned_total`: peers disconnected and refused for a while because their
     /// gossipsub score fell below the graylist threshold.
     pub(crate) bans: Counter,
@@ -89,6 +91,7 @@ impl Metrics {
         let rejected = Family::<Label, Counter>::default();
         let expired = Counter::default();
         let (connections_denied, connections_trimmed) = (Counter::default(), Counter::default());
+        let discovery_lookups = Counter::default();
         let (bans, banned) = (Counter::default(), Gauge::default());
         let (address_bans, banned_addresses) = (Counter::default(), Gauge::default());
         let api_refused = Family::<Label, Counter>::default();
@@ -121,6 +124,11 @@ impl Metrics {
             "ems_connections_trimmed",
             "Established connections closed to bring the node back to max_connections",
             connections_trimmed.clone(),
+        );
+        registry.register(
+            "ems_discovery_lookups",
+            "DHT lookups started because the node had fewer peers than it looks for",
+            discovery_lookups.clone(),
         );
         registry.register(
             "ems_peers_banned",
@@ -186,6 +194,7 @@ impl Metrics {
             expired,
             connections_denied,
             connections_trimmed,
+            discovery_lookups,
             bans,
             banned,
             address_bans,

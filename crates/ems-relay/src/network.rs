@@ -6,6 +6,7 @@
 //! senders) instead of discarding valid messages; commands (verdicts, publishes) keep flowing
 //! meanwhile, so the pipeline drains.
 
+mod discovery;
 mod start;
 mod sync_events;
 
@@ -24,9 +25,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-
-/// Peers beyond which discovered peers are no longer dialled.
-const DISCOVERY_TARGET: usize = 12;
 
 /// How often connections over `max_connections` are looked at again (besides at each new
 /// connection), for those that have aged past the grace period since.
@@ -137,6 +135,8 @@ pub(crate) struct Network {
     connections: trim::Manager,
     /// The tag of each sync request in flight, to match its answer or failure.
     sync_sent: HashMap<request_response::OutboundRequestId, sync::Tag>,
+    /// The DHT lookup this node started to find peers, until its last step.
+    discovering: Option<kad::QueryId>,
 }
 
 impl Network {
@@ -191,6 +191,7 @@ impl Network {
                     if !self.bootstrap.is_empty() {
                         self.dial_bootstrap();
                     }
+                    self.discover();
                 }
                 _ = trim.tick() => self.trim(),
             }
@@ -401,23 +402,9 @@ impl Network {
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                    for addr in info.listen_addrs {
-                        kad.add_address(&peer_id, addr);
-                    }
-                }
+                self.identified(peer_id, info.listen_addrs);
             }
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
-                let connected = lock(&self.shared.connected).len();
-                if connected < DISCOVERY_TARGET
-                    && !self.swarm.is_connected(&peer)
-                    && peer != self.local_peer_id()
-                {
-                    if let Err(e) = self.swarm.dial(peer) {
-                        tracing::debug!(%peer, error = %e, "discovered peer dial failed");
-                    }
-                }
-            }
+            BehaviourEvent::Kad(event) => self.kad_event(event),
             BehaviourEvent::Sync(event) => self.sync_event(event, events),
             _ => {}
         }

@@ -90,6 +90,11 @@ pub struct Args {
     /// Seconds to let meshes form after the last start.
     #[arg(long, default_value_t = 20)]
     pub settle_s: u64,
+    /// Longest further wait, in seconds, for the nodes to stop dialling (fewer than one dial
+    /// per ten nodes in 10 s) before publishing: started together, relays look for peers at
+    /// once for minutes. 0 publishes right after `--settle-s`.
+    #[arg(long, default_value_t = 900)]
+    pub settle_max_s: u64,
     /// Seconds to wait after the last publication for stragglers.
     #[arg(long, default_value_t = 15)]
     pub tail_s: u64,
@@ -164,6 +169,7 @@ impl Args {
             },
             start_rate: self.start_rate,
             settle: Duration::from_secs(self.settle_s),
+            settle_max: Duration::from_secs(self.settle_max_s),
         }
     }
 

@@ -66,6 +66,32 @@ pub struct Setup {
     pub start_rate: usize,
     /// Time for meshes to form after the last node started.
     pub settle: Duration,
+    /// Longest wait, after `settle`, for the network to stop looking for peers ([`quiet`]).
+    pub settle_max: Duration,
+}
+
+/// The window over which [`quiet`] counts dials.
+const QUIET_WINDOW: Duration = Duration::from_secs(10);
+
+/// Waits until the nodes of `cluster` make fewer than one dial per ten nodes in a
+/// [`QUIET_WINDOW`], or `max` has passed. Relays started together look for peers at once
+/// (Kademlia's first bootstrap), which keeps the CPU busy for minutes at 100 nodes and more;
+/// figures taken meanwhile measure that, not the gossip. Returns the time waited.
+async fn quiet(cluster: &Cluster, nodes: usize, max: Duration) -> Duration {
+    let started = Instant::now();
+    let threshold = (nodes as u64 / 10).max(1);
+    let mut before = cluster.net.dials();
+    while started.elapsed() < max {
+        tokio::time::sleep(QUIET_WINDOW).await;
+        let now = cluster.net.dials();
+        let dials = now - before;
+        tracing::info!(dials, elapsed_s = started.elapsed().as_secs(), "settling");
+        if dials < threshold {
+            break;
+        }
+        before = now;
+    }
+    started.elapsed()
 }
 
 /// Starts the cluster of a setup and lets it settle.
@@ -81,6 +107,12 @@ pub async fn build(setup: &Setup) -> anyhow::Result<Cluster> {
         tokio::time::sleep(pause).await;
     }
     tokio::time::sleep(setup.settle).await;
+    let waited = quiet(&cluster, setup.nodes + setup.hostile, setup.settle_max).await;
+    eprintln!(
+        "settled {:.0} s after the last start ({} dials so far)",
+        (setup.settle + waited).as_secs_f64(),
+        cluster.net.dials()
+    );
     Ok(cluster)
 }
 

@@ -159,6 +159,7 @@ fn small_setup(nodes: usize) -> Setup {
         shape: shape(10, None),
         start_rate: 20,
         settle: Duration::from_secs(3),
+        settle_max: Duration::from_secs(30),
     }
 }
 
@@ -174,6 +175,20 @@ async fn wait_all(cluster: &Cluster, ids: &[[u8; 32]], nodes: &[usize], within: 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+#[tokio::test]
+async fn the_network_counts_every_dial_refused_ones_too() {
+    let net = Net::new(shape(1, None));
+    assert_eq!(net.dials(), 0);
+    raw_pair(&net, 9_041, 9_042).await;
+    assert_eq!(net.dials(), 1);
+    net.partition([9_041]);
+    let mut dialer = crate::transport::raw(&net, 9_041);
+    assert!(dialer
+        .dial("/memory/9042".parse().unwrap(), dial_opts())
+        .is_err());
+    assert_eq!(net.dials(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,7 @@ use libp2p::{noise, yamux};
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -85,6 +86,8 @@ pub struct Net {
     /// Connections between the sides of the last partition established since its heal:
     /// (when, dialer port, listener port).
     crossings: Mutex<Vec<(Instant, u64, u64)>>,
+    /// Dials made by every node so far.
+    dials: AtomicU64,
 }
 
 /// A live dialer end's cut signal, by (dialer port, listener port).
@@ -100,7 +103,14 @@ impl Net {
             cuts: Mutex::default(),
             healed: Mutex::default(),
             crossings: Mutex::default(),
+            dials: AtomicU64::new(0),
         })
+    }
+
+    /// Dials every node has made so far, refused ones included: a network still looking for
+    /// peers dials many times a second, a settled one next to never.
+    pub fn dials(&self) -> u64 {
+        self.dials.load(Ordering::Relaxed)
     }
 
     /// Registers the node listening on `port`, returning its access link.
@@ -254,6 +264,7 @@ impl Transport for SimTransport {
         let Some(remote) = memory_port(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
+        self.net.dials.fetch_add(1, Ordering::Relaxed);
         if self.net.separated(self.port, remote) {
             return Err(TransportError::Other(
                 io::ErrorKind::ConnectionRefused.into(),

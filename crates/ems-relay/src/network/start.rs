@@ -124,6 +124,7 @@ impl Network {
                 config.tuning.connection_grace,
             ),
             sync_sent: Default::default(),
+            discovering: None,
         };
         network.dial_bootstrap();
         Ok(network)
