@@ -354,6 +354,11 @@ async fn rejoin(n: u64, relays: bool, policy: &Policy) {
     // due messages are still on their way: each due message is then asked for, one by one
     // (a second's margin for the clock), and those missing again until none is.
     let mut missing: Vec<u64> = (0..n).collect();
+    let mut peak = peak;
+    // When the last check that still found a due message missing ended (or else the count
+    // reached what was due): the last one arrived between then and the end of the next check,
+    // which found none.
+    let mut last_short = counted;
     let took = loop {
         let at = common::now() + 1;
         let mut still = Vec::new();
@@ -363,6 +368,7 @@ async fn rejoin(n: u64, relays: bool, policy: &Policy) {
                 still.push(i);
             }
         }
+        peak = peak.max(rss_kib());
         if still.is_empty() {
             break started.elapsed();
         }
@@ -376,23 +382,27 @@ async fn rejoin(n: u64, relays: bool, policy: &Policy) {
             "not caught up"
         );
         missing = still;
+        last_short = started.elapsed();
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let due_at_end = due(n, now, common::now(), skew);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let served: f64 = peers.iter().map(|p| event(p, "served_frames")).sum();
     println!(
-        "  holds every message still due ({due_at_end} of {n}; the rest expired or about to) after {:.1} s (count reached at {:.1} s; {:.0} fetched/s); process RSS {} MiB before it started, peak {} MiB while it caught up",
+        "  holds every message still due ({due_at_end} of {n}; the rest expired or about to) after {:.1} s (the last check to find one missing, or else the count reaching what was due, ended at {:.1} s; count reached at {:.1} s; {:.0} fetched/s); process RSS {} MiB before it started, peak {} MiB while it caught up",
         took.as_secs_f64(),
+        last_short.as_secs_f64(),
         counted.as_secs_f64(),
         event(&node, "fetched") / took.as_secs_f64(),
         before / 1024,
         peak / 1024,
     );
     println!(
-        "  fetched {} frames in {} fetch requests, accepted {} from sync; the peers served {} frames ({:?}); {} rounds, {} exchanges",
+        "  fetched {} frames in {} fetch requests ({} answered busy; the peers answered busy {:?}), accepted {} from sync; the peers served {} frames ({:?}); {} rounds, {} exchanges",
         event(&node, "fetched"),
         event(&node, "fetch_requests"),
+        event(&node, "busy"),
+        peers.iter().map(|p| event(p, "served_busy")).collect::<Vec<_>>(),
         metric(&node, "ems_messages_received_total{source=\"sync\"}"),
         served,
         peers.iter().map(|p| event(p, "served_frames")).collect::<Vec<_>>(),

@@ -382,6 +382,50 @@ fn a_scan_without_tags_pages_in_arrival_order_past_expired_and_evicted_messages(
 }
 
 #[test]
+fn a_sweep_keeps_a_frame_received_between_two_due_ones_while_the_clock_stepped_back() {
+    // The sweeper deletes the frames of messages stored one after the other as one range of
+    // `frames` (keyed by arrival time, then sequence). With the clock stepped back and forward
+    // again, a message stored before them can lie inside that range: it must stay.
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    let kept = paid(1 << 40, 600, now);
+    let (early, late) = (paid(1 << 40, 30, now), paid(1 << 40, 30, now));
+    for (m, at) in [(&kept, now), (&early, now - 10), (&late, now + 10)] {
+        assert_eq!(
+            store.insert_batch(&[(m, at)], u64::MAX, now).unwrap(),
+            vec![Insert::Stored]
+        );
+    }
+    let later = now + 31;
+    assert_eq!(
+        store.purge_expired(later).unwrap(),
+        Swept {
+            deleted: 2,
+            more: false
+        }
+    );
+    assert_eq!(store.stats(), (1, kept.encoded_len() as u64));
+    assert_eq!(
+        store.get(&kept.digest(), later).unwrap().as_ref(),
+        Some(&kept)
+    );
+    let all = Scan::new(vec![], None, None, 0, MAX_PAGE).unwrap();
+    assert_eq!(
+        store.scan(&all, later).unwrap(),
+        (vec![kept.digest()], None)
+    );
+    // And it survives a reopening, which rebuilds from what is on disk.
+    drop(store);
+    let (store, purged) = Store::open(&store_file(dir.path()), later).unwrap();
+    assert_eq!((purged, store.stats().0), (0, 1));
+    assert_eq!(
+        store.get(&kept.digest(), later).unwrap().as_ref(),
+        Some(&kept)
+    );
+}
+
+#[test]
 fn a_store_of_an_older_layout_is_refused_with_its_path_not_misread() {
     let dir = tempfile::tempdir().unwrap();
     // The first release wrote `meta` without a layout number; layout 2 keyed frames by digest

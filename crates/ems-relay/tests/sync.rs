@@ -69,9 +69,14 @@ async fn catch_up_from_two_peers_one_dropping_half_its_answers_loses_nothing_and
     let a = seeded(&all, vec![]).await;
     let b = TestNode::start_with(vec![a.addr().await], policy(), quick()).await;
     let faulty = SyncPeer::connect(b.addr().await, &all, Conduct::DropHalf).await;
-    eventually("b holds every message", DEADLINE * 3, || async {
-        b.node().status().await.store.messages == 20_000
-    })
+    // A message is counted as accepted just after its commit: wait for both.
+    eventually(
+        "b holds and has counted every message",
+        DEADLINE * 3,
+        || async {
+            b.node().status().await.store.messages == 20_000 && synced(b.node()) >= 20_000.0
+        },
+    )
     .await;
     let b = b.node();
     assert_eq!(synced(b), 20_000.0, "each message accepted once");

@@ -103,27 +103,61 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Deletes messages already gone from the expiry index from `frames`, when their sequence
+    /// numbers follow each other (and they were received in that order): their frames are then
+    /// one contiguous range, deleted in one pass. A frame in that range that is not one of
+    /// them (received while the clock was stepped back) is kept.
+    fn forget_run(&mut self, run: &[Entry]) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            return Ok(());
+        };
+        let (mut gone, mut bytes) = (0u64, 0u64);
+        self.frames.retain_in(
+            (first.received_at, first.seq)..=(last.received_at, last.seq),
+            |(at, seq), _| {
+                let ours = usize::try_from(seq.wrapping_sub(first.seq))
+                    .ok()
+                    .and_then(|i| run.get(i))
+                    .filter(|e| (e.received_at, e.seq) == (at, seq));
+                if let Some(e) = ours {
+                    gone += 1;
+                    bytes += u64::from(e.len);
+                }
+                ours.is_none()
+            },
+        )?;
+        self.count = self.count.saturating_sub(gone);
+        self.size = self.size.saturating_sub(bytes);
+        for e in run {
+            self.removed.insert(e.digest);
+            self.changes.push(Change::Remove(e.digest));
+        }
+        Ok(())
+    }
+
     /// Deletes up to `limit` messages whose TTL is at or before `now`: a contiguous range of
     /// the expiry index, then their frames in arrival order.
     pub(super) fn purge_due(&mut self, now: u64, limit: usize) -> Result<Swept, StoreError> {
         let cutoff = u32::try_from(now).unwrap_or(u32::MAX);
-        let mut due: Vec<Entry> = Vec::new();
-        {
-            let mut rows = self
-                .expiry
-                .extract_from_if(..=(cutoff, u64::MAX), |_, _| true)?;
-            while due.len() < limit {
-                let Some(row) = rows.next() else { break };
-                due.push(Entry::from_bytes(&row?.1.value()));
-            }
+        // The key of the last row of this chunk, then the chunk's rows deleted in one pass.
+        let mut end = None;
+        for row in self.expiry.range(..=(cutoff, u64::MAX))?.take(limit) {
+            end = Some(row?.0.value());
+        }
+        let mut due: Vec<Entry> = Vec::with_capacity(limit.min(PURGE_CHUNK));
+        if let Some(end) = end {
+            self.expiry.retain_in(..=end, |_, value| {
+                due.push(Entry::from_bytes(&value));
+                false
+            })?;
         }
         let more = match self.expiry.first()? {
             Some((key, _)) => key.value().0 <= cutoff,
             None => false,
         };
         due.sort_unstable_by_key(|e| (e.received_at, e.seq));
-        for entry in &due {
-            self.forget(&entry.digest, entry)?;
+        for run in due.chunk_by(|a, b| b.seq == a.seq + 1 && b.received_at >= a.received_at) {
+            self.forget_run(run)?;
         }
         Ok(Swept {
             deleted: due.len() as u64,

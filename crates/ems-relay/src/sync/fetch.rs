@@ -3,7 +3,10 @@
 //! Every digest a round finds missing enters one set shared by all peers, so each missing
 //! message is fetched once, from the first peer that announced it, however many peers offer
 //! it. Requests carry at most [`MAX_FETCH`] digests; at most [`PER_PEER`] are in flight to one
-//! peer and [`IN_ALL`] in all. A request that fails (timeout, the peer busy or gone) puts its
+//! peer and [`IN_ALL`] in all. A peer's own window starts at [`PER_PEER`], narrows by one at each
+//! `Busy` answer (to one request at least) and widens by one after [`WIDEN_AFTER`] answers that
+//! are not `Busy`, so a node keeps about as many requests in flight to a peer as that peer
+//! admits at once. A request that fails (timeout, the peer busy or gone) puts its
 //! digests back after a backoff (1 s, doubling to 30 s), to be asked of another peer that
 //! announced them; a digest the peer answered without is no longer asked of it. A digest is
 //! given up after [`MAX_ATTEMPTS`] or when no peer that announced it is left; a later round
@@ -18,6 +21,8 @@ use std::time::{Duration, Instant};
 
 /// Fetch requests in flight to one peer at most.
 pub(crate) const PER_PEER: usize = 8;
+/// Answers (not `Busy`) from a peer whose window is narrowed before it widens by one.
+pub(crate) const WIDEN_AFTER: usize = 32;
 /// Fetch requests in flight in all at most.
 pub(crate) const IN_ALL: usize = 32;
 /// Missing digests tracked at most; what a round finds beyond is dropped (a later round finds
@@ -34,6 +39,23 @@ const HOLDERS: usize = 4;
 const BROKEN: usize = 1_024;
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// How many fetch requests may be in flight to one peer (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    size: usize,
+    /// Answers (not `Busy`) since the size last changed.
+    answered: usize,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            size: PER_PEER,
+            answered: 0,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -80,6 +102,8 @@ pub(crate) struct Fetcher {
     queues: HashMap<PeerId, VecDeque<[u8; 32]>>,
     in_flight: HashMap<u32, (PeerId, Instant, Vec<[u8; 32]>)>,
     per_peer: HashMap<PeerId, usize>,
+    /// Peers whose window is not [`PER_PEER`] or is widening back to it.
+    windows: HashMap<PeerId, Window>,
     retry: BinaryHeap<Reverse<(Instant, [u8; 32])>>,
     settled: LinkedHashSet<[u8; 32]>,
     /// Digests each connected peer announced and then answered without (the latest
@@ -154,8 +178,9 @@ impl Fetcher {
         let mut asks = Vec::new();
         let peers: Vec<PeerId> = self.queues.keys().copied().collect();
         for peer in peers {
+            let window = self.window(peer);
             while self.in_flight.len() < IN_ALL
-                && self.per_peer.get(&peer).copied().unwrap_or(0) < PER_PEER
+                && self.per_peer.get(&peer).copied().unwrap_or(0) < window
             {
                 let batch = self.batch(peer);
                 if batch.is_empty() {
@@ -172,6 +197,36 @@ impl Fetcher {
             }
         }
         asks
+    }
+
+    /// How many requests may be in flight to `peer` now.
+    fn window(&self, peer: PeerId) -> usize {
+        self.windows.get(&peer).map_or(PER_PEER, |w| w.size)
+    }
+
+    /// `peer` answered a fetch request `Busy`: it admits fewer at once than were in flight, so
+    /// its window narrows by one (to one request at least). The request itself is given up by
+    /// [`Fetcher::failed`].
+    pub(crate) fn busy(&mut self, peer: PeerId) {
+        let w = self.windows.entry(peer).or_default();
+        w.size = w.size.saturating_sub(1).max(1);
+        w.answered = 0;
+    }
+
+    /// `peer` answered a fetch request with frames: after [`WIDEN_AFTER`] of those, a narrowed
+    /// window widens by one, up to [`PER_PEER`].
+    fn answered(&mut self, peer: PeerId) {
+        let Some(w) = self.windows.get_mut(&peer) else {
+            return;
+        };
+        w.answered += 1;
+        if w.answered >= WIDEN_AFTER {
+            w.size += 1;
+            w.answered = 0;
+        }
+        if w.size >= PER_PEER {
+            self.windows.remove(&peer);
+        }
     }
 
     /// Up to [`MAX_FETCH`] queued digests of `peer`'s queue, marked in flight.
@@ -223,6 +278,7 @@ impl Fetcher {
         now: Instant,
     ) -> Option<Delivery> {
         let asked = self.take(id, peer)?;
+        self.answered(peer);
         let mut delivery = Delivery::default();
         for d in &asked {
             if got.contains(d) {
@@ -314,6 +370,7 @@ impl Fetcher {
     /// own and are retried elsewhere).
     pub(crate) fn forget(&mut self, peer: PeerId) {
         self.broken.remove(&peer);
+        self.windows.remove(&peer);
         if let Some(queue) = self.queues.remove(&peer) {
             for d in queue {
                 if let Some(want) = self.wanted.get_mut(&d) {

@@ -120,6 +120,9 @@ impl Core {
         match response {
             Response::Busy(tag) => {
                 self.sync().count("busy", 1);
+                if let Tag::Fetch { .. } = tag {
+                    self.sync().lock().fetcher.busy(peer);
+                }
                 self.abandon(peer, tag).await;
             }
             Response::Reconcile {

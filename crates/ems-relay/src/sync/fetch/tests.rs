@@ -174,3 +174,74 @@ fn the_wanted_set_is_bounded() {
     let many = digests(0, MAX_WANTED as u32 + 10);
     assert_eq!(f.announce(a, &many), MAX_WANTED);
 }
+
+#[test]
+fn a_peer_that_answers_busy_is_asked_for_fewer_at_once_and_for_more_once_it_answers_again() {
+    let (a, b) = (PeerId::random(), PeerId::random());
+    let mut f = Fetcher::default();
+    f.announce(a, &digests(0, 40_000));
+    f.announce(b, &digests(40_000, 10_000));
+    let t0 = Instant::now();
+    let mut ids = counter();
+    let in_flight = |asks: &[Ask], p: PeerId| asks.iter().filter(|x| x.peer == p).count();
+    let asks = f.next(t0, &mut ids);
+    assert_eq!(
+        (in_flight(&asks, a), in_flight(&asks, b)),
+        (PER_PEER, PER_PEER)
+    );
+    // a admits four at once: the other four are answered Busy; b answers everything.
+    let answer = |f: &mut Fetcher, ask: &Ask| {
+        let got: HashSet<_> = ask.digests.iter().copied().collect();
+        f.delivered(ask.id, ask.peer, &got, false, t0).unwrap();
+    };
+    for ask in &asks {
+        if ask.peer == a && ask.id % 2 == 0 {
+            f.busy(a);
+            assert!(f.failed(ask.id, a, t0));
+        } else {
+            answer(&mut f, ask);
+        }
+    }
+    let mut asks = f.next(t0, &mut ids);
+    assert_eq!(
+        in_flight(&asks, a),
+        PER_PEER - 4,
+        "narrowed by one per Busy"
+    );
+    assert_eq!(
+        in_flight(&asks, b),
+        PER_PEER,
+        "another peer's window is its own"
+    );
+    // a answers again: after WIDEN_AFTER answers its window widens by one, and back to
+    // PER_PEER in time, never beyond.
+    let mut answered = 0;
+    let mut widest = 0;
+    while answered < WIDEN_AFTER * PER_PEER * 2 {
+        for ask in asks.iter().filter(|x| x.peer == a) {
+            answer(&mut f, ask);
+            answered += 1;
+        }
+        for ask in asks.iter().filter(|x| x.peer == b) {
+            answer(&mut f, ask);
+        }
+        asks = f.next(t0, &mut ids);
+        widest = widest.max(in_flight(&asks, a));
+        if answered < WIDEN_AFTER {
+            assert_eq!(
+                in_flight(&asks, a),
+                PER_PEER - 4,
+                "not before {WIDEN_AFTER}"
+            );
+        }
+    }
+    assert_eq!(widest, PER_PEER, "widened back to PER_PEER and no further");
+    // Busy answers never close the window: one request stays in flight.
+    for ask in &asks {
+        answer(&mut f, ask);
+    }
+    for _ in 0..2 * PER_PEER {
+        f.busy(a);
+    }
+    assert_eq!(in_flight(&f.next(t0, &mut ids), a), 1);
+}
