@@ -175,10 +175,11 @@ pub struct Tuning {
     /// Whether loopback addresses can be banned too. Default off: local tools, and every
     /// node of a test, share 127.0.0.1; tests of address bans turn it on.
     pub ban_loopback: bool,
-    /// How often bootstrap peers that are not connected are redialled. Default 2 s: after a
-    /// partition heals, a node that still has peers on its own side dials across only at its
-    /// next redial (Kademlia dials discovered peers only below a dozen connections), so this
-    /// interval is most of the wait before sync can start (`docs/relay.md`, "Reconnecting").
+    /// The redial tick. Default 2 s. Below 8 peers a node redials its unconnected bootstrap
+    /// peers at every tick; with more, at one tick in 15 of its own (`docs/relay.md`,
+    /// "Discovery"). After a partition heals, a node that still has peers on its own side dials
+    /// across only at such a redial, so with many nodes, each on its own tick, one tick is
+    /// most of the wait before sync can start (`docs/relay.md`, "Reconnecting").
     pub redial: Duration,
     /// How often the node repeats history sync with every connected peer (asking only for what
     /// they received since the previous round, less a margin), so that messages lost to
@@ -295,7 +296,8 @@ mod tests {
     /// `docs/relay.md`, "Reconnecting": everything unexpired is on every node within 10 s of
     /// a heal only if the first connection across comes soon enough to leave time for the
     /// handshakes, the sync round, the fetch and the gossip on (about 2 s at 100 ms links,
-    /// `ems-sim --scenario partition`); a node waits up to one redial interval for it.
+    /// `ems-sim --scenario partition`); among many nodes redialling at ticks of their own, the
+    /// first redial across comes within about one tick.
     #[test]
     fn the_redial_interval_leaves_room_for_sync_within_the_heal_goal() {
         let heal_goal = Duration::from_secs(10);
