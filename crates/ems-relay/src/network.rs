@@ -6,7 +6,7 @@
 //! senders) instead of discarding valid messages; commands (verdicts, publishes) keep flowing
 //! meanwhile, so the pipeline drains.
 
-mod discovery;
+pub(crate) mod discovery;
 mod start;
 mod sync_events;
 

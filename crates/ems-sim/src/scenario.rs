@@ -89,7 +89,12 @@ async fn quiet(cluster: &Cluster, nodes: usize, max: Duration) -> Duration {
         for i in cluster.live() {
             lookups +=
                 crate::measure::metric(&cluster.metrics(i).await, "ems_discovery_lookups_total");
-            short += usize::from(cluster.peers(i).await.is_some_and(|p| p < 12));
+            short += usize::from(
+                cluster
+                    .peers(i)
+                    .await
+                    .is_some_and(|p| p < ems_relay::DISCOVERY_TARGET),
+            );
         }
         tracing::info!(
             dials,

@@ -279,22 +279,22 @@ async fn relays_look_up_peers_while_short_of_them_and_not_after() {
     let cluster = scenario::build(&small_setup(16)).await.unwrap();
     let nodes = cluster.live();
     let before = peers_and_lookups(&cluster, &nodes).await;
-    // Every relay started with two bootstrap peers; those that others had not dialled up to 8
-    // by their first redial tick looked for more (the metric counts).
+    // Every relay started with two bootstrap peers; those that others had not dialled up to
+    // `DISCOVERY_LOW` (8) by their first redial tick looked for more (the metric counts).
     assert!(
         before.iter().any(|&(_, lookups)| lookups >= 1.0),
         "no relay started a lookup: {before:?}"
     );
-    // The observation window: three redial ticks (1 s each in this setup). A relay starts a
-    // lookup below 8 peers (`ems_relay` network/discovery.rs).
+    // The observation window: three redial ticks (1 s each in this setup).
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     let after = peers_and_lookups(&cluster, &nodes).await;
+    let low = ems_relay::DISCOVERY_LOW;
     let settled: Vec<usize> = (0..nodes.len())
-        .filter(|&k| before[k].0 >= 8 && after[k].0 >= 8)
+        .filter(|&k| before[k].0 >= low && after[k].0 >= low)
         .collect();
     assert!(
         settled.len() >= nodes.len() / 2,
-        "too few relays found 8 peers: {before:?} then {after:?}"
+        "too few relays found {low} peers: {before:?} then {after:?}"
     );
     for k in settled {
         assert_eq!(

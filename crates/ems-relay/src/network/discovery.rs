@@ -1,18 +1,16 @@
-//! Finding peers beyond the bootstrap list, with Kademlia, only while a node has too few.
-//!
-//! Kademlia's own periodic bootstrap is off (`behaviour.rs`): each one looks up a random key in
-//! every bucket and dials the closest peers it finds, about 25 a bucket, most of whom already
-//! hold all the connections they keep and trim or refuse the new one. In a simulated network of
-//! 100 relays started together, those lookups held 1.1–1.3 cores for the first 110 s and again
-//! at every five-minute bootstrap, against 0.12–0.15 cores in between (`docs/performance.md`).
-//! A relay with a dozen peers has nothing to gain from them (`docs/relay.md`, "Discovery").
+//! Finding peers beyond the bootstrap list, with Kademlia, only while a node has too few, and
+//! ending every Kademlia query once it has enough (`docs/relay.md`, "Discovery"). Each
+//! connection a relay opens lands on a relay that may hold all it keeps already, which then
+//! trims some other connection; relays that dialled on after they had their peers made the
+//! first discovery of N simulated relays cost about N² dials (`docs/performance.md`,
+//! "Discovery that ends").
 
 use super::{lock, Network};
 use libp2p::{kad, Multiaddr, PeerId};
 use std::num::NonZeroUsize;
 
 /// Peers a relay looks for: once it has them, its lookup ends and it dials no more.
-pub(super) const DISCOVERY_TARGET: usize = 12;
+pub const DISCOVERY_TARGET: usize = 12;
 
 /// Peers below which a relay starts a DHT lookup (at a redial tick, one at a time). The gap to
 /// [`DISCOVERY_TARGET`] is hysteresis: every connection a lookup opens can push a full relay
@@ -20,7 +18,7 @@ pub(super) const DISCOVERY_TARGET: usize = 12;
 /// for peers as soon as it fell below the target, one lookup would start the next, and the
 /// network would never stop dialling (300 simulated relays at a cap of 32 kept on at 150–500
 /// dials a second).
-pub(super) const DISCOVERY_LOW: usize = 8;
+pub const DISCOVERY_LOW: usize = 8;
 
 /// A relay with at least [`DISCOVERY_LOW`] peers still redials its bootstrap peers, once every
 /// this many redial ticks (30 s at the default 2 s), so that a partition heals through them; a
@@ -56,9 +54,9 @@ fn redials_bootstrap(connected: usize, tick: u64, phase: u64) -> bool {
 }
 
 impl Network {
-    /// One redial tick: redials the bootstrap peers if [`redials_bootstrap`] says so, and
-    /// starts a DHT lookup for more peers if this node has fewer than [`DISCOVERY_TARGET`]
-    /// and none of its own is running. (Kademlia also bootstraps by itself while its routing
+    /// One redial tick: redials the bootstrap peers if [`redials_bootstrap`] says so, ends
+    /// every Kademlia query if this node has [`DISCOVERY_TARGET`] peers, and starts a DHT
+    /// lookup for more if it has fewer than [`DISCOVERY_LOW`] and none of its own is running. (Kademlia also bootstraps by itself while its routing
     /// table holds fewer than 20 peers, as a node just started does.)
     pub(super) fn discover(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
