@@ -219,11 +219,7 @@ pub async fn propagate(
         degree += cluster.peers(i).await.unwrap_or(0) as f64;
     }
     Ok(Figures {
-        kind: if cluster.peers(nodes[0]).await.is_some() {
-            Kind::Ems
-        } else {
-            Kind::Bare
-        },
+        kind: cluster.kind(),
         nodes: nodes.len(),
         frame,
         messages: msgs.len(),
