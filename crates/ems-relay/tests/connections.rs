@@ -5,28 +5,39 @@
 mod common;
 
 use common::*;
-use ems_relay::Tuning;
+use ems_core::Policy;
+use ems_relay::{Multiaddr, Tuning};
 use std::time::Duration;
 
 /// Short, so that the relay's first peers are old enough to be trimmed soon.
 const GRACE: Duration = Duration::from_secs(2);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_relay_lets_a_newcomer_in_and_settles_back_at_its_cap() {
-    let policy = policy();
+/// A relay with `max_connections` 3 (a hard cap of 5) and `grace`, and its address.
+async fn capped_relay(policy: &Policy, grace: Duration) -> (TestNode, Multiaddr) {
     let capped = Tuning {
         max_connections: 3,
-        connection_grace: GRACE,
+        connection_grace: grace,
         ..tuning()
     };
     let relay = TestNode::start_with(vec![], policy.clone(), capped).await;
     let addr = relay.addr().await;
-    // Its peers dial it once (no discovery, no redial within the test): a peer it closes does
-    // not come back to push out another, so the count it settles at is its own doing.
-    let once = Tuning {
+    (relay, addr)
+}
+
+/// Its peers dial it once (no discovery, no redial within the test): a peer it closes does not
+/// come back to push out another, so the count it settles at is its own doing.
+fn dial_once() -> Tuning {
+    Tuning {
         redial: Duration::from_secs(3_600),
         ..tuning()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_relay_lets_a_newcomer_in_and_settles_back_at_its_cap() {
+    let policy = policy();
+    let (relay, addr) = capped_relay(&policy, GRACE).await;
+    let once = dial_once();
     let mut old = Vec::new();
     for _ in 0..3 {
         old.push(TestNode::start_with(vec![addr.clone()], policy.clone(), once.clone()).await);
@@ -78,17 +89,8 @@ async fn a_relay_refuses_connections_past_its_hard_cap_and_trims_back_to_its_cap
     // loaded machine; the trim back is then waited for.
     const LONG_GRACE: Duration = Duration::from_secs(30);
     let policy = policy();
-    let capped = Tuning {
-        max_connections: 3,
-        connection_grace: LONG_GRACE,
-        ..tuning()
-    };
-    let relay = TestNode::start_with(vec![], policy.clone(), capped).await;
-    let addr = relay.addr().await;
-    let once = Tuning {
-        redial: Duration::from_secs(3_600),
-        ..tuning()
-    };
+    let (relay, addr) = capped_relay(&policy, LONG_GRACE).await;
+    let once = dial_once();
     let mut peers = Vec::new();
     for n in 1..=5 {
         peers.push(TestNode::start_with(vec![addr.clone()], policy.clone(), once.clone()).await);
