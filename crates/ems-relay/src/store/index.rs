@@ -14,10 +14,10 @@
 //! carry it.
 //!
 //! A deleted message leaves the digest table at once, but its entries in the rate and tag
-//! orders stay behind, marked by its record, which is kept and not reused, as dead: readers
-//! step over them. Removing one entry from each of those B-trees, whose keys are random, cost
-//! more than everything else a sweep does per message (a processor cache miss at most levels
-//! of two trees; docs/performance.md, "Store at scale: layout 6"). [`Index::compact`] walks
+//! orders stay behind, marked dead by its record, which is kept and not reused: readers step
+//! over them. Removing one random key from each of those B-trees per deleted message (a
+//! processor cache miss at most levels of both) was the largest single cost of a sweep
+//! (docs/performance.md, "the sweep without per-message removals"). [`Index::compact`] walks
 //! both orders once, in key order, and drops the dead entries; only then are their records'
 //! handles reused. It runs once the dead entries are more than the live ones (after a sweep),
 //! or once the orders hold an eighth more entries than the most messages stored since they
