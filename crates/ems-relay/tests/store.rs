@@ -6,6 +6,17 @@ use common::*;
 use ems_relay::store::{rate, Insert, Position, Scan, Swept, MAX_PAGE, PURGE_CHUNK};
 use ems_relay::{RelayError, Store, StoreError};
 
+/// Asserts that one sweep at `at` deletes `n` messages and leaves nothing due.
+fn sweeps_all(store: &Store, at: u64, n: u64) {
+    assert_eq!(
+        store.purge_expired(at).unwrap(),
+        Swept {
+            deleted: n,
+            more: false
+        }
+    );
+}
+
 #[test]
 fn inserts_survive_reopening_and_duplicates_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,13 +229,7 @@ fn purge_deletes_exactly_what_has_expired_from_every_index() {
     assert_eq!(store.purge_expired(ttl - 1).unwrap().deleted, 0);
     // Readers stop seeing it at its TTL, before the sweeper runs.
     assert!(store.get(&brief.digest(), ttl).unwrap().is_none());
-    assert_eq!(
-        store.purge_expired(ttl).unwrap(),
-        Swept {
-            deleted: 1,
-            more: false
-        }
-    );
+    sweeps_all(&store, ttl, 1);
     assert_eq!(store.stats(), (1, long.encoded_len() as u64));
     assert!(store.get(&brief.digest(), now).unwrap().is_none());
     for tags in [vec![], vec![[1; 32]]] {
@@ -398,13 +403,7 @@ fn a_sweep_keeps_a_frame_received_between_two_due_ones_while_the_clock_stepped_b
         );
     }
     let later = now + 31;
-    assert_eq!(
-        store.purge_expired(later).unwrap(),
-        Swept {
-            deleted: 2,
-            more: false
-        }
-    );
+    sweeps_all(&store, later, 2);
     assert_eq!(store.stats(), (1, kept.encoded_len() as u64));
     assert_eq!(
         store.get(&kept.digest(), later).unwrap().as_ref(),
@@ -539,13 +538,7 @@ fn after_a_sweep_eviction_and_tag_queries_see_only_what_is_still_stored() {
         vec![Insert::Stored; 13]
     );
     let later = now + 11;
-    assert_eq!(
-        store.purge_expired(later).unwrap(),
-        Swept {
-            deleted: 10,
-            more: false
-        }
-    );
+    sweeps_all(&store, later, 10);
     let by_tag = |store: &Store| {
         let scan = Scan::new(vec![tag], None, None, 0, MAX_PAGE).unwrap();
         store.scan(&scan, later).unwrap().0
