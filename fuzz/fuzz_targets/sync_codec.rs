@@ -8,9 +8,7 @@
 #![no_main]
 
 use ems_fuzz::alloc;
-use ems_relay::sync::{
-    Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER, MAX_RECONCILE,
-};
+use ems_relay::sync::{Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER, MAX_RECONCILE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
