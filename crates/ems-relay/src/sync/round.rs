@@ -147,12 +147,34 @@ impl Core {
         self.abandon(peer, sent).await;
     }
 
-    /// Gives up the request tagged `tag`: a round ends (and is tried again later, unless it
-    /// was offering already), a fetch's digests are asked again after a backoff.
+    /// Gives up the request tagged `tag`: a round ends (and is tried again later), or offers
+    /// what it found the peer lacking first; a round that was offering ends; a fetch's digests
+    /// are asked again after a backoff.
     async fn abandon(self: &Arc<Self>, peer: PeerId, tag: Tag) {
         let sync = self.sync();
         match tag {
-            Tag::Reconcile { round, .. } => sync.end(peer, round, true),
+            Tag::Reconcile { round, .. } => {
+                // What the round found the peer lacking so far is offered, as not complete
+                // (the peer then starts its own round for the rest): a long round cut short
+                // by the peer's serving limits would otherwise lose it, and start over. Another
+                // round of this node's follows if it found messages to fetch, or nothing yet.
+                let offers = {
+                    let mut inner = sync.lock();
+                    match inner.rounds.get_mut(&peer).filter(|r| r.id == round) {
+                        Some(r) if !r.have.is_empty() => {
+                            r.again |= r.found > 0;
+                            r.complete = false;
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if offers {
+                    self.offer(peer, round).await;
+                } else {
+                    sync.end(peer, round, true);
+                }
+            }
             Tag::Fetch { id } => {
                 sync.lock().fetcher.failed(id, peer, Instant::now());
             }
