@@ -39,9 +39,7 @@ use libp2p::gossipsub::{
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{
-    allow_block_list, connection_limits, identify, kad, ping, request_response, StreamProtocol,
-};
+use libp2p::{allow_block_list, connection_limits, identify, kad, ping, request_response};
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
@@ -52,8 +50,6 @@ use std::time::Duration;
 const MAX_RPC: usize = 32 * 1024;
 /// Largest message on the EMS topic: one largest frame plus protobuf framing.
 pub(crate) const MAX_TOPIC_MESSAGE: usize = MAX_FRAME + 512;
-/// Kademlia protocol of EMS relays (separate from the IPFS DHT).
-const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/kad/1");
 /// Identify protocol version.
 const IDENTIFY_VERSION: &str = "/qrl/ems/1";
 
@@ -129,22 +125,9 @@ impl Behaviour {
 
         let identify =
             identify::Behaviour::new(identify::Config::new(IDENTIFY_VERSION.into(), key.public()));
-        let kad = tuning.discovery.then(|| {
-            // No periodic bootstrap: each one looks up a random key in every bucket and dials
-            // the closest peers it finds, most of whom are full and trim or refuse the new
-            // connection. The network task looks for peers only while it has too few
-            // (`network/discovery.rs`).
-            let mut config = kad::Config::new(KAD_PROTOCOL);
-            config.set_periodic_bootstrap_interval(None);
-            // Peers enter the routing table from identify, only where a bucket has room
-            // (`network/discovery.rs`): an insert into a full bucket dials its oldest peer.
-            config.set_kbucket_inserts(kad::BucketInserts::Manual);
-            let mut kad =
-                kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), config);
-            // Relays answer DHT queries even when they have not confirmed a public address.
-            kad.set_mode(Some(kad::Mode::Server));
-            kad
-        });
+        let kad = tuning
+            .discovery
+            .then(|| crate::network::discovery::kademlia(peer_id));
         let sync = request_response::Behaviour::with_codec(
             SyncCodec,
             [(PROTOCOL, request_response::ProtocolSupport::Full)],

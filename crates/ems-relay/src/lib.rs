@@ -100,7 +100,7 @@ mod writer;
 pub use config::{BoxedTransport, Budget, Gossip, NodeConfig, Task, TransportFactory, Tuning};
 pub use error::{PublishError, RelayError, StoreError};
 pub use libp2p::{Multiaddr, PeerId};
-pub use network::discovery::{DISCOVERY_LOW, DISCOVERY_TARGET};
+pub use network::discovery::{kademlia, Discovery, DiscoveryTick, DISCOVERY_LOW, DISCOVERY_TARGET};
 pub use node::{ChainStatus, Node, Published, Status, StoreStatus};
 pub use ratelimit::RateLimiter;
 pub use store::{Page, Query, Store};

@@ -19,7 +19,7 @@ use crate::trim;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, Multiaddr, PeerId, Swarm};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -135,13 +135,8 @@ pub(crate) struct Network {
     connections: trim::Manager,
     /// The tag of each sync request in flight, to match its answer or failure.
     sync_sent: HashMap<request_response::OutboundRequestId, sync::Tag>,
-    /// The DHT lookup this node started to find peers, until its last step.
-    discovering: Option<kad::QueryId>,
-    /// Redial ticks so far (`network/discovery.rs`).
-    ticks: u64,
-    /// The tick, of every `SETTLED_REDIAL_TICKS`, at which this node redials its bootstrap
-    /// peers once it has enough (random).
-    redial_phase: u64,
+    /// When this node looks for peers (`network/discovery.rs`).
+    discovery: discovery::Discovery,
 }
 
 impl Network {
@@ -151,6 +146,21 @@ impl Network {
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
+    }
+
+    /// One redial tick: redials the bootstrap peers, ends Kademlia's queries or starts a
+    /// lookup, as [`discovery::Discovery::tick`] decides.
+    fn discover(&mut self) {
+        let connected = lock(&self.shared.connected).len();
+        let tick = self
+            .discovery
+            .tick(connected, self.swarm.behaviour_mut().kad.as_mut());
+        if tick.redial_bootstrap {
+            self.dial_bootstrap();
+        }
+        if tick.lookup_started {
+            self.metrics.discovery_lookups.inc();
+        }
     }
 
     fn dial_bootstrap(&mut self) {
@@ -404,9 +414,16 @@ impl Network {
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                self.identified(peer_id, info.listen_addrs);
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    discovery::Discovery::identified(kad, peer_id, info.listen_addrs);
+                }
             }
-            BehaviourEvent::Kad(event) => self.kad_event(event),
+            BehaviourEvent::Kad(event) => {
+                let connected = lock(&self.shared.connected).len();
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    self.discovery.kad_event(&event, connected, kad);
+                }
+            }
             BehaviourEvent::Sync(event) => self.sync_event(event, events),
             _ => {}
         }

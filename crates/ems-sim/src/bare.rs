@@ -1,27 +1,24 @@
 //! A bare gossipsub node: the same transport, discovery and gossipsub parameters as a relay,
-//! with neither validation nor store, so that the relay's own cost shows as a ratio.
+//! with neither validation nor store, so that the relay's own cost shows as a ratio. It finds
+//! peers by the relay's own rules (`ems_relay::Discovery`): bootstrap peers, then a Kademlia
+//! lookup only while it has fewer than `ems_relay::DISCOVERY_LOW` peers.
 //!
 //! It can also play a hostile peer ([`Bare::flood`]): it publishes frames no relay accepts.
 
 use crate::recorder::Recorder;
-use ems_relay::Gossip;
+use ems_relay::{Discovery, Gossip};
 use futures::StreamExt;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, kad, ping, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{identify, kad, ping, Multiaddr, PeerId, Swarm};
 use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// The relay's Kademlia protocol, so that hostile nodes join the relays' DHT.
-const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/kad/1");
-/// Peers beyond which discovered peers are no longer dialled (as in the relay).
-const DISCOVERY_TARGET: usize = 12;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -35,6 +32,7 @@ struct Behaviour {
 enum Command {
     Publish(Vec<u8>),
     Metrics(oneshot::Sender<String>),
+    Peers(oneshot::Sender<usize>),
 }
 
 /// A running bare node.
@@ -64,6 +62,8 @@ pub struct BareConfig {
     pub gossip: Gossip,
     /// Heartbeat.
     pub heartbeat: Duration,
+    /// Discovery's redial tick (as a relay's `Tuning::redial`).
+    pub redial: Duration,
     /// Established connections at most (as a relay's `Tuning::max_connections`).
     pub max_connections: u32,
     /// Kademlia discovery on.
@@ -102,15 +102,7 @@ impl Bare {
                     gossipsub::MetricsConfig::default(),
                 );
         gossipsub.subscribe(&config.topic)?;
-        let kad = config.discovery.then(|| {
-            let mut kad = kad::Behaviour::with_config(
-                peer_id,
-                kad::store::MemoryStore::new(peer_id),
-                kad::Config::new(KAD_PROTOCOL),
-            );
-            kad.set_mode(Some(kad::Mode::Server));
-            kad
-        });
+        let kad = config.discovery.then(|| ems_relay::kademlia(peer_id));
         let behaviour = Behaviour {
             limits: connection_limits::Behaviour::new(
                 ConnectionLimits::default().with_max_established(Some(config.max_connections)),
@@ -141,7 +133,15 @@ impl Bare {
             let _ = swarm.dial(addr.clone());
         }
         let (commands, rx) = mpsc::channel(1024);
-        tokio::spawn(run(swarm, rx, config.topic, registry, config.recorder));
+        let node = Node {
+            swarm,
+            bootstrap: config.bootstrap,
+            discovery: Discovery::new(),
+            topic: config.topic,
+            registry,
+            recorder: config.recorder,
+        };
+        tokio::spawn(node.run(rx, config.redial));
         Ok(Bare { commands, peer_id })
     }
 
@@ -155,6 +155,15 @@ impl Bare {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Metrics(tx)).await.is_err() {
             return String::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Its connected peers (0 once it has stopped).
+    pub async fn peers(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Peers(tx)).await.is_err() {
+            return 0;
         }
         rx.await.unwrap_or_default()
     }
@@ -200,65 +209,98 @@ impl Bare {
     }
 }
 
-async fn run(
-    mut swarm: Swarm<Behaviour>,
-    mut commands: mpsc::Receiver<Command>,
+/// A bare node's swarm and what it needs to run.
+struct Node {
+    swarm: Swarm<Behaviour>,
+    bootstrap: Vec<Multiaddr>,
+    discovery: Discovery,
     topic: IdentTopic,
     registry: Registry,
     recorder: Option<(Arc<Recorder>, usize)>,
-) {
-    loop {
-        tokio::select! {
-            cmd = commands.recv() => match cmd {
-                None => return,
-                Some(Command::Publish(data)) => {
-                    let id = message_id(&data);
-                    if let Some((rec, me)) = &recorder {
-                        rec.received(id, *me);
-                    }
-                    let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), data);
-                }
-                Some(Command::Metrics(reply)) => {
-                    let mut out = String::new();
-                    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
-                    let _ = reply.send(out);
-                }
-            },
-            event = swarm.select_next_some() => event_of(&mut swarm, event, recorder.as_ref()),
-        }
-    }
 }
 
-fn event_of(
-    swarm: &mut Swarm<Behaviour>,
-    event: SwarmEvent<BehaviourEvent>,
-    recorder: Option<&(Arc<Recorder>, usize)>,
-) {
-    match event {
-        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-            message,
-            ..
-        })) => {
-            if let Some((rec, me)) = recorder {
-                rec.received(message_id(&message.data), *me);
+impl Node {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, redial: Duration) {
+        let mut redial = tokio::time::interval(redial);
+        redial.tick().await;
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => return,
+                    Some(cmd) => self.command(cmd),
+                },
+                event = self.swarm.select_next_some() => self.event(event),
+                _ = redial.tick() => self.discover(),
             }
         }
-        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-            peer_id,
-            info,
-            ..
-        })) => {
-            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-                for addr in info.listen_addrs {
-                    kad.add_address(&peer_id, addr);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish(data) => {
+                let id = message_id(&data);
+                if let Some((rec, me)) = &self.recorder {
+                    rec.received(id, *me);
+                }
+                let topic = self.topic.clone();
+                let _ = self.swarm.behaviour_mut().gossipsub.publish(topic, data);
+            }
+            Command::Metrics(reply) => {
+                let mut out = String::new();
+                let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+                let _ = reply.send(out);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().count());
+            }
+        }
+    }
+
+    /// A redial tick, by the relay's rules.
+    fn discover(&mut self) {
+        let connected = self.swarm.connected_peers().count();
+        let tick = self
+            .discovery
+            .tick(connected, self.swarm.behaviour_mut().kad.as_mut());
+        if tick.redial_bootstrap {
+            for addr in &self.bootstrap {
+                let peer = match addr.iter().last() {
+                    Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+                    _ => None,
+                };
+                if !peer.is_some_and(|p| self.swarm.is_connected(&p)) {
+                    let _ = self.swarm.dial(addr.clone());
                 }
             }
         }
-        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }))
-            if swarm.connected_peers().count() < DISCOVERY_TARGET && !swarm.is_connected(&peer) =>
-        {
-            let _ = swarm.dial(peer);
+    }
+
+    fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                message,
+                ..
+            })) => {
+                if let Some((rec, me)) = &self.recorder {
+                    rec.received(message_id(&message.data), *me);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    Discovery::identified(kad, peer_id, info.listen_addrs);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
+                let connected = self.swarm.connected_peers().count();
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    self.discovery.kad_event(&event, connected, kad);
+                }
+            }
+            _ => {}
         }
-        _ => {}
     }
 }

@@ -310,6 +310,7 @@ async fn faults(args: &Args) -> anyhow::Result<()> {
                     a.cpu.cores,
                     a.cpu.load,
                 );
+                print!("{}", report::unreached(&a.missed));
             }
             Scenario::Propagation => {}
         }

@@ -183,6 +183,7 @@ impl Cluster {
                 topic: IdentTopic::new(format!("/qrl/ems/1/{NETWORK}")),
                 gossip: s.gossip.clone(),
                 heartbeat: s.heartbeat,
+                redial: s.redial,
                 max_connections: s.max_connections,
                 discovery: true,
                 recorder,
@@ -265,12 +266,18 @@ impl Cluster {
         }
     }
 
-    /// Connected peers of relay `i` (`None` for bare nodes).
+    /// Connected peers of node `i` (`None` once it is stopped).
     pub async fn peers(&self, i: usize) -> Option<usize> {
         match &self.members[i].handle {
             Some(Handle::Ems(node)) => Some(node.status().await.peers),
-            _ => None,
+            Some(Handle::Bare(bare)) => Some(bare.peers().await),
+            None => None,
         }
+    }
+
+    /// What runs on the cluster's honest nodes.
+    pub fn kind(&self) -> Kind {
+        self.settings.kind
     }
 
     /// Stops every node.

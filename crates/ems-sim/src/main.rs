@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Each node is an `ems_relay::Node` (or, with `--kinds bare`, a bare gossipsub node with the
-//! same parameters) whose transport is libp2p's in-memory transport wrapped by
+//! same gossip parameters and the relay's discovery rules, `ems_relay::Discovery`) whose transport is libp2p's in-memory transport wrapped by
 //! [`transport::Net`], then upgraded with Noise and Yamux as TCP is in production. Nodes find
 //! each other as in production: a few bootstrap peers, then Kademlia discovery. Results are
 //! printed as Markdown tables (the ones in `docs/performance.md`).

@@ -146,3 +146,22 @@ pub fn missed(c: &Churned) -> String {
     }
     out
 }
+
+/// The pairs an attack left missing at the end of the tail, and whether each came later.
+pub fn unreached(missed: &[crate::scenario::Missed]) -> String {
+    let mut out = String::new();
+    for m in missed {
+        let late = match m.late {
+            Some(after) => format!("arrived {:.1} s after the tail", after.as_secs_f64()),
+            None => format!(
+                "still missing {} s after the tail",
+                crate::scenario::LATE_WAIT.as_secs()
+            ),
+        };
+        out.push_str(&format!(
+            "message {} missed node {} ({} peers): {late}\n",
+            m.message, m.node, m.peers
+        ));
+    }
+    out
+}

@@ -219,11 +219,7 @@ pub async fn propagate(
         degree += cluster.peers(i).await.unwrap_or(0) as f64;
     }
     Ok(Figures {
-        kind: if cluster.peers(nodes[0]).await.is_some() {
-            Kind::Ems
-        } else {
-            Kind::Bare
-        },
+        kind: cluster.kind(),
         nodes: nodes.len(),
         frame,
         messages: msgs.len(),
@@ -250,7 +246,27 @@ pub struct Attacked {
     pub reach: [Stat; 4],
     /// CPU over the scenario.
     pub cpu: Cpu,
+    /// Each (message, honest node) pair missing at the end of the tail.
+    pub missed: Vec<Missed>,
 }
+
+/// A message an honest node did not have at the end of the tail, and what became of it.
+#[derive(Clone, Debug)]
+pub struct Missed {
+    /// The message's place in publication order (measured messages only).
+    pub message: usize,
+    /// The node that lacked it.
+    pub node: usize,
+    /// Its connected peers then.
+    pub peers: usize,
+    /// When it arrived after all, counted from the end of the tail ([`LATE_WAIT`] at most).
+    pub late: Option<Duration>,
+}
+
+/// How long the hostile scenario keeps watching for the messages missing at the end of its
+/// tail: those that arrive within it came by a slow path (gossip's IWANT, history sync), those
+/// that do not were lost.
+pub const LATE_WAIT: Duration = Duration::from_secs(60);
 
 /// Hostile members flood invalid frames (half of them) or replay honest frames (the other
 /// half) at `rate` a second each while honest nodes publish `msgs`. The first ten of `msgs`
@@ -288,16 +304,41 @@ pub async fn hostile(
     let cpu0 = measure::cpu_seconds();
     let started = Instant::now();
     let ids = publish_and_wait(cluster, msgs, &nodes, interval, tail).await?;
+    let cpu = measure::cpu_since(cpu0, started.elapsed());
     let reached: Vec<usize> = ids
         .iter()
         .map(|id| cluster.recorder.reached(id, &nodes))
         .collect();
+    let mut missed = Vec::new();
+    for (message, id) in ids.iter().enumerate() {
+        for &node in &nodes {
+            if cluster.recorder.reached(id, &[node]) == 0 {
+                let peers = cluster.peers(node).await.unwrap_or(0);
+                missed.push(Missed {
+                    message,
+                    node,
+                    peers,
+                    late: None,
+                });
+            }
+        }
+    }
+    let watch = Instant::now();
+    while missed.iter().any(|m| m.late.is_none()) && watch.elapsed() < LATE_WAIT {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for m in missed.iter_mut().filter(|m| m.late.is_none()) {
+            if cluster.recorder.reached(&ids[m.message], &[m.node]) == 1 {
+                m.late = Some(watch.elapsed());
+            }
+        }
+    }
     Ok(Attacked {
         published: ids.len(),
         complete: reached.iter().filter(|&&r| r == nodes.len()).count() as f64
             / ids.len().max(1) as f64,
         delivered: reached.iter().sum::<usize>() as f64 / (ids.len() * nodes.len()).max(1) as f64,
         reach: measure::reach(&cluster.recorder, &ids, &nodes),
-        cpu: measure::cpu_since(cpu0, started.elapsed()),
+        cpu,
+        missed,
     })
 }

@@ -304,3 +304,42 @@ async fn relays_look_up_peers_while_short_of_them_and_not_after() {
     }
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_nodes_find_peers_beyond_their_bootstrap_list_and_deliver_every_message() {
+    let mut setup = small_setup(16);
+    setup.settings.kind = Kind::Bare;
+    let cluster = scenario::build(&setup).await.unwrap();
+    let nodes = cluster.live();
+    let low = ems_relay::DISCOVERY_LOW;
+    // Two bootstrap peers each, and as many dialling in: about four peers a node without
+    // discovery. With the relay's rules a node looks for more while it has fewer than `low`.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut peers = Vec::new();
+    while Instant::now() < deadline {
+        peers.clear();
+        for &i in &nodes {
+            peers.push(cluster.peers(i).await.unwrap_or(0));
+        }
+        if peers.iter().filter(|&&p| p >= low).count() >= nodes.len() / 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        peers.iter().filter(|&&p| p >= low).count() >= nodes.len() / 2,
+        "bare nodes did not discover peers: {peers:?}"
+    );
+    let msgs = scenario::frames(cluster.policy(), 1_024, 3, 600)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (k, m) in msgs.iter().enumerate() {
+        ids.push(cluster.publish(nodes[k * 5], m).await.unwrap());
+    }
+    assert!(
+        wait_all(&cluster, &ids, &nodes, Duration::from_secs(30)).await,
+        "gossip did not reach every bare node"
+    );
+    cluster.shutdown().await;
+}

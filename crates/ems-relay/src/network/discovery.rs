@@ -4,12 +4,18 @@
 //! trims some other connection; relays that dialled on after they had their peers made the
 //! first discovery of N simulated relays cost about N² dials (`docs/performance.md`,
 //! "Discovery that ends").
+//!
+//! [`kademlia`] and [`Discovery`] are public so that other libp2p nodes that join the relays'
+//! network (the simulator's bare gossipsub nodes) find peers by the same rules.
 
-use super::{lock, Network};
-use libp2p::{kad, Multiaddr, PeerId};
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use std::num::NonZeroUsize;
 
-/// Peers a relay looks for: once it has them, its lookup ends and it dials no more.
+/// The relays' Kademlia protocol (separate from the IPFS DHT).
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/kad/1");
+
+/// Peers a relay looks for: once it has them, every Kademlia query it holds is ended.
 pub const DISCOVERY_TARGET: usize = 12;
 
 /// Peers below which a relay starts a DHT lookup (at a redial tick, one at a time). The gap to
@@ -25,19 +31,159 @@ pub const DISCOVERY_LOW: usize = 8;
 /// relay short of peers redials them at every tick. (Every relay redialled them every 2 s
 /// before, so that a popular bootstrap relay, which trims what it cannot keep, took a dial every
 /// 2 s from every relay that listed it.)
-pub(super) const SETTLED_REDIAL_TICKS: u64 = 15;
+pub const SETTLED_REDIAL_TICKS: u64 = 15;
+
+/// Kademlia as relays run it, for the node `peer_id`.
+///
+/// - No periodic bootstrap: each one looks up a random key in every bucket and dials the
+///   closest peers it finds, most of whom are full and trim or refuse the new connection.
+///   [`Discovery`] looks for peers only while the node has too few.
+/// - Manual routing-table inserts: peers enter the table from identify, only where a bucket
+///   has room ([`Discovery::identified`]), since an insert into a full bucket dials its oldest
+///   peer.
+/// - Server mode: relays answer DHT queries even before they have confirmed a public address.
+pub fn kademlia(peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
+    let mut config = kad::Config::new(KAD_PROTOCOL);
+    config.set_periodic_bootstrap_interval(None);
+    config.set_kbucket_inserts(kad::BucketInserts::Manual);
+    let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), config);
+    kad.set_mode(Some(kad::Mode::Server));
+    kad
+}
+
+/// What a node does at one redial tick ([`Discovery::tick`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscoveryTick {
+    /// Redial the bootstrap peers it is not connected to.
+    pub redial_bootstrap: bool,
+    /// A DHT lookup for more peers was started.
+    pub lookup_started: bool,
+}
+
+/// When a node looks for peers: its lookup in progress and its redial ticks.
+#[derive(Debug)]
+pub struct Discovery {
+    /// The DHT lookup this node started to find peers, until its last step.
+    lookup: Option<kad::QueryId>,
+    /// Redial ticks so far.
+    ticks: u64,
+    /// The tick, of every [`SETTLED_REDIAL_TICKS`], at which this node redials its bootstrap
+    /// peers once it has enough.
+    phase: u64,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Discovery {
+    /// A node's discovery, its settled redial tick drawn at random.
+    pub fn new() -> Self {
+        Self::with_phase(rand::random())
+    }
+
+    fn with_phase(phase: u64) -> Self {
+        Discovery {
+            lookup: None,
+            ticks: 0,
+            phase,
+        }
+    }
+
+    /// One redial tick of a node with `connected` peers: whether it redials its bootstrap
+    /// peers ([`redials_bootstrap`]); ends every Kademlia query if it has [`DISCOVERY_TARGET`]
+    /// peers; and starts a DHT lookup for more if it has fewer than [`DISCOVERY_LOW`] and none
+    /// of its own is running. (Kademlia also bootstraps by itself while its routing table holds
+    /// fewer than 20 peers, as a node just started does; that query is ended the same way.)
+    pub fn tick(
+        &mut self,
+        connected: usize,
+        kad: Option<&mut kad::Behaviour<MemoryStore>>,
+    ) -> DiscoveryTick {
+        self.ticks = self.ticks.wrapping_add(1);
+        let mut tick = DiscoveryTick {
+            redial_bootstrap: redials_bootstrap(connected, self.ticks, self.phase),
+            lookup_started: false,
+        };
+        let Some(kad) = kad else {
+            return tick;
+        };
+        self.finish_if_enough(connected, kad);
+        if wants_lookup(connected, self.lookup.is_some()) {
+            // The peers closest to a random key: a lookup ends once the dozen closest it hears
+            // of have answered, and its peers are spread over the network, not clustered near
+            // us.
+            let want = NonZeroUsize::new(DISCOVERY_TARGET).unwrap_or(NonZeroUsize::MIN);
+            self.lookup = Some(kad.get_n_closest_peers(PeerId::random(), want));
+            tick.lookup_started = true;
+        }
+        tick
+    }
+
+    /// A Kademlia event of a node with `connected` peers: a lookup's last step ends it, and
+    /// any step ends every query once the node has enough peers (a bootstrap goes on to its
+    /// next step right after reporting one).
+    pub fn kad_event(
+        &mut self,
+        event: &kad::Event,
+        connected: usize,
+        kad: &mut kad::Behaviour<MemoryStore>,
+    ) {
+        if let kad::Event::OutboundQueryProgressed { id, step, .. } = event {
+            if step.last && self.lookup == Some(*id) {
+                self.lookup = None;
+            }
+            self.finish_if_enough(connected, kad);
+        }
+    }
+
+    /// Ends every Kademlia query once this node has enough peers: each further step dials
+    /// peers that are most likely full already. That includes the bootstraps Kademlia starts
+    /// by itself while its routing table holds fewer than 20 peers (libp2p-kad cannot be told
+    /// not to): a step ended as soon as it is reported has sent nothing, since its requests go
+    /// out only when the swarm is next polled. Relays use Kademlia for nothing but finding
+    /// peers, so no other query is cut short.
+    fn finish_if_enough(&mut self, connected: usize, kad: &mut kad::Behaviour<MemoryStore>) {
+        if !lookup_done(connected) {
+            return;
+        }
+        self.lookup = None;
+        for mut query in kad.iter_queries_mut() {
+            query.finish();
+        }
+    }
+
+    /// A peer told us (identify) where it listens: Kademlia can hand those addresses on. Only
+    /// into a bucket with room (or one that holds the peer already): Kademlia answers an
+    /// insert into a full bucket by dialling the bucket's oldest disconnected peer to see
+    /// whether it is still there, and with connections trimmed and replaced all the time that
+    /// was a dial for nearly every new connection (a steady 100–500 dials a second among 300
+    /// simulated relays that had all the peers they wanted). Kademlia's own inserts of
+    /// connected peers are off ([`kademlia`]) for the same reason.
+    pub fn identified(
+        kad: &mut kad::Behaviour<MemoryStore>,
+        peer: PeerId,
+        listen_addrs: Vec<Multiaddr>,
+    ) {
+        let room = kad.kbucket(peer).is_some_and(|bucket| {
+            bucket.num_entries() < kad::K_VALUE.get()
+                || bucket
+                    .iter()
+                    .any(|entry| entry.node.key.preimage() == &peer)
+        });
+        if room {
+            for addr in listen_addrs {
+                kad.add_address(&peer, addr);
+            }
+        }
+    }
+}
 
 /// Whether a node with `connected` peers, and a lookup `running` or not, starts one.
 fn wants_lookup(connected: usize, running: bool) -> bool {
     connected < DISCOVERY_LOW && !running
-}
-
-/// Whether a node with `connected` peers and `dialing` dials in flight, while its lookup is
-/// `running` or not, dials one more peer Kademlia just found: only to fill up to the target
-/// during a lookup, and counting dials in flight, since a lookup reports peers by the dozen
-/// within milliseconds, faster than connections complete.
-fn wants_dial(connected: usize, dialing: usize, running: bool) -> bool {
-    (running || connected < DISCOVERY_LOW) && connected.saturating_add(dialing) < DISCOVERY_TARGET
 }
 
 /// Whether a lookup of a node with `connected` peers has done its work.
@@ -53,136 +199,58 @@ fn redials_bootstrap(connected: usize, tick: u64, phase: u64) -> bool {
     connected < DISCOVERY_LOW || tick % SETTLED_REDIAL_TICKS == phase % SETTLED_REDIAL_TICKS
 }
 
-impl Network {
-    /// One redial tick: redials the bootstrap peers if [`redials_bootstrap`] says so, ends
-    /// every Kademlia query if this node has [`DISCOVERY_TARGET`] peers, and starts a DHT
-    /// lookup for more if it has fewer than [`DISCOVERY_LOW`] and none of its own is running. (Kademlia also bootstraps by itself while its routing
-    /// table holds fewer than 20 peers, as a node just started does.)
-    pub(super) fn discover(&mut self) {
-        self.ticks = self.ticks.wrapping_add(1);
-        let connected = lock(&self.shared.connected).len();
-        if redials_bootstrap(connected, self.ticks, self.redial_phase) {
-            self.dial_bootstrap();
-        }
-        self.finish_lookup_if_enough(connected);
-        if !wants_lookup(connected, self.discovering.is_some()) {
-            return;
-        }
-        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
-            return;
-        };
-        // The peers closest to a random key: a lookup ends once the dozen closest it hears of
-        // have answered, and its peers are spread over the network, not clustered near us.
-        let want = NonZeroUsize::new(DISCOVERY_TARGET).unwrap_or(NonZeroUsize::MIN);
-        let id = kad.get_n_closest_peers(PeerId::random(), want);
-        self.discovering = Some(id);
-        self.metrics.discovery_lookups.inc();
-    }
-
-    /// Ends every Kademlia query once this node has enough peers: each further step dials
-    /// peers that are most likely full already. That includes the bootstraps Kademlia starts
-    /// by itself while its routing table holds fewer than 20 peers (libp2p-kad cannot be told
-    /// not to): a step ended as soon as it is reported has sent nothing, since its requests go
-    /// out only when the swarm is next polled. Relays use Kademlia for nothing but finding
-    /// peers, so no other query is cut short.
-    fn finish_lookup_if_enough(&mut self, connected: usize) {
-        if !lookup_done(connected) {
-            return;
-        }
-        self.discovering = None;
-        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-            for mut query in kad.iter_queries_mut() {
-                query.finish();
-            }
-        }
-    }
-
-    /// A peer told us (identify) where it listens: Kademlia can hand those addresses on. Only
-    /// into a bucket with room (or one that holds the peer already): Kademlia answers an
-    /// insert into a full bucket by dialling the bucket's oldest disconnected peer to see
-    /// whether it is still there, and with connections trimmed and replaced all the time that
-    /// was a dial for nearly every new connection (a steady 100–500 dials a second among 300
-    /// simulated relays that had all the peers they wanted). Kademlia's own inserts of
-    /// connected peers are off (`behaviour.rs`) for the same reason.
-    pub(super) fn identified(&mut self, peer: PeerId, listen_addrs: Vec<Multiaddr>) {
-        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
-            return;
-        };
-        let room = kad.kbucket(peer).is_some_and(|bucket| {
-            bucket.num_entries() < kad::K_VALUE.get()
-                || bucket
-                    .iter()
-                    .any(|entry| entry.node.key.preimage() == &peer)
-        });
-        if room {
-            for addr in listen_addrs {
-                kad.add_address(&peer, addr);
-            }
-        }
-    }
-
-    pub(super) fn kad_event(&mut self, event: kad::Event) {
-        match event {
-            kad::Event::RoutingUpdated { peer, .. } => {
-                let connected = lock(&self.shared.connected).len();
-                let dialing = self
-                    .swarm
-                    .network_info()
-                    .connection_counters()
-                    .num_pending_outgoing() as usize;
-                self.finish_lookup_if_enough(connected);
-                if wants_dial(connected, dialing, self.discovering.is_some())
-                    && !self.swarm.is_connected(&peer)
-                    && peer != self.local_peer_id()
-                {
-                    if let Err(e) = self.swarm.dial(peer) {
-                        tracing::debug!(%peer, error = %e, "discovered peer dial failed");
-                    }
-                }
-            }
-            kad::Event::OutboundQueryProgressed { id, step, .. } => {
-                if step.last && self.discovering == Some(id) {
-                    self.discovering = None;
-                }
-                // A bootstrap goes on to its next step right after reporting this one.
-                let connected = lock(&self.shared.connected).len();
-                self.finish_lookup_if_enough(connected);
-            }
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_node_with_enough_peers_neither_looks_up_nor_dials_discovered_peers() {
+    fn a_node_with_enough_peers_does_not_look_up() {
         assert!(!wants_lookup(DISCOVERY_LOW, false));
         assert!(!wants_lookup(100, false));
-        assert!(!wants_dial(DISCOVERY_LOW, 0, false));
-        assert!(!wants_dial(DISCOVERY_TARGET, 0, true));
         assert!(lookup_done(DISCOVERY_TARGET));
+        assert!(lookup_done(usize::MAX));
     }
 
     #[test]
-    fn a_lookup_starts_below_the_low_mark_and_fills_up_to_the_target() {
+    fn a_lookup_starts_below_the_low_mark_and_runs_until_the_target() {
         assert!(wants_lookup(0, false));
         assert!(wants_lookup(DISCOVERY_LOW - 1, false));
         assert!(!wants_lookup(0, true));
-        // Between the marks a node dials what its running lookup finds, and only then.
-        assert!(wants_dial(DISCOVERY_TARGET - 1, 0, true));
-        assert!(!wants_dial(DISCOVERY_TARGET - 1, 0, false));
         assert!(!lookup_done(DISCOVERY_TARGET - 1));
     }
 
     #[test]
-    fn dials_in_flight_count_towards_the_target() {
-        assert!(wants_dial(DISCOVERY_TARGET - 2, 1, true));
-        assert!(!wants_dial(DISCOVERY_TARGET - 2, 2, true));
-        assert!(!wants_dial(0, DISCOVERY_TARGET, true));
-        assert!(!wants_dial(usize::MAX, usize::MAX, true));
+    fn one_lookup_at_a_time_ended_once_the_node_has_enough_peers() {
+        let mut kad = kademlia(PeerId::random());
+        let mut discovery = Discovery::with_phase(0);
+        assert!(discovery.tick(0, Some(&mut kad)).lookup_started);
+        assert!(discovery.lookup.is_some());
+        // Still running: no second lookup, however few peers.
+        assert!(!discovery.tick(0, Some(&mut kad)).lookup_started);
+        // Between the marks a running lookup goes on, and none starts.
+        assert!(!discovery.tick(DISCOVERY_LOW, Some(&mut kad)).lookup_started);
+        assert!(discovery.lookup.is_some());
+        // At the target it is ended.
+        assert!(
+            !discovery
+                .tick(DISCOVERY_TARGET, Some(&mut kad))
+                .lookup_started
+        );
+        assert!(discovery.lookup.is_none());
+        // Short of peers again: a new lookup.
+        assert!(
+            discovery
+                .tick(DISCOVERY_LOW - 1, Some(&mut kad))
+                .lookup_started
+        );
+    }
+
+    #[test]
+    fn without_kademlia_a_node_only_redials() {
+        let mut discovery = Discovery::with_phase(0);
+        let tick = discovery.tick(0, None);
+        assert!(tick.redial_bootstrap);
+        assert!(!tick.lookup_started);
     }
 
     #[test]
@@ -201,5 +269,11 @@ mod tests {
             tick,
             3
         )));
+        // The same through `Discovery`: a settled node's redials come at its phase.
+        let mut discovery = Discovery::with_phase(4);
+        let redials: Vec<u64> = (1..=2 * SETTLED_REDIAL_TICKS)
+            .filter(|_| discovery.tick(DISCOVERY_TARGET, None).redial_bootstrap)
+            .collect();
+        assert_eq!(redials.len(), 2);
     }
 }

@@ -124,9 +124,7 @@ impl Network {
                 config.tuning.connection_grace,
             ),
             sync_sent: Default::default(),
-            discovering: None,
-            ticks: 0,
-            redial_phase: rand::random(),
+            discovery: super::discovery::Discovery::new(),
         };
         network.dial_bootstrap();
         Ok(network)
