@@ -78,7 +78,16 @@ async fn catch_up_from_two_peers_one_dropping_half_its_answers_loses_nothing_and
     let all = messages(20_000);
     let a = seeded(&all, vec![]).await;
     let b = TestNode::start_with(vec![a.addr().await], policy(), quick()).await;
-    let faulty = SyncPeer::connect(b.addr().await, &all, Conduct::DropHalf).await;
+    // b starts the round with the faulty peer (it would otherwise wait for the peer's round
+    // for the grace, and have everything from a by then).
+    let faulty = SyncPeer::connect_ordered(
+        b.node().peer_id(),
+        false,
+        b.addr().await,
+        &all,
+        Conduct::DropHalf,
+    )
+    .await;
     // A message is counted as accepted just after its commit: wait for both.
     eventually(
         "b holds and has counted every message",
@@ -269,8 +278,9 @@ async fn a_peer_that_should_start_the_round_and_stays_silent_delays_the_catch_up
     let all = messages(150);
     let node = seeded(&all[..100], vec![]).await;
     let started = std::time::Instant::now();
-    let peer = SyncPeer::connect_below(
+    let peer = SyncPeer::connect_ordered(
         node.node().peer_id(),
+        true,
         node.addr().await,
         &all[50..],
         Conduct::Honest,
@@ -313,4 +323,35 @@ async fn a_peer_flooding_offers_is_cut_off_within_bounded_work() {
     assert!(asked <= 64.0, "{asked} fetch requests");
     assert_eq!(events(node, "fetched"), 0.0);
     assert_eq!(node.status().await.store.messages, 100);
+}
+
+/// A round cut short by a `Busy` answer offers what it found the peer lacking so far, as not
+/// complete. The node holds 20,000 messages and starts the round; the peer holds 10 of the
+/// first 1,250 (in negentropy's order) and all the others but one, and answers `Busy` from
+/// its second exchange on. The first exchange finds the 1,240 the peer lacks in that range
+/// (the peer lists its 10 ids there) and a difference elsewhere still to narrow down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_cut_short_by_busy_offers_what_it_found() {
+    let all = messages(20_000);
+    let mut order: Vec<&Message> = all.iter().collect();
+    order.sort_by_key(|m| (m.ttl(), m.digest()));
+    let mut held: Vec<Message> = order[..10].iter().map(|m| (*m).clone()).collect();
+    held.extend(order[1_250..1_300].iter().map(|m| (*m).clone()));
+    held.extend(order[1_301..].iter().map(|m| (*m).clone()));
+    let node = seeded(&all, vec![]).await;
+    let peer = SyncPeer::connect_ordered(
+        node.node().peer_id(),
+        false,
+        node.addr().await,
+        &held,
+        Conduct::BusyAfterFirst,
+    )
+    .await;
+    eventually("the node offered what it found", DEADLINE, || async {
+        events(node.node(), "offered") >= 1_240.0
+    })
+    .await;
+    assert!(peer.requests() >= 2);
+    assert!(events(node.node(), "busy") >= 1.0);
+    assert_eq!(events(node.node(), "cut_off"), 0.0);
 }

@@ -33,6 +33,9 @@ pub enum Conduct {
     /// Honest reconcile answers (so every round finds what it holds and the node lacks), but
     /// fetches get no frames: the same difference, round after round.
     Withholding,
+    /// Answers the first reconcile request honestly and every later one `Busy`, as a peer
+    /// whose serving budget ran out; offers are taken, fetches answered.
+    BusyAfterFirst,
     /// Starts a round once connected and, once it is answered, offers the node 2,000 digests
     /// it does not have in each offer, part after part, past the parts a round may have;
     /// fetches get no frames.
@@ -61,17 +64,18 @@ impl SyncPeer {
         SyncPeer::connect_as(key, target, messages, conduct).await
     }
 
-    /// [`SyncPeer::connect`] with a peer id smaller than `than`'s: the node then waits for
-    /// this peer to start the rounds.
-    pub async fn connect_below(
+    /// [`SyncPeer::connect`] with a peer id smaller than `than`'s if `below` (the node then
+    /// waits for this peer to start the rounds), else larger (the node starts them).
+    pub async fn connect_ordered(
         than: PeerId,
+        below: bool,
         target: Multiaddr,
         messages: &[Message],
         conduct: Conduct,
     ) -> SyncPeer {
         let key = loop {
             let key = libp2p::identity::Keypair::generate_ed25519();
-            if key.public().to_peer_id().to_bytes() < than.to_bytes() {
+            if (key.public().to_peer_id().to_bytes() < than.to_bytes()) == below {
                 break key;
             }
         };
@@ -147,7 +151,14 @@ impl SyncPeer {
                             drop(channel);
                             continue;
                         }
-                        let response = answer(conduct, &items, &frames, request, n);
+                        let response = match request {
+                            Request::Reconcile { round, step, .. }
+                                if conduct == Conduct::BusyAfterFirst && n > 1 =>
+                            {
+                                Response::Busy(Tag::Reconcile { round, step })
+                            }
+                            request => answer(conduct, &items, &frames, request, n),
+                        };
                         let _ = swarm.behaviour_mut().send_response(channel, response);
                     }
                     SwarmEvent::ConnectionEstablished { .. } => link.store(true, Ordering::SeqCst),
@@ -230,7 +241,11 @@ fn answer(
                 .collect(),
         },
         (
-            Conduct::Honest | Conduct::DropHalf | Conduct::Withholding | Conduct::Flooding,
+            Conduct::Honest
+            | Conduct::DropHalf
+            | Conduct::Withholding
+            | Conduct::Flooding
+            | Conduct::BusyAfterFirst,
             Request::Reconcile {
                 round,
                 step,
