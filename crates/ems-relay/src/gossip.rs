@@ -13,7 +13,10 @@
 //! Budgets bound waste (invalid frames, duplicates, frames held in vain) and Argon2id work,
 //! per peer and per IP address. Valid frames are never refused for their rate: when the node
 //! is saturated the swarm reads more slowly (`network`). What a budget made this node skip is
-//! asked of the peer by a sync round within `Tuning::refetch`.
+//! asked of the peer by a sync round within `Tuning::refetch`, and so is what it dropped unread
+//! (a budget, a ban) of [`REFETCH_OTHERS`] other peers: gossipsub has taken the message's id,
+//! so later copies from honest peers are dropped as duplicates, and the sender may be a peer
+//! that forwards gossip but does not answer sync, or one banned since.
 
 use crate::ban::Bans;
 use crate::clock::unix_now;
@@ -30,14 +33,20 @@ use ems_core::Algorithm;
 use ems_core::{BlockRef, Context, Message, Reject};
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
+use rand::seq::SliceRandom;
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Peers and addresses whose budgets are tracked at once (least recently active evicted).
 const TRACKED: usize = 4_096;
+
+/// Peers besides the senders asked by a refetch after a frame was dropped unread, drawn at
+/// random: with a tenth of a relay's peers hostile, both are hostile one time in a hundred.
+pub(crate) const REFETCH_OTHERS: usize = 2;
 
 /// A peer's budget and its address's, taken together.
 struct PairedBudget {
@@ -74,6 +83,9 @@ pub(crate) struct Guard {
     argon2: PairedBudget,
     /// Peers whose frames were skipped since the last refetch.
     skipped: Mutex<HashSet<PeerId>>,
+    /// A frame was skipped or dropped unread since the last refetch: other peers are asked
+    /// too.
+    unread: AtomicBool,
     /// Validations running at once on the blocking pool.
     verifiers: Arc<Semaphore>,
     /// The head at the last upkeep, to notice when it moves.
@@ -96,6 +108,7 @@ impl Guard {
             waste: PairedBudget::new(tuning.waste_per_peer, tuning.waste_per_ip),
             argon2: PairedBudget::new(tuning.argon2_per_peer, tuning.argon2_per_ip),
             skipped: Mutex::default(),
+            unread: AtomicBool::new(false),
             verifiers: Arc::new(Semaphore::new(cores)),
             head: Mutex::new(None),
             upkeep: tokio::sync::Mutex::new(()),
@@ -205,6 +218,7 @@ impl Core {
     /// at its history length all the same).
     pub(crate) fn drop_banned(&self, peer: PeerId, id: MessageId) {
         self.metrics().rejected("banned");
+        self.guard().unread.store(true, Ordering::Relaxed);
         let _ = self.commands().try_send(Command::Report {
             id,
             peer,
@@ -216,6 +230,7 @@ impl Core {
     fn skip(&self, peer: PeerId, reason: &'static str) {
         self.metrics().rejected(reason);
         lock(&self.guard().skipped).insert(peer);
+        self.guard().unread.store(true, Ordering::Relaxed);
     }
 
     /// One gossip frame, from arrival to verdict (and storage, when valid).
@@ -312,8 +327,9 @@ impl Core {
 
     /// Periodic upkeep: forget what left the live window, validate held frames again when the
     /// head moved, give up those past their deadline, and ask peers whose frames were skipped
-    /// for what they received.
-    pub(crate) async fn upkeep(self: Arc<Self>) {
+    /// for what they received, and some other of the `connected` peers for what was dropped
+    /// unread.
+    pub(crate) async fn upkeep(self: Arc<Self>, connected: Vec<PeerId>) {
         let Ok(_one) = self.guard().upkeep.try_lock() else {
             return;
         };
@@ -357,8 +373,60 @@ impl Core {
             *last = Instant::now();
         }
         let skipped: Vec<PeerId> = lock(&self.guard().skipped).drain().collect();
-        for peer in skipped.into_iter().filter(|p| !self.guard().banned(p)) {
+        let others = if self.guard().unread.swap(false, Ordering::Relaxed) {
+            others(
+                &connected,
+                &skipped,
+                |p| self.guard().banned(p),
+                &mut rand::rng(),
+            )
+        } else {
+            Vec::new()
+        };
+        let asked = skipped.into_iter().filter(|p| !self.guard().banned(p));
+        for peer in asked.chain(others) {
             self.start_sync(peer).await;
         }
+    }
+}
+
+/// Up to [`REFETCH_OTHERS`] of the `connected` peers, at random, neither `skipped` nor banned.
+fn others<R: rand::Rng + ?Sized>(
+    connected: &[PeerId],
+    skipped: &[PeerId],
+    banned: impl Fn(&PeerId) -> bool,
+    rng: &mut R,
+) -> Vec<PeerId> {
+    let mut candidates: Vec<PeerId> = connected
+        .iter()
+        .filter(|p| !skipped.contains(p) && !banned(p))
+        .copied()
+        .collect();
+    candidates.shuffle(rng);
+    candidates.truncate(REFETCH_OTHERS);
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refetch_asks_others_than_the_senders_and_never_a_banned_peer() {
+        let peers: Vec<PeerId> = (0..6).map(|_| PeerId::random()).collect();
+        let skipped = [peers[0], peers[1]];
+        let banned = peers[2];
+        for _ in 0..50 {
+            let asked = others(&peers, &skipped, |p| *p == banned, &mut rand::rng());
+            assert_eq!(asked.len(), REFETCH_OTHERS);
+            assert!(asked.iter().all(|p| peers[3..].contains(p)), "{asked:?}");
+            assert_ne!(asked[0], asked[1]);
+        }
+        // Fewer candidates than asked for: all of them; none: nobody.
+        assert_eq!(
+            others(&peers[..4], &skipped, |p| *p == banned, &mut rand::rng()),
+            vec![peers[3]]
+        );
+        assert!(others(&peers[..2], &skipped, |_| false, &mut rand::rng()).is_empty());
     }
 }

@@ -287,7 +287,7 @@ pub(crate) async fn dispatch(
                 continue;
             }
             _ = upkeep.tick() => {
-                tokio::spawn(core.clone().upkeep());
+                tokio::spawn(core.clone().upkeep(connected(&shared)));
                 tokio::spawn(core.clone().sync_upkeep());
                 continue;
             }

@@ -442,3 +442,69 @@ async fn an_argon2id_flood_is_held_to_the_peers_budget_and_graylists_the_flooder
     honest_scores_are_not_negative(&nodes).await;
     memory_bounded(before, target);
 }
+
+/// A hostile peer that forwards an honest message while over its waste budget makes the node
+/// skip it unread, and gossipsub then takes every later copy for a duplicate. The node asks
+/// other peers by sync as well as the sender (which answers no sync), so it still gets the
+/// message, from a peer that holds it and would never gossip it again (`docs/relay.md`,
+/// "Limits"; with only the sender asked it waited for the next periodic round, 5 minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_skipped_unread_from_a_hostile_forwarder_is_fetched_from_another_peer() {
+    let policy = policy();
+    // source ── holder ── target ── attacker. The holder stores what it gets but does not
+    // forward it, so the target can get the message only from the attacker or by sync.
+    let source = TestNode::start_with(vec![], policy.clone(), tuning()).await;
+    let mut quiet = policy.clone();
+    quiet.relay.enabled = false;
+    let holder = TestNode::start_with(vec![source.addr().await], quiet, tuning()).await;
+    let target_tuning = Tuning {
+        // One token and no refill: the attacker's first wasted frame spends its budget.
+        waste_per_peer: Budget { rate: 0, burst: 1 },
+        // Gossipsub forgets ids within a second, so a replay reaches the node's seen-set.
+        duplicate_cache: Duration::from_secs(1),
+        refetch: Duration::from_secs(1),
+        ..test_tuning()
+    };
+    let target =
+        TestNode::start_with(vec![holder.addr().await], policy.clone(), target_tuning).await;
+    eventually("the line is connected", DEADLINE, || async {
+        holder.node().status().await.peers == 2
+    })
+    .await;
+    let attacker = attach(&target, TOPIC).await;
+
+    // The attacker spends its budget on a replay of a message the target has.
+    let old = message(&policy, [0x51; 32], 100, 600);
+    target.node().publish(old.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let node = target.node();
+    while rejected(node, "duplicate") < 1.0 {
+        attacker.send(old.encode()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Then the message: the holder gets it from the source, the target only from the attacker.
+    let m = message(&policy, [0x52; 32], 100, 600);
+    source.node().publish(m.clone()).await.unwrap();
+    eventually("the holder has the message", DEADLINE, || async {
+        holder.node().get(&m.digest()).await.unwrap().is_some()
+    })
+    .await;
+    let skipped = rejected(node, "over_budget");
+    attacker.send(m.encode()).await;
+    eventually("the target skips the attacker's copy", DEADLINE, || async {
+        rejected(node, "over_budget") > skipped
+    })
+    .await;
+    eventually(
+        "the target fetches the message from the holder",
+        DEADLINE,
+        || async { node.get(&m.digest()).await.unwrap().is_some() },
+    )
+    .await;
+    assert_eq!(
+        metric(node, "ems_messages_received_total{source=\"gossip\"}"),
+        0.0,
+        "the target got the message by gossip, not by sync"
+    );
+}

@@ -159,8 +159,8 @@ pub fn unreached(missed: &[crate::scenario::Missed]) -> String {
             ),
         };
         out.push_str(&format!(
-            "message {} missed node {} ({} peers): {late}\n",
-            m.message, m.node, m.peers
+            "message {} missed node {} ({} peers; {} frames skipped over a budget, {} from banned senders): {late}\n",
+            m.message, m.node, m.peers, m.unread.0, m.unread.1
         ));
     }
     out

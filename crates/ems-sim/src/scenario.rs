@@ -259,6 +259,8 @@ pub struct Missed {
     pub node: usize,
     /// Its connected peers then.
     pub peers: usize,
+    /// Frames it had dropped unread by then: skipped over a budget, and from banned senders.
+    pub unread: (f64, f64),
     /// When it arrived after all, counted from the end of the tail ([`LATE_WAIT`] at most).
     pub late: Option<Duration>,
 }
@@ -314,10 +316,19 @@ pub async fn hostile(
         for &node in &nodes {
             if cluster.recorder.reached(id, &[node]) == 0 {
                 let peers = cluster.peers(node).await.unwrap_or(0);
+                let metrics = cluster.metrics(node).await;
+                let rejected = |reason: &str| {
+                    measure::labelled(
+                        &metrics,
+                        "ems_messages_rejected_total",
+                        &format!("reason=\"{reason}\""),
+                    )
+                };
                 missed.push(Missed {
                     message,
                     node,
                     peers,
+                    unread: (rejected("over_budget"), rejected("banned")),
                     late: None,
                 });
             }
