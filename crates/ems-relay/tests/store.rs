@@ -6,6 +6,17 @@ use common::*;
 use ems_relay::store::{rate, Insert, Position, Scan, Swept, MAX_PAGE, PURGE_CHUNK};
 use ems_relay::{RelayError, Store, StoreError};
 
+/// Asserts that one sweep at `at` deletes `n` messages and leaves nothing due.
+fn sweeps_all(store: &Store, at: u64, n: u64) {
+    assert_eq!(
+        store.purge_expired(at).unwrap(),
+        Swept {
+            deleted: n,
+            more: false
+        }
+    );
+}
+
 #[test]
 fn inserts_survive_reopening_and_duplicates_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,13 +229,7 @@ fn purge_deletes_exactly_what_has_expired_from_every_index() {
     assert_eq!(store.purge_expired(ttl - 1).unwrap().deleted, 0);
     // Readers stop seeing it at its TTL, before the sweeper runs.
     assert!(store.get(&brief.digest(), ttl).unwrap().is_none());
-    assert_eq!(
-        store.purge_expired(ttl).unwrap(),
-        Swept {
-            deleted: 1,
-            more: false
-        }
-    );
+    sweeps_all(&store, ttl, 1);
     assert_eq!(store.stats(), (1, long.encoded_len() as u64));
     assert!(store.get(&brief.digest(), now).unwrap().is_none());
     for tags in [vec![], vec![[1; 32]]] {
@@ -398,13 +403,7 @@ fn a_sweep_keeps_a_frame_received_between_two_due_ones_while_the_clock_stepped_b
         );
     }
     let later = now + 31;
-    assert_eq!(
-        store.purge_expired(later).unwrap(),
-        Swept {
-            deleted: 2,
-            more: false
-        }
-    );
+    sweeps_all(&store, later, 2);
     assert_eq!(store.stats(), (1, kept.encoded_len() as u64));
     assert_eq!(
         store.get(&kept.digest(), later).unwrap().as_ref(),
@@ -515,4 +514,60 @@ fn a_clock_stepped_back_loses_nothing_and_duplicates_are_still_found() {
     assert_eq!(store.stats(), (1, first.encoded_len() as u64));
     let (listed, _) = store.scan(&all, now).unwrap();
     assert_eq!(listed, vec![first.digest()]);
+}
+
+#[test]
+fn after_a_sweep_eviction_and_tag_queries_see_only_what_is_still_stored() {
+    // A deleted message leaves the in-memory digest table at once, but its entries in the rate
+    // and tag orders stay until enough are dead to drop them in one walk: they must never be
+    // listed, nor chosen to make room.
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let (store, _) = Store::open(&store_file(dir.path()), now).unwrap();
+    let tag = [0x7a; 32];
+    // The cheapest of all per byte-second, and brief.
+    let brief: Vec<_> = (0..10)
+        .map(|_| paid_tagged(tag, 1 << 62, 10, now))
+        .collect();
+    let kept: Vec<_> = (0..3)
+        .map(|i| paid_tagged(tag, 1 << (50 - i), 600, now))
+        .collect();
+    let items: Vec<_> = brief.iter().chain(&kept).map(|m| (m, now)).collect();
+    assert_eq!(
+        store.insert_batch(&items, u64::MAX, now).unwrap(),
+        vec![Insert::Stored; 13]
+    );
+    let later = now + 11;
+    sweeps_all(&store, later, 10);
+    let by_tag = |store: &Store| {
+        let scan = Scan::new(vec![tag], None, None, 0, MAX_PAGE).unwrap();
+        store.scan(&scan, later).unwrap().0
+    };
+    let digests = |ms: &[&ems_core::Message]| ms.iter().map(|m| m.digest()).collect::<Vec<_>>();
+    assert_eq!(by_tag(&store), digests(&[&kept[0], &kept[1], &kept[2]]));
+
+    // Full at four frames: the next message is made room for by evicting the cheapest message
+    // still stored, not one of the swept ones (which paid less).
+    let frame = kept[0].encoded_len() as u64;
+    let budget = 4 * frame;
+    let cheaper = paid_tagged(tag, 1 << 52, 600, later);
+    let dear = paid_tagged(tag, 1 << 40, 600, later);
+    for m in [&cheaper, &dear] {
+        assert_eq!(
+            store.insert_batch(&[(m, later)], budget, later).unwrap(),
+            vec![Insert::Stored]
+        );
+    }
+    assert_eq!(store.evicted(), 1);
+    assert!(store.get(&cheaper.digest(), later).unwrap().is_none());
+    assert_eq!(store.stats(), (4, budget));
+    let now_stored = digests(&[&kept[0], &kept[1], &kept[2], &dear]);
+    assert_eq!(by_tag(&store), now_stored);
+    let swept = digests(&brief.iter().collect::<Vec<_>>());
+    assert_eq!(store.missing(&swept).unwrap(), swept);
+    // A reopened store, whose indexes are rebuilt without dead entries, answers the same.
+    drop(store);
+    let (store, _) = Store::open(&store_file(dir.path()), later).unwrap();
+    assert_eq!(by_tag(&store), now_stored);
+    assert_eq!(store.stats(), (4, budget));
 }

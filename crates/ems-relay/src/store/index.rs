@@ -8,10 +8,23 @@
 //! made the change has committed, so they always describe committed state and a crash loses
 //! nothing that was acknowledged.
 //!
-//! Each message is one 64-byte record in a slab, named by a `u32` handle. The digest table
+//! Each message is one 72-byte record in a slab, named by a `u32` handle. The digest table
 //! and the tag table are hash tables of handles (5 bytes a slot), the rate and tag orders
 //! B-tree sets of small tuples of numbers; a tag (`ID0`) is stored once however many messages
 //! carry it.
+//!
+//! A deleted message leaves the digest table at once, but its entries in the rate and tag
+//! orders stay behind, marked dead by its record, which is kept and not reused: readers step
+//! over them. Removing one random key from each of those B-trees per deleted message (a
+//! processor cache miss at most levels of both) was the largest single cost of a sweep
+//! (docs/performance.md, "the sweep without per-message removals"). [`Index::compact`] walks
+//! both orders once, in key order, and drops the dead entries; only then are their records'
+//! handles reused. It runs once the dead entries are more than the live ones (after a sweep),
+//! or once the orders hold an eighth more entries than the most messages stored since they
+//! were last compacted (while messages come and go), and never for fewer than
+//! [`STALE_FLOOR`] dead entries. So the orders never take more than 9/8 of the memory they
+//! needed at their fullest, a sweep of N messages visits about 2N entries of each order in
+//! all, and a node that stores and deletes at the same pace visits about nine per deletion.
 
 use super::Entry;
 use hashbrown::HashTable;
@@ -21,6 +34,10 @@ use std::ops::Bound;
 
 /// Most messages the indexes can name (handles are `u32`); the store refuses beyond it.
 pub(super) const MAX_MESSAGES: usize = u32::MAX as usize - 1;
+
+/// Dead entries the rate and tag orders may hold whatever their size (a small store is not
+/// walked after every deletion).
+const STALE_FLOOR: usize = 4_096;
 
 /// What the indexes keep of one stored message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +56,8 @@ pub(super) struct Rec {
     pub(super) len: u32,
     /// Its `ID0`, as a handle into the tag table.
     tag: u32,
+    /// Still stored: false once deleted, until its entries leave the rate and tag orders.
+    live: bool,
 }
 
 /// One change to the indexes, recorded during a write transaction and applied after it
@@ -76,15 +95,20 @@ fn place<T>(slab: &mut Vec<T>, free: &mut Vec<u32>, item: T) -> u32 {
 pub(super) struct Index {
     hasher: RandomState,
     recs: Vec<Rec>,
+    /// Handles free to reuse: no entry of any order names them.
     free: Vec<u32>,
+    /// Handles of deleted messages whose entries are still in the rate and tag orders.
+    dead: Vec<u32>,
+    /// The most messages indexed at once since the orders were last compacted.
+    peak: usize,
     by_digest: HashTable<u32>,
-    /// (rate, handle): eviction takes the lowest first.
+    /// (rate, handle): eviction takes the lowest first. Holds the dead entries too.
     by_rate: BTreeSet<(u64, u32)>,
     tags: Vec<Tag>,
     free_tags: Vec<u32>,
     tag_ids: HashTable<u32>,
     /// (tag, received at, arrival sequence, handle): queries by tag, in arrival order (the
-    /// sequence is durable, so the order survives a reopening).
+    /// sequence is durable, so the order survives a reopening). Holds the dead entries too.
     by_tag: BTreeSet<(u32, u64, u64, u32)>,
 }
 
@@ -113,7 +137,8 @@ impl Index {
         self.tags[rec.tag as usize].id0
     }
 
-    /// Applies the changes of a committed transaction, in order.
+    /// Applies the changes of a committed transaction, in order, then drops the dead entries
+    /// of the rate and tag orders if there are too many ([`Index::compact`]).
     pub(super) fn apply(&mut self, changes: &[Change]) {
         for change in changes {
             match change {
@@ -122,6 +147,10 @@ impl Index {
                     self.remove(digest);
                 }
             }
+        }
+        let (live, dead) = (self.len(), self.dead.len());
+        if dead > STALE_FLOOR && (dead > live || live + dead > self.peak + self.peak / 8) {
+            self.compact();
         }
     }
 
@@ -139,6 +168,7 @@ impl Index {
             ttl,
             len: entry.len,
             tag,
+            live: true,
         };
         let h = place(&mut self.recs, &mut self.free, rec);
         let (recs, hasher) = (&self.recs, &self.hasher);
@@ -148,9 +178,11 @@ impl Index {
             });
         self.by_rate.insert((rec.rate, h));
         self.by_tag.insert((tag, rec.received_at, rec.seq, h));
+        self.peak = self.peak.max(self.len());
     }
 
-    /// Forgets a deleted message; returns what was kept of it.
+    /// Forgets a deleted message; returns what was kept of it. Its entries in the rate and
+    /// tag orders stay, dead, until [`Index::compact`].
     pub(super) fn remove(&mut self, digest: &[u8; 32]) -> Option<Rec> {
         let recs = &self.recs;
         let found = self
@@ -160,19 +192,40 @@ impl Index {
             })
             .ok()?;
         let (h, _) = found.remove();
-        let rec = self.recs[h as usize];
-        self.by_rate.remove(&(rec.rate, h));
-        self.by_tag.remove(&(rec.tag, rec.received_at, rec.seq, h));
+        let rec = &mut self.recs[h as usize];
+        rec.live = false;
+        let rec = *rec;
         self.release(rec.tag);
-        self.free.push(h);
+        self.dead.push(h);
         Some(rec)
+    }
+
+    /// Drops the dead entries from the rate and tag orders, one walk of each in key order,
+    /// and makes their handles free to reuse.
+    pub(super) fn compact(&mut self) {
+        // The dead handles as a bitmap (a bit per record, which the processor's cache holds
+        // where the records would not: the rate order names them in random order).
+        let mut dead = vec![0u64; self.recs.len().div_ceil(64)];
+        for &h in &self.dead {
+            dead[h as usize / 64] |= 1 << (h % 64);
+        }
+        let live = |h: u32| dead[h as usize / 64] & (1 << (h % 64)) == 0;
+        self.by_rate.retain(|&(_, h)| live(h));
+        self.by_tag.retain(|&(_, _, _, h)| live(h));
+        self.free.append(&mut self.dead);
+        self.peak = self.len();
+    }
+
+    /// The record of a live entry of the rate or tag order.
+    fn live(&self, h: u32) -> Option<&Rec> {
+        Some(&self.recs[h as usize]).filter(|rec| rec.live)
     }
 
     /// Indexed messages that paid at most `max_rate`, the lowest first.
     pub(super) fn cheapest(&self, max_rate: u64) -> impl Iterator<Item = &Rec> + '_ {
         self.by_rate
             .range(..=(max_rate, u32::MAX))
-            .map(|&(_, h)| &self.recs[h as usize])
+            .filter_map(|&(_, h)| self.live(h))
     }
 
     /// Indexed messages with `ID0` = `tag` received at or after `since`, in (arrival,
@@ -196,7 +249,7 @@ impl Index {
         range
             .into_iter()
             .flatten()
-            .map(|&(_, _, _, h)| &self.recs[h as usize])
+            .filter_map(|&(_, _, _, h)| self.live(h))
     }
 
     fn tag_id(&self, id0: &[u8; 32]) -> Option<u32> {
@@ -283,6 +336,11 @@ mod tests {
         assert_eq!(idx.tagged(&[1; 32], 0, None).count(), 0);
         assert_eq!(idx.tag_ids.len(), 1, "an unused tag is forgotten");
         assert_eq!(idx.cheapest(u64::MAX).count(), 5);
+        // The removed messages' entries are still in both orders, dead; compacting drops them.
+        assert_eq!((idx.by_rate.len(), idx.by_tag.len()), (10, 10));
+        idx.compact();
+        assert_eq!((idx.by_rate.len(), idx.by_tag.len()), (5, 5));
+        assert_eq!(idx.cheapest(u64::MAX).count(), 5);
         // Freed handles and tag slots are reused, not grown.
         for i in 20..25u8 {
             idx.insert(&[i; 32], 1, &entry(1, 7, 1));
@@ -290,5 +348,69 @@ mod tests {
         assert_eq!((idx.recs.len(), idx.tags.len()), (10, 2));
         assert_eq!(idx.tagged(&[7; 32], 0, None).count(), 5);
         assert_eq!(idx.id0(idx.find(&[22; 32]).unwrap()), [7; 32]);
+    }
+
+    #[test]
+    fn dead_entries_are_never_listed_and_are_dropped_after_a_sweep_or_a_churn_of_an_eighth() {
+        let mut idx = Index::default();
+        let n = 32 * STALE_FLOOR as u64;
+        let digest = |i: u64| {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&i.to_be_bytes());
+            d
+        };
+        let add = |i: u64| Change::Add(digest(i), 100, entry(i, (i % 3) as u8, i % 1_000));
+        let removals =
+            |r: std::ops::Range<u64>| r.map(|i| Change::Remove(digest(i))).collect::<Vec<_>>();
+        let listed = |idx: &Index| {
+            let by_tag: usize = (0..3u8)
+                .map(|t| idx.tagged(&[t; 32], 0, None).count())
+                .sum();
+            (idx.cheapest(u64::MAX).count(), by_tag)
+        };
+        let entries = |idx: &Index| {
+            assert_eq!(idx.by_rate.len(), idx.by_tag.len());
+            idx.by_rate.len()
+        };
+        idx.apply(&(0..n).map(add).collect::<Vec<_>>());
+
+        // A sweep: up to as many dead as live entries wait, unlisted.
+        let first = n / 2 - 10;
+        idx.apply(&removals(0..first));
+        let live = idx.len();
+        assert_eq!((live as u64, entries(&idx) as u64), (n - first, n));
+        assert_eq!(listed(&idx), (live, live));
+        assert!(idx
+            .cheapest(u64::MAX)
+            .all(|r| r.live && idx.find(&r.digest).is_some()));
+        // A handle is not reused while an entry names it.
+        idx.apply(&[add(n)]);
+        assert_eq!(idx.recs.len() as u64, n + 1);
+        // One more dead than live: both orders are walked once, and the handles freed.
+        idx.apply(&removals(first..first + 20));
+        let live = idx.len();
+        assert_eq!(entries(&idx), live);
+        assert_eq!(listed(&idx), (live, live));
+        assert_eq!(idx.free.len() as u64, first + 20);
+        idx.apply(&[add(n + 1)]);
+        assert_eq!(idx.recs.len() as u64, n + 1, "a freed handle is reused");
+
+        // Churn: one stored and one deleted by each transaction. The orders grow by an eighth
+        // of the most messages held (one more than between transactions) at most, then
+        // shrink back.
+        let peak = idx.len();
+        let mut compacted = 0;
+        for i in 0..(peak as u64 / 4) {
+            let before = entries(&idx);
+            idx.apply(&[add(n + 2 + i), Change::Remove(digest(first + 20 + i))]);
+            assert_eq!(idx.len(), peak);
+            assert!(entries(&idx) <= peak + 1 + (peak + 1) / 8, "bounded");
+            if entries(&idx) < before {
+                assert_eq!(entries(&idx), peak);
+                compacted += 1;
+            }
+        }
+        assert_eq!(compacted, 1, "once an eighth has been replaced, no earlier");
+        assert_eq!(listed(&idx), (peak, peak));
     }
 }

@@ -25,8 +25,10 @@
 //! in a copy-on-write B-tree costs a leaf and its branches per row per transaction (layout 3
 //! kept them as tables and wrote 17× the frame per insert). They are rebuilt at open from the
 //! expiry index, which holds every field they need, and changed only after a transaction
-//! commits, so they always describe committed state. redb's page cache is bounded
-//! ([`CACHE_BYTES`]); the operating system's file cache serves the rest.
+//! commits, so they always describe committed state. A deletion takes a message out of the
+//! digest table at once and leaves its entries in the rate and tag orders, dead, for a later
+//! walk in key order to drop (module `index`). redb's page cache is bounded ([`CACHE_BYTES`]);
+//! the operating system's file cache serves the rest.
 //!
 //! Every insert is one redb write transaction committed with `Durability::Immediate` (the
 //! default) before anyone is told the message was accepted; the writer task groups concurrent
