@@ -8,7 +8,7 @@
 #![no_main]
 
 use ems_fuzz::alloc;
-use ems_relay::sync::{Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_RECONCILE};
+use ems_relay::sync::{Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER, MAX_RECONCILE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -24,6 +24,12 @@ fuzz_target!(|bytes: &[u8]| {
             assert_eq!(request.encode(), body, "re-encoding gives the same bytes");
             match &request {
                 Request::Fetch { digests, .. } => assert!(digests.len() <= MAX_FETCH),
+                Request::Offer {
+                    digests,
+                    last,
+                    complete,
+                    ..
+                } => assert!(digests.len() <= MAX_OFFER && (*last || !*complete)),
                 Request::Reconcile { message, .. } => {
                     assert!(!message.is_empty() && message.len() <= MAX_RECONCILE)
                 }
@@ -41,7 +47,7 @@ fuzz_target!(|bytes: &[u8]| {
                 assert!(frames.len() <= MAX_FETCH);
                 assert!(frames.iter().map(Vec::len).sum::<usize>() <= MAX_FETCH_BYTES);
             }
-            Response::Busy(_) => {}
+            Response::Busy(_) | Response::Taken { .. } => {}
         }
     }
 });

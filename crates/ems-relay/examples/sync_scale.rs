@@ -9,7 +9,8 @@
 //! in common, one of them Δ more. The other connects (through a counting TCP proxy) and
 //! reconciles; printed: the bytes on the wire each way, the reconcile exchanges (round trips)
 //! and fetch requests of both nodes, the time until the second node holds everything, and what
-//! v1's inventories would have sent. The common messages are written once (not mined: they are
+//! v1's inventories would have sent; and the offers of each node's rounds, and which node
+//! started the rounds (the smaller peer id). The common messages are written once (not mined: they are
 //! never sent; 64-byte payloads, to spare disk) and the store file copied for each Δ; the Δ
 //! messages have 1 KiB payloads and cheap real proofs, since the receiving node validates
 //! them. The figures cover both nodes' rounds, as on a reconnect. Each Δ runs twice: with the
@@ -273,8 +274,11 @@ async fn reconcile(common: u64, deltas: &[u64], policy: &Policy) {
         b_policy.relay.enabled = forward;
         let b = start(dir_b.path(), &b_policy, vec![through]).await;
         let (took, _) = until_holds(&b, || common + delta, started).await;
-        // Let both rounds finish, then read the counters.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Let the rounds finish, and the grace pass after which the node that waits for the
+        // other's round would start its own, then read the counters.
+        let grace = NodeConfig::new(dir_b.path(), "bench").tuning.sync_timeout * 2;
+        let settled = (started + grace).max(Instant::now()) + Duration::from_secs(2);
+        tokio::time::sleep_until(settled.into()).await;
         let (sent, received) = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
         let total = sent + received;
         let forwarding = if forward {
@@ -294,20 +298,30 @@ async fn reconcile(common: u64, deltas: &[u64], policy: &Policy) {
             V1_ENTRY * common,
             V1_ENTRY * (2 * common + delta),
         );
+        for (name, n) in [("a", &a), ("b", &b)] {
+            println!(
+                "  {name}: {} rounds, {} reconcile exchanges, {} offers sent ({} digests), {} taken ({} digests), {} rounds waited for in vain; {} fetch requests, {} frames fetched; served {} exchanges, {} frames, {} busy",
+                event(n, "rounds"),
+                event(n, "exchanges"),
+                event(n, "offers"),
+                event(n, "offered"),
+                event(n, "offers_taken"),
+                event(n, "offered_digests"),
+                event(n, "overdue"),
+                event(n, "fetch_requests"),
+                event(n, "fetched"),
+                event(n, "served_exchanges"),
+                event(n, "served_frames"),
+                event(n, "served_busy")
+            );
+        }
         println!(
-            "  b: {} rounds, {} reconcile exchanges, {} fetch requests, {} frames fetched",
-            event(&b, "rounds"),
-            event(&b, "exchanges"),
-            event(&b, "fetch_requests"),
-            event(&b, "fetched")
-        );
-        println!(
-            "  a: {} rounds, {} reconcile exchanges; served {} exchanges, {} frames, {} busy",
-            event(&a, "rounds"),
-            event(&a, "exchanges"),
-            event(&a, "served_exchanges"),
-            event(&a, "served_frames"),
-            event(&a, "served_busy")
+            "  the round starter: {}",
+            if a.peer_id().to_bytes() < b.peer_id().to_bytes() {
+                "a"
+            } else {
+                "b"
+            }
         );
         b.shutdown().await;
         a.shutdown().await;

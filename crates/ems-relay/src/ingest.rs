@@ -65,9 +65,11 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// The shared state of a node configured by `config`: its store (if on) and the writer
-    /// that owns its inserts, its metrics, the queue of commands to the swarm task, and the
-    /// bans that task keeps.
+    /// The shared state of node `peer_id` configured by `config`: its store (if on) and the
+    /// writer that owns its inserts, its metrics, the queue of commands to the swarm task, and
+    /// the bans that task keeps.
+    // Each argument is a part `Node::start` built on its own, in that order.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: &NodeConfig,
         chain: Arc<dyn ChainView>,
@@ -76,6 +78,7 @@ impl Core {
         metrics: Arc<Metrics>,
         commands: mpsc::Sender<Command>,
         bans: Arc<Mutex<Bans>>,
+        peer_id: PeerId,
     ) -> Core {
         Core {
             validator: Validator::new(config.policy.clone()),
@@ -83,7 +86,7 @@ impl Core {
             store: RwLock::new(store),
             writer,
             accepted: broadcast::channel(SUBSCRIBER_BUFFER).0,
-            sync: SyncState::new(&config.tuning, &metrics),
+            sync: SyncState::new(&config.tuning, &metrics, peer_id),
             metrics,
             commands,
             guard: Guard::new(&config.tuning, bans),
@@ -279,7 +282,7 @@ pub(crate) async fn dispatch(
             _ = rounds.tick() => {
                 for peer in connected(&shared) {
                     let core = core.clone();
-                    tokio::spawn(async move { core.start_sync(peer).await });
+                    tokio::spawn(async move { core.sync_with(peer).await });
                 }
                 continue;
             }
@@ -310,7 +313,7 @@ pub(crate) async fn dispatch(
             }
             Event::Connected(peer) => {
                 let core = core.clone();
-                tokio::spawn(async move { core.start_sync(peer).await });
+                tokio::spawn(async move { core.sync_with(peer).await });
             }
             Event::Disconnected(peer) => core.sync().forget(peer),
             Event::SyncRequest {

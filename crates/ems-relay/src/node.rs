@@ -159,6 +159,7 @@ impl Node {
             metrics,
             commands,
             shared.bans.clone(),
+            peer_id,
         ));
         let swarm = tokio::spawn(network.run(commands_rx, events));
         tasks.push(supervisor.watch(Task::Swarm, swarm));

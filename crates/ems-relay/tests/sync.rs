@@ -1,5 +1,5 @@
-//! History sync v2 between real nodes: catch-up from several peers when one of them fails,
-//! and hostile sync peers cut off within bounded work.
+//! History sync v2 between real nodes: one round per connection, catch-up from several peers
+//! when one of them fails, and hostile sync peers cut off within bounded work.
 
 mod common;
 
@@ -7,6 +7,7 @@ use common::hostile::attach;
 use common::syncpeer::{Conduct, SyncPeer};
 use common::*;
 use ems_core::Message;
+use ems_relay::sync::{MAX_OFFER, MAX_OFFER_PARTS};
 use ems_relay::{Node, Store, Tuning};
 use std::time::Duration;
 
@@ -42,6 +43,15 @@ fn messages(n: usize) -> Vec<Message> {
 
 /// A node whose store holds `messages` before it starts.
 async fn seeded(messages: &[Message], bootstrap: Vec<ems_relay::Multiaddr>) -> TestNode {
+    seeded_with(messages, bootstrap, quick()).await
+}
+
+/// [`seeded`], tuned by `tuning`.
+async fn seeded_with(
+    messages: &[Message],
+    bootstrap: Vec<ems_relay::Multiaddr>,
+    tuning: Tuning,
+) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     {
         let (store, _) = Store::open(&dir.path().join("store.redb"), now()).unwrap();
@@ -56,7 +66,7 @@ async fn seeded(messages: &[Message], bootstrap: Vec<ems_relay::Multiaddr>) -> T
         chain: None,
         bootstrap,
         policy: policy(),
-        tuning: quick(),
+        tuning,
     };
     node.restart().await;
     node
@@ -68,7 +78,16 @@ async fn catch_up_from_two_peers_one_dropping_half_its_answers_loses_nothing_and
     let all = messages(20_000);
     let a = seeded(&all, vec![]).await;
     let b = TestNode::start_with(vec![a.addr().await], policy(), quick()).await;
-    let faulty = SyncPeer::connect(b.addr().await, &all, Conduct::DropHalf).await;
+    // b starts the round with the faulty peer (it would otherwise wait for the peer's round
+    // for the grace, and have everything from a by then).
+    let faulty = SyncPeer::connect_ordered(
+        b.node().peer_id(),
+        false,
+        b.addr().await,
+        &all,
+        Conduct::DropHalf,
+    )
+    .await;
     // A message is counted as accepted just after its commit: wait for both.
     eventually(
         "b holds and has counted every message",
@@ -204,5 +223,135 @@ async fn a_peer_without_the_sync_protocol_gets_one_round_per_connection() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(peer.connected(), "not speaking sync is no fault");
+    assert_eq!(events(node.node(), "cut_off"), 0.0);
+}
+
+/// Both nodes hold the same 1,000 messages, a 300 more and b 200 more. On connect one round
+/// runs, started by the node whose peer id is the smaller; its initiator fetches what it lacks
+/// and offers the other what that one lacks, which fetches it without a round of its own.
+/// Both end with all 1,500, and no other round follows within the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_reconcile_in_one_round_and_each_fetches_what_it_lacks() {
+    let all = messages(1_500);
+    let tuning = Tuning {
+        refetch: Duration::from_millis(200),
+        sync_timeout: Duration::from_secs(1),
+        ..tuning()
+    };
+    let a_holds: Vec<Message> = all[..1_300].to_vec();
+    let mut b_holds: Vec<Message> = all[..1_000].to_vec();
+    b_holds.extend_from_slice(&all[1_300..]);
+    let a = seeded_with(&a_holds, vec![], tuning.clone()).await;
+    let b = seeded_with(&b_holds, vec![a.addr().await], tuning.clone()).await;
+    eventually("both hold all 1,500", DEADLINE, || async {
+        a.node().status().await.store.messages == 1_500
+            && b.node().status().await.store.messages == 1_500
+    })
+    .await;
+    // Past the grace: the node that waited saw a complete round and starts none of its own.
+    tokio::time::sleep(tuning.sync_timeout * 3).await;
+    let (a, b) = (a.node(), b.node());
+    let (first, second) = if a.peer_id().to_bytes() < b.peer_id().to_bytes() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert_eq!(events(first, "rounds"), 1.0, "the smaller peer id starts");
+    assert_eq!(events(second, "rounds"), 0.0, "the other one runs none");
+    assert_eq!(events(second, "overdue"), 0.0);
+    assert_eq!(
+        events(first, "offers"),
+        1.0,
+        "300 or 200 digests fit one offer"
+    );
+    assert_eq!(events(second, "offers_taken"), 1.0);
+    assert_eq!(events(a, "fetched"), 200.0);
+    assert_eq!(events(b, "fetched"), 300.0);
+    assert_eq!(synced(a) + synced(b), 500.0, "each message accepted once");
+}
+
+/// A peer whose id makes it the one to start the rounds, and that never starts one (it answers
+/// honestly, and holds 50 messages the node lacks): the node waits the grace (twice
+/// `sync_timeout`), then starts its own round and fetches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_that_should_start_the_round_and_stays_silent_delays_the_catch_up_by_the_grace() {
+    let all = messages(150);
+    let node = seeded(&all[..100], vec![]).await;
+    let started = std::time::Instant::now();
+    let peer = SyncPeer::connect_ordered(
+        node.node().peer_id(),
+        true,
+        node.addr().await,
+        &all[50..],
+        Conduct::Honest,
+    )
+    .await;
+    let grace = quick().sync_timeout * 2;
+    eventually("connected", DEADLINE, || async { peer.connected() }).await;
+    tokio::time::sleep(grace / 2).await;
+    if started.elapsed() < grace {
+        assert_eq!(events(node.node(), "rounds"), 0.0, "the node waits");
+    }
+    eventually("the node holds all 150", DEADLINE, || async {
+        node.node().status().await.store.messages == 150
+    })
+    .await;
+    assert!(started.elapsed() >= grace, "not before the grace");
+    assert!(events(node.node(), "overdue") >= 1.0);
+    assert_eq!(events(node.node(), "fetched"), 50.0);
+    assert_eq!(events(node.node(), "cut_off"), 0.0, "silence is no fault");
+}
+
+/// A peer that runs one exchange and then offers 2,000 digests it does not have, offer after
+/// offer, past the parts a round may have: the node takes at most one round's worth, asks the
+/// peer for them, and cuts it off for the undelivered digests and the extra offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_flooding_offers_is_cut_off_within_bounded_work() {
+    let node = seeded(&messages(100), vec![]).await;
+    let peer = SyncPeer::connect(node.addr().await, &[], Conduct::Flooding).await;
+    eventually("the flooding peer is cut off", DEADLINE, || async {
+        events(node.node(), "cut_off") == 1.0
+    })
+    .await;
+    eventually("and disconnected", DEADLINE, || async { !peer.connected() }).await;
+    let node = node.node();
+    let taken = events(node, "offers_taken");
+    assert!(taken <= f64::from(MAX_OFFER_PARTS), "{taken} offers taken");
+    assert!(events(node, "offered_digests") <= (MAX_OFFER * MAX_OFFER_PARTS as usize) as f64);
+    // 13 fetch requests of 64 undelivered digests reach the threshold on their own.
+    let asked = events(node, "fetch_requests");
+    assert!(asked <= 64.0, "{asked} fetch requests");
+    assert_eq!(events(node, "fetched"), 0.0);
+    assert_eq!(node.status().await.store.messages, 100);
+}
+
+/// A round cut short by a `Busy` answer offers what it found the peer lacking so far, as not
+/// complete. The node holds 20,000 messages and starts the round; the peer holds 10 of the
+/// first 1,250 (in negentropy's order) and all the others but one, and answers `Busy` from
+/// its second exchange on. The first exchange finds the 1,240 the peer lacks in that range
+/// (the peer lists its 10 ids there) and a difference elsewhere still to narrow down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_cut_short_by_busy_offers_what_it_found() {
+    let all = messages(20_000);
+    let mut order: Vec<&Message> = all.iter().collect();
+    order.sort_by_key(|m| (m.ttl(), m.digest()));
+    let mut held: Vec<Message> = order[..10].iter().map(|m| (*m).clone()).collect();
+    held.extend(order[1_250..1_300].iter().map(|m| (*m).clone()));
+    held.extend(order[1_301..].iter().map(|m| (*m).clone()));
+    let node = seeded(&all, vec![]).await;
+    let peer = SyncPeer::connect_ordered(
+        node.node().peer_id(),
+        false,
+        node.addr().await,
+        &held,
+        Conduct::BusyAfterFirst,
+    )
+    .await;
+    eventually("the node offered what it found", DEADLINE, || async {
+        events(node.node(), "offered") >= 1_240.0
+    })
+    .await;
+    assert!(peer.requests() >= 2);
+    assert!(events(node.node(), "busy") >= 1.0);
     assert_eq!(events(node.node(), "cut_off"), 0.0);
 }

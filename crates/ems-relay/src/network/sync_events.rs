@@ -24,7 +24,7 @@ impl Network {
         if !self.swarm.is_connected(&peer) {
             tracing::debug!(%peer, "sync request not sent: the peer is not connected");
             let event = match tag {
-                Tag::Reconcile { .. } => Event::Disconnected(peer),
+                Tag::Reconcile { .. } | Tag::Offer { .. } => Event::Disconnected(peer),
                 Tag::Fetch { .. } => Event::SyncFailed {
                     peer,
                     sent: tag,

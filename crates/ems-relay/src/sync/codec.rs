@@ -15,6 +15,10 @@ pub const MAX_RECONCILE: usize = 64 * 1024;
 pub const MAX_FETCH: usize = 64;
 /// Most frame bytes one fetch answer carries.
 pub const MAX_FETCH_BYTES: usize = 512 * 1024;
+/// Most digests one offer hands over.
+pub const MAX_OFFER: usize = 2_000;
+/// Offers one round may hand over at most (so at most 16,000 digests a round).
+pub const MAX_OFFER_PARTS: u8 = 8;
 /// Header bytes before a negentropy message: kind, round, step.
 const RECONCILE_HEADER: usize = 1 + 4 + 1;
 /// Largest request accepted.
@@ -25,6 +29,10 @@ pub const MAX_RESPONSE_LEN: usize = 1024 * 1024;
 const KIND_RECONCILE: u8 = 1;
 const KIND_FETCH: u8 = 2;
 const KIND_BUSY: u8 = 3;
+const KIND_OFFER: u8 = 4;
+/// An offer's flags: the round's last offer; the round handed over everything it found.
+const LAST: u8 = 1;
+const COMPLETE: u8 = 2;
 
 /// Which request an answer belongs to: the asker accepts an answer only with the tag of the
 /// request it is waiting for on that stream.
@@ -41,6 +49,13 @@ pub enum Tag {
     Fetch {
         /// The asker's request id.
         id: u32,
+    },
+    /// Offer `part` of reconciliation round `round`.
+    Offer {
+        /// The asker's round id (the round the offer's digests were found in).
+        round: u32,
+        /// Offers of the round before this one.
+        part: u8,
     },
 }
 
@@ -63,6 +78,21 @@ pub enum Request {
         /// At most [`MAX_FETCH`] digests.
         digests: Vec<[u8; 32]>,
     },
+    /// Digests the asker's round `round` found that the peer lacks: the peer fetches them
+    /// itself, without a round of its own.
+    Offer {
+        /// The asker's round id; the peer must have answered that round's exchanges.
+        round: u32,
+        /// Offers of the round before this one (0 to [`MAX_OFFER_PARTS`] − 1, in order).
+        part: u8,
+        /// The round's last offer: the round is over.
+        last: bool,
+        /// With `last`: the round ended with every difference found, and every digest it
+        /// found the peer lacking was offered (so the peer needs no round of its own now).
+        complete: bool,
+        /// At most [`MAX_OFFER`] digests.
+        digests: Vec<[u8; 32]>,
+    },
 }
 
 /// What the peer answers.
@@ -83,6 +113,13 @@ pub enum Response {
         id: u32,
         /// Encoded frames, at most [`MAX_FETCH`] and [`MAX_FETCH_BYTES`].
         frames: Vec<Vec<u8>>,
+    },
+    /// The offer was taken (its digests are being fetched, or were held already).
+    Taken {
+        /// The round id of the offer.
+        round: u32,
+        /// The part of the offer.
+        part: u8,
     },
     /// The request was over a serving limit: ask again later (not a fault).
     Busy(Tag),
@@ -124,6 +161,9 @@ pub enum SyncError {
     /// A reconcile message without its negentropy message.
     #[error("a reconcile message without a negentropy message")]
     EmptyReconcile,
+    /// An offer's flags hold unknown bits, or `complete` without `last`.
+    #[error("invalid offer flags 0x{0:02x}")]
+    OfferFlags(u8),
 }
 
 impl From<SyncError> for io::Error {
@@ -144,6 +184,11 @@ impl Tag {
                 out.push(KIND_FETCH);
                 out.extend_from_slice(&id.to_be_bytes());
             }
+            Tag::Offer { round, part } => {
+                out.push(KIND_OFFER);
+                out.extend_from_slice(&round.to_be_bytes());
+                out.push(part);
+            }
         }
     }
 
@@ -155,6 +200,10 @@ impl Tag {
                 step: r.u8("step")?,
             }),
             KIND_FETCH => Ok(Tag::Fetch { id: r.u32("id")? }),
+            KIND_OFFER => Ok(Tag::Offer {
+                round: r.u32("round")?,
+                part: r.u8("part")?,
+            }),
             k => Err(SyncError::UnknownKind(k)),
         }
     }
@@ -169,6 +218,10 @@ impl Request {
                 step: *step,
             },
             Request::Fetch { id, .. } => Tag::Fetch { id: *id },
+            Request::Offer { round, part, .. } => Tag::Offer {
+                round: *round,
+                part: *part,
+            },
         }
     }
 
@@ -183,6 +236,24 @@ impl Request {
             Request::Fetch { digests, .. } => {
                 let n = digests.len().min(MAX_FETCH);
                 out.push(n as u8);
+                for d in &digests[..n] {
+                    out.extend_from_slice(d);
+                }
+            }
+            Request::Offer {
+                last,
+                complete,
+                digests,
+                ..
+            } => {
+                let flags = if *last {
+                    LAST | if *complete { COMPLETE } else { 0 }
+                } else {
+                    0
+                };
+                out.push(flags);
+                let n = digests.len().min(MAX_OFFER);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
                 for d in &digests[..n] {
                     out.extend_from_slice(d);
                 }
@@ -209,6 +280,21 @@ impl Request {
                     digests: r.digests(n, "digests")?,
                 }
             }
+            Tag::Offer { round, part } => {
+                let flags = r.u8("flags")?;
+                if flags & !(LAST | COMPLETE) != 0 || flags == COMPLETE {
+                    return Err(SyncError::OfferFlags(flags));
+                }
+                let n = usize::from(r.u16("digest count")?);
+                check_count("offer digests", n, MAX_OFFER)?;
+                Request::Offer {
+                    round,
+                    part,
+                    last: flags & LAST != 0,
+                    complete: flags & COMPLETE != 0,
+                    digests: r.digests(n, "digests")?,
+                }
+            }
         };
         r.end()?;
         Ok(req)
@@ -224,6 +310,10 @@ impl Response {
                 step: *step,
             },
             Response::Frames { id, .. } => Tag::Fetch { id: *id },
+            Response::Taken { round, part } => Tag::Offer {
+                round: *round,
+                part: *part,
+            },
             Response::Busy(tag) => *tag,
         }
     }
@@ -240,6 +330,7 @@ impl Response {
                 self.tag().encode(&mut out);
                 out.extend_from_slice(&message[..message.len().min(MAX_RECONCILE)]);
             }
+            Response::Taken { .. } => self.tag().encode(&mut out),
             Response::Frames { frames, .. } => {
                 self.tag().encode(&mut out);
                 let mut total = 0;
@@ -295,6 +386,7 @@ impl Response {
                 }
                 Response::Frames { id, frames }
             }
+            (false, Tag::Offer { round, part }) => Response::Taken { round, part },
         };
         r.end()?;
         Ok(resp)

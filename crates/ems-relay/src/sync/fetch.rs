@@ -159,6 +159,12 @@ impl Fetcher {
         self.wanted.len()
     }
 
+    /// Digests queued to be asked of `peer` (an upper bound: entries asked of another peer
+    /// meanwhile are dropped only when reached).
+    pub(crate) fn queued(&self, peer: PeerId) -> usize {
+        self.queues.get(&peer).map_or(0, VecDeque::len)
+    }
+
     /// How many of `digests` `peer` announced before and then did not deliver when asked.
     pub(crate) fn reannounced(&self, peer: PeerId, digests: &[[u8; 32]]) -> usize {
         self.broken

@@ -3,20 +3,24 @@
 //! NIP-77 and Waku's store sync).
 //!
 //! The items are (TTL, digest) of every stored message whose TTL is more than the clock skew
-//! away: both nodes agree on a message's TTL (it is in the frame), unlike its arrival time. A
-//! node initiates a round with each peer; the reconcilers exchange fingerprints of ranges until
-//! every difference is found, so two nodes sharing N messages and differing by Δ exchange
-//! O(Δ log N) bytes, not O(N). The initiator fetches what it lacks; the peer's own round
-//! fetches the rest the other way.
+//! away: both nodes agree on a message's TTL (it is in the frame), unlike its arrival time. Of
+//! two connected peers, the one with the smaller peer id initiates a round; the reconcilers
+//! exchange fingerprints of ranges until every difference is found, so two nodes sharing N
+//! messages and differing by Δ exchange O(Δ log N) bytes, not O(N). The initiator fetches what
+//! it lacks, and offers the peer the digests the peer lacks, which the peer fetches in turn:
+//! one round per connection. The other peer starts its own only if no complete round reached
+//! it in time.
 //!
 //! Every message on a stream is a `u32` big-endian length, then that many bytes:
 //!
 //! ```text
 //! request  Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=64 KiB)
 //! request  Fetch:     0x02 | id u32 | n u8 | n × digest 32                (n ≤ 64)
+//! request  Offer:     0x04 | round u32 | part u8 | flags u8 | n u16 | n × digest 32 (n ≤ 2,000)
 //! response Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=64 KiB)
 //! response Frames:    0x02 | id u32 | n u8 | n × (len u16 | frame)      (n ≤ 64, ≤ 512 KiB)
-//! response Busy:      0x03 | the request's tag (kind, and round and step, or id)
+//! response Taken:     0x04 | round u32 | part u8
+//! response Busy:      0x03 | the request's tag (kind, and round and step, id, or round and part)
 //! ```
 //!
 //! Lengths are checked before anything is allocated; requests over [`MAX_REQUEST_LEN`] and
@@ -24,20 +28,22 @@
 //!
 //! - `codec`: the wire types ([`Request`], [`Response`], [`Tag`]) and [`SyncCodec`];
 //! - `items`: the (TTL, digest) snapshot the reconcilers read;
-//! - `round`: rounds with peers and the answers to them; `serve`: answering peers;
+//! - `round`: rounds with peers and the answers to them; `offer`: who starts the rounds, and
+//!   handing over what the peer lacks; `serve`: answering peers;
 //! - `fetch`: the node-wide fetch window; `score`: faults and cut-off; `state`: all of it.
 
 mod codec;
 mod fetch;
 mod items;
+mod offer;
 mod round;
 mod score;
 mod serve;
 mod state;
 
 pub use codec::{
-    Request, Response, SyncCodec, SyncError, Tag, MAX_FETCH, MAX_FETCH_BYTES, MAX_RECONCILE,
-    MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL,
+    Request, Response, SyncCodec, SyncError, Tag, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER,
+    MAX_OFFER_PARTS, MAX_RECONCILE, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL,
 };
 pub(crate) use state::SyncState;
 

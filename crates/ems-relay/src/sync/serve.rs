@@ -1,8 +1,8 @@
 //! Answering peers' sync requests, within limits (methods of the node's `Core`).
 //!
 //! Per peer: one reconcile request answered at a time, `Tuning::sync_exchanges` of them per
-//! second, and `Tuning::sync_bytes` of frames per second. In all: [`SERVING`] requests
-//! answered at once, from one shared items snapshot. A request over a limit is answered
+//! second, and `Tuning::sync_bytes` of frames per second; offers within the bounds of
+//! `offer`. In all: [`SERVING`] requests answered at once, from one shared items snapshot. A request over a limit is answered
 //! `Busy` (the asker tries again later, without blame); a negentropy message the reconciler
 //! refuses is a fault of the asker, and gets no answer.
 
@@ -50,6 +50,9 @@ impl Core {
                     } else {
                         let answer = self.reconcile(peer, message).await;
                         self.done_reconciling(peer);
+                        if answer.is_some() {
+                            sync.answered(peer, round);
+                        }
                         answer.map(|message| Response::Reconcile {
                             round,
                             step,
@@ -71,6 +74,22 @@ impl Core {
                         Some(Response::Frames { id, frames })
                     }
                 }
+                Request::Offer {
+                    round,
+                    part,
+                    last,
+                    complete,
+                    digests,
+                } => self
+                    .take_offer(peer, round, part, last, complete, digests)
+                    .await
+                    .map(|taken| {
+                        if taken {
+                            Response::Taken { round, part }
+                        } else {
+                            busy
+                        }
+                    }),
             },
         };
         let Some(response) = answer else { return };

@@ -1,6 +1,9 @@
 //! The node's sync state: the round with each peer, the fetch window, the peers' sync
-//! scores, the serving limits, and the items snapshot they share.
+//! scores, the serving limits, and the items snapshot they share; and, for each peer, which
+//! of the two starts rounds, the latest round of the peer's that this node answered and the
+//! offers it took of it, and the rounds this node waits for.
 
+use super::codec::{MAX_OFFER, MAX_OFFER_PARTS};
 use super::fetch::{Ask, Fetcher};
 use super::items::{Items, Snapshots};
 use super::score::{Fault, Scores, THRESHOLD};
@@ -26,6 +29,9 @@ pub(crate) const SERVING: usize = 4;
 const TRACKED: usize = 4_096;
 /// Digests wanted at most for a pending round to start (a connect starts one regardless).
 pub(crate) const DRAINED: usize = 4_096;
+/// Digests one round offers the peer at most (what it finds beyond, the peer's own round
+/// fetches).
+pub(crate) const MAX_OFFERED: usize = MAX_OFFER * MAX_OFFER_PARTS as usize;
 
 /// The initiator's side of a round with one peer.
 pub(crate) struct Round {
@@ -41,6 +47,15 @@ pub(crate) struct Round {
     pub(crate) found: usize,
     /// Differences this round found (digests either side lacks).
     pub(crate) differences: usize,
+    /// Digests this round found the peer lacking, to offer it once its exchanges are over (at
+    /// most [`MAX_OFFERED`]).
+    pub(crate) have: Vec<[u8; 32]>,
+    /// Whether it found more than it can offer.
+    pub(crate) overflow: bool,
+    /// Whether the offers, once sent, tell the peer that it needs no round of its own.
+    pub(crate) complete: bool,
+    /// Offers sent so far.
+    pub(crate) parts: u8,
     /// When its latest request was sent.
     pub(crate) last: Instant,
 }
@@ -50,6 +65,45 @@ impl Round {
     pub(crate) fn sends(&mut self, message: &[u8]) -> bool {
         self.sent.insert(Sha256::digest(message).into())
     }
+
+    /// Records digests the peer lacks, up to [`MAX_OFFERED`].
+    pub(crate) fn lacks(&mut self, digests: impl ExactSizeIterator<Item = [u8; 32]>) {
+        let room = MAX_OFFERED - self.have.len();
+        self.overflow |= digests.len() > room;
+        self.have.extend(digests.take(room));
+    }
+
+    /// The next offer of this round: part, whether it is the last, and its digests.
+    pub(crate) fn next_offer(&mut self) -> Option<(u8, bool, Vec<[u8; 32]>)> {
+        let sent = usize::from(self.parts) * MAX_OFFER;
+        if self.parts >= MAX_OFFER_PARTS || (self.parts > 0 && sent >= self.have.len()) {
+            return None;
+        }
+        let end = self.have.len().min(sent + MAX_OFFER);
+        let part = self.parts;
+        self.parts += 1;
+        Some((part, end == self.have.len(), self.have[sent..end].to_vec()))
+    }
+}
+
+/// The latest round of a peer's that this node answered, and the offers of it taken.
+#[derive(Debug)]
+struct Served {
+    round: u32,
+    parts: u8,
+    /// Its last offer was taken.
+    over: bool,
+}
+
+/// Why an offer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Not an offer of the latest round of the peer's that this node answered, or not the
+    /// next part of it, or one past the last: a fault.
+    Unexpected,
+    /// The peer's digests already queued in the fetch window leave no room for this offer: it
+    /// is answered `Busy`, without blame.
+    Full,
 }
 
 pub(crate) struct Inner {
@@ -63,6 +117,12 @@ pub(crate) struct Inner {
     unsupported: HashSet<PeerId>,
     pub(crate) fetcher: Fetcher,
     scores: Scores,
+    /// Per peer, the latest round of its that this node answered.
+    served: HashMap<PeerId, Served>,
+    /// Peers whose round this node waits for instead of starting its own, and until when.
+    awaiting: HashMap<PeerId, Instant>,
+    /// When each peer's latest complete round ended (its last offer, complete, was taken).
+    covered: HashMap<PeerId, Instant>,
 }
 
 /// Everything sync keeps (see the module documentation).
@@ -73,6 +133,10 @@ pub(crate) struct SyncState {
     interval: Duration,
     /// `Tuning::sync_timeout`: a round or fetch silent for twice as long is given up.
     timeout: Duration,
+    /// `Tuning::resync`.
+    resync: Duration,
+    /// This node's peer id: of two peers, the one whose id is the smaller starts the rounds.
+    local: PeerId,
     pub(crate) exchanges: RateLimiter<PeerId>,
     pub(crate) bytes: RateLimiter<PeerId>,
     /// Peers whose reconcile request is being answered (one at a time each).
@@ -87,8 +151,8 @@ pub(crate) struct SyncState {
 }
 
 impl SyncState {
-    /// The state of a node tuned by `tuning`; its counters are registered in `metrics`.
-    pub(crate) fn new(tuning: &Tuning, metrics: &Metrics) -> SyncState {
+    /// The state of node `local` tuned by `tuning`; its counters are registered in `metrics`.
+    pub(crate) fn new(tuning: &Tuning, metrics: &Metrics, local: PeerId) -> SyncState {
         let (e, b) = (tuning.sync_exchanges, tuning.sync_bytes);
         let (events, cut_off) = (Family::default(), Family::default());
         let points = Histogram::new([1.0, 10.0, 25.0, 50.0, 75.0, THRESHOLD]);
@@ -120,10 +184,15 @@ impl SyncState {
                 unsupported: HashSet::new(),
                 fetcher: Fetcher::default(),
                 scores: Scores::default(),
+                served: HashMap::new(),
+                awaiting: HashMap::new(),
+                covered: HashMap::new(),
             }),
             snapshots: Snapshots::default(),
             interval: tuning.refetch,
             timeout: tuning.sync_timeout,
+            resync: tuning.resync,
+            local,
             exchanges: RateLimiter::new(e.rate, e.burst, TRACKED),
             bytes: RateLimiter::new(b.rate, b.burst, TRACKED),
             reconciling: Mutex::default(),
@@ -179,6 +248,10 @@ impl SyncState {
                 sent: HashSet::new(),
                 found: 0,
                 differences: 0,
+                have: Vec::new(),
+                overflow: false,
+                complete: false,
+                parts: 0,
                 last: now,
             },
         );
@@ -195,6 +268,13 @@ impl SyncState {
                     inner.pending.insert(peer);
                 }
             }
+        }
+    }
+
+    /// Round `id` with `peer` is to be followed by another when it ends.
+    pub(crate) fn again(&self, peer: PeerId, id: u32) {
+        if let Some(r) = self.lock().rounds.get_mut(&peer).filter(|r| r.id == id) {
+            r.again = true;
         }
     }
 
@@ -272,7 +352,129 @@ impl SyncState {
         inner.pending.remove(&peer);
         inner.unsupported.remove(&peer);
         inner.last_start.remove(&peer);
+        inner.served.remove(&peer);
+        inner.awaiting.remove(&peer);
+        inner.covered.remove(&peer);
         inner.fetcher.forget(peer);
+    }
+
+    /// Whether this node starts the rounds with `peer`: the smaller peer id of the two does.
+    pub(crate) fn initiates(&self, peer: PeerId) -> bool {
+        self.local.to_bytes() < peer.to_bytes()
+    }
+
+    /// How long this node waits for the round of a peer that starts the rounds before it starts
+    /// its own: twice `Tuning::sync_timeout`, the time after which a silent round of its own is
+    /// given up.
+    pub(crate) fn grace(&self) -> Duration {
+        self.timeout * 2
+    }
+
+    /// A connection or a resync tick wants this node and `peer` reconciled: whether this node
+    /// starts a round now. It does if it starts the rounds with `peer`. Otherwise it waits for
+    /// the peer's round: not at all if a complete one ended within the last `Tuning::resync`
+    /// and [grace](SyncState::grace) (the peer's own resync covers this one), else until the
+    /// grace has passed (then [`SyncState::overdue`] starts its own).
+    pub(crate) fn wants(&self, peer: PeerId, now: Instant) -> bool {
+        if self.initiates(peer) {
+            return true;
+        }
+        let mut inner = self.lock();
+        if inner.unsupported.contains(&peer) {
+            return false;
+        }
+        let recent = now.checked_sub(self.resync + self.grace());
+        if inner
+            .covered
+            .get(&peer)
+            .is_some_and(|t| recent.is_none_or(|recent| *t >= recent))
+        {
+            return false;
+        }
+        if inner.awaiting.len() >= TRACKED && !inner.awaiting.contains_key(&peer) {
+            return true;
+        }
+        let deadline = now + self.grace();
+        inner.awaiting.entry(peer).or_insert(deadline);
+        false
+    }
+
+    /// Peers whose round this node waited for in vain: it starts its own with each now.
+    pub(crate) fn overdue(&self, now: Instant) -> Vec<PeerId> {
+        let mut inner = self.lock();
+        let late: Vec<PeerId> = inner
+            .awaiting
+            .iter()
+            .filter(|(_, deadline)| **deadline <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in &late {
+            inner.awaiting.remove(p);
+        }
+        late
+    }
+
+    /// This node answered an exchange of `peer`'s round `round`: offers of that round may
+    /// follow (those of an earlier round no longer may).
+    pub(crate) fn answered(&self, peer: PeerId, round: u32) {
+        let mut inner = self.lock();
+        if inner.served.get(&peer).is_some_and(|s| s.round == round) {
+            return;
+        }
+        if inner.served.len() >= TRACKED && !inner.served.contains_key(&peer) {
+            return;
+        }
+        inner.served.insert(
+            peer,
+            Served {
+                round,
+                parts: 0,
+                over: false,
+            },
+        );
+    }
+
+    /// Takes offer `part` of `peer`'s round `round`, of `n` digests, if it is the next offer
+    /// of the latest round of the peer's that this node answered, and the digests the peer
+    /// already has queued in the fetch window leave room for it (at most [`MAX_OFFERED`]).
+    pub(crate) fn take_offer(
+        &self,
+        peer: PeerId,
+        round: u32,
+        part: u8,
+        last: bool,
+        n: usize,
+    ) -> Result<(), Refusal> {
+        let mut inner = self.lock();
+        let queued = inner.fetcher.queued(peer);
+        let Some(served) = inner.served.get_mut(&peer) else {
+            return Err(Refusal::Unexpected);
+        };
+        if served.round != round || served.parts != part || served.over || part >= MAX_OFFER_PARTS {
+            return Err(Refusal::Unexpected);
+        }
+        if queued + n > MAX_OFFERED {
+            return Err(Refusal::Full);
+        }
+        served.parts += 1;
+        served.over = last;
+        Ok(())
+    }
+
+    /// `peer`'s round ended with its last offer: if `complete`, this node needs no round of its
+    /// own with `peer` now (it stops waiting, and a resync within the next `Tuning::resync` is
+    /// covered); if not, whether it starts its own now (it does unless it is cut off from
+    /// rounds with the peer).
+    pub(crate) fn offered(&self, peer: PeerId, complete: bool, now: Instant) -> bool {
+        let mut inner = self.lock();
+        inner.awaiting.remove(&peer);
+        if !complete {
+            return true;
+        }
+        if inner.covered.len() < TRACKED || inner.covered.contains_key(&peer) {
+            inner.covered.insert(peer, now);
+        }
+        false
     }
 }
 
@@ -293,7 +495,7 @@ mod tests {
             refetch: Duration::ZERO,
             ..Tuning::default()
         };
-        let sync = SyncState::new(&tuning, &Metrics::new());
+        let sync = SyncState::new(&tuning, &Metrics::new(), PeerId::random());
         let (peer, now) = (PeerId::random(), Instant::now());
         let round = sync.begin(peer, now).expect("no round yet");
         sync.end(peer, round, true);
@@ -315,5 +517,133 @@ mod tests {
         sync.asks(later);
         assert_eq!(sync.lock().fetcher.wanted(), 0, "no holder left");
         assert_eq!(sync.due(later), vec![peer]);
+    }
+
+    fn digests(n: usize, seed: u8) -> Vec<[u8; 32]> {
+        (0..n as u32)
+            .map(|i| {
+                let mut d = [seed; 32];
+                d[..4].copy_from_slice(&i.to_be_bytes());
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_round_offers_what_the_peer_lacks_in_parts_and_says_when_it_could_not_offer_all() {
+        let sync = SyncState::new(&Tuning::default(), &Metrics::new(), PeerId::random());
+        let (peer, now) = (PeerId::random(), Instant::now());
+        let id = sync.begin(peer, now).expect("no round yet");
+        let mut inner = sync.lock();
+        let round = inner.rounds.get_mut(&peer).expect("begun");
+        assert_eq!(round.id, id);
+        // Nothing lacking: one empty offer, the last.
+        assert_eq!(round.next_offer(), Some((0, true, vec![])));
+        assert_eq!(round.next_offer(), None);
+
+        round.parts = 0;
+        round.lacks(digests(MAX_OFFER + 1, 1).into_iter());
+        assert!(!round.overflow);
+        let (part, last, first) = round.next_offer().expect("part 0");
+        assert_eq!((part, last, first.len()), (0, false, MAX_OFFER));
+        assert_eq!(
+            round.next_offer(),
+            Some((1, true, digests(MAX_OFFER + 1, 1)[MAX_OFFER..].to_vec()))
+        );
+        assert_eq!(round.next_offer(), None);
+
+        // More than a round may offer: the first MAX_OFFERED, in MAX_OFFER_PARTS parts.
+        round.parts = 0;
+        round.lacks(digests(MAX_OFFERED, 2).into_iter());
+        assert!(round.overflow);
+        assert_eq!(round.have.len(), MAX_OFFERED);
+        let parts: Vec<_> = std::iter::from_fn(|| round.next_offer()).collect();
+        assert_eq!(parts.len(), usize::from(MAX_OFFER_PARTS));
+        assert!(parts.iter().all(|(_, _, d)| d.len() == MAX_OFFER));
+        assert_eq!(parts.iter().filter(|(_, last, _)| *last).count(), 1);
+    }
+
+    #[test]
+    fn an_offer_is_taken_only_as_the_next_part_of_a_round_answered_and_within_room() {
+        let sync = SyncState::new(&Tuning::default(), &Metrics::new(), PeerId::random());
+        let peer = PeerId::random();
+        assert_eq!(
+            sync.take_offer(peer, 7, 0, false, 1),
+            Err(Refusal::Unexpected),
+            "no round of the peer's answered"
+        );
+        sync.answered(peer, 7);
+        assert_eq!(
+            sync.take_offer(peer, 6, 0, false, 1),
+            Err(Refusal::Unexpected)
+        );
+        assert_eq!(
+            sync.take_offer(peer, 7, 1, false, 1),
+            Err(Refusal::Unexpected)
+        );
+        assert_eq!(sync.take_offer(peer, 7, 0, false, 1), Ok(()));
+        assert_eq!(
+            sync.take_offer(peer, 7, 0, false, 1),
+            Err(Refusal::Unexpected),
+            "again"
+        );
+        // The digests queued to be asked of the peer leave no room: Busy, and the part may
+        // come again.
+        sync.lock()
+            .fetcher
+            .announce(peer, &digests(MAX_OFFERED - 10, 3));
+        assert_eq!(sync.take_offer(peer, 7, 1, false, 11), Err(Refusal::Full));
+        assert_eq!(sync.take_offer(peer, 7, 1, false, 10), Ok(()));
+        sync.lock().fetcher.forget(peer);
+        for part in 2..MAX_OFFER_PARTS - 1 {
+            assert_eq!(sync.take_offer(peer, 7, part, false, 1), Ok(()));
+        }
+        assert_eq!(
+            sync.take_offer(peer, 7, MAX_OFFER_PARTS - 1, true, 1),
+            Ok(())
+        );
+        assert_eq!(
+            sync.take_offer(peer, 7, MAX_OFFER_PARTS, false, 1),
+            Err(Refusal::Unexpected),
+            "past the last"
+        );
+        // The peer's next round may offer again.
+        sync.answered(peer, 8);
+        assert_eq!(sync.take_offer(peer, 8, 0, true, 0), Ok(()));
+    }
+
+    #[test]
+    fn of_two_peers_the_smaller_id_starts_and_the_other_waits_the_grace_unless_covered() {
+        let tuning = Tuning::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let (small, large) = if a.to_bytes() < b.to_bytes() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let starts = SyncState::new(&tuning, &Metrics::new(), small);
+        let waits = SyncState::new(&tuning, &Metrics::new(), large);
+        let now = Instant::now();
+        assert!(starts.initiates(large) && !waits.initiates(small));
+        assert!(starts.wants(large, now));
+        assert!(!waits.wants(small, now));
+        let grace = waits.grace();
+        assert!(waits.overdue(now + grace / 2).is_empty());
+        // A second trigger while waiting keeps the first deadline.
+        assert!(!waits.wants(small, now + grace / 2));
+        assert_eq!(waits.overdue(now + grace), vec![small]);
+        assert!(waits.overdue(now + grace).is_empty(), "once");
+
+        // A complete round of the peer's covers this node until the peer's next resync.
+        assert!(!waits.wants(small, now));
+        assert!(!waits.offered(small, true, now));
+        assert!(waits.overdue(now + grace).is_empty(), "no longer waiting");
+        let resync = tuning.resync;
+        assert!(!waits.wants(small, now + resync));
+        assert!(waits.overdue(now + resync + grace).is_empty(), "covered");
+        assert!(!waits.wants(small, now + resync + grace * 2));
+        assert_eq!(waits.overdue(now + resync + grace * 3), vec![small]);
+        // An incomplete one: this node starts its own at once.
+        assert!(waits.offered(small, false, now));
     }
 }

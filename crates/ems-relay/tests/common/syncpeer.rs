@@ -1,9 +1,10 @@
 //! A scripted sync peer: a bare libp2p swarm that speaks only `/qrl/ems/sync/2`, serving a
-//! set of frames it holds in memory, honestly or in one of the hostile ways a test picks.
+//! set of frames it holds in memory, honestly or in one of the hostile ways a test picks. It
+//! never starts a round, except when flooding.
 
 use super::bare_swarm;
 use ems_core::Message;
-use ems_relay::sync::{Request, Response, SyncCodec, Tag, MAX_RECONCILE, PROTOCOL};
+use ems_relay::sync::{Request, Response, SyncCodec, Tag, MAX_OFFER, MAX_RECONCILE, PROTOCOL};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
@@ -32,6 +33,13 @@ pub enum Conduct {
     /// Honest reconcile answers (so every round finds what it holds and the node lacks), but
     /// fetches get no frames: the same difference, round after round.
     Withholding,
+    /// Answers the first reconcile request honestly and every later one `Busy`, as a peer
+    /// whose serving budget ran out; offers are taken, fetches answered.
+    BusyAfterFirst,
+    /// Starts a round once connected and, once it is answered, offers the node 2,000 digests
+    /// it does not have in each offer, part after part, past the parts a round may have;
+    /// fetches get no frames.
+    Flooding,
 }
 
 /// The peer, dialled to one node; its task ends when it is dropped.
@@ -52,6 +60,34 @@ impl Drop for SyncPeer {
 impl SyncPeer {
     /// Dials `target`, holding `messages` and answering as `conduct` says.
     pub async fn connect(target: Multiaddr, messages: &[Message], conduct: Conduct) -> SyncPeer {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        SyncPeer::connect_as(key, target, messages, conduct).await
+    }
+
+    /// [`SyncPeer::connect`] with a peer id smaller than `than`'s if `below` (the node then
+    /// waits for this peer to start the rounds), else larger (the node starts them).
+    pub async fn connect_ordered(
+        than: PeerId,
+        below: bool,
+        target: Multiaddr,
+        messages: &[Message],
+        conduct: Conduct,
+    ) -> SyncPeer {
+        let key = loop {
+            let key = libp2p::identity::Keypair::generate_ed25519();
+            if (key.public().to_peer_id().to_bytes() < than.to_bytes()) == below {
+                break key;
+            }
+        };
+        SyncPeer::connect_as(key, target, messages, conduct).await
+    }
+
+    async fn connect_as(
+        key: libp2p::identity::Keypair,
+        target: Multiaddr,
+        messages: &[Message],
+        conduct: Conduct,
+    ) -> SyncPeer {
         let frames: HashMap<[u8; 32], Vec<u8>> =
             messages.iter().map(|m| (m.digest(), m.encode())).collect();
         let mut items = NegentropyStorageVector::new();
@@ -66,7 +102,7 @@ impl SyncPeer {
             [(PROTOCOL, ProtocolSupport::Full)],
             request_response::Config::default(),
         );
-        let mut swarm = bare_swarm(libp2p::identity::Keypair::generate_ed25519(), behaviour);
+        let mut swarm = bare_swarm(key, behaviour);
         swarm.dial(target).unwrap();
         let peer_id = *swarm.local_peer_id();
         let connected = Arc::new(AtomicBool::new(false));
@@ -74,8 +110,34 @@ impl SyncPeer {
         let (link, count) = (connected.clone(), requests.clone());
         let task = tokio::spawn(async move {
             let mut n = 0u64;
+            // Flooding: the offer part sent last.
+            let mut part = 0u8;
             loop {
                 match swarm.select_next_some().await {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. }
+                        if conduct == Conduct::Flooding =>
+                    {
+                        link.store(true, Ordering::SeqCst);
+                        let mut client =
+                            Negentropy::borrowed(&items, MAX_RECONCILE as u64).unwrap();
+                        let message = client.initiate().unwrap();
+                        let request = Request::Reconcile {
+                            round: 1,
+                            step: 0,
+                            message,
+                        };
+                        swarm.behaviour_mut().send_request(&peer_id, request);
+                    }
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        peer,
+                        message: request_response::Message::Response { response, .. },
+                        ..
+                    }) if conduct == Conduct::Flooding => {
+                        if let Response::Taken { part: taken, .. } = response {
+                            part = taken.wrapping_add(1);
+                        }
+                        swarm.behaviour_mut().send_request(&peer, flood(part));
+                    }
                     SwarmEvent::Behaviour(request_response::Event::Message {
                         message:
                             request_response::Message::Request {
@@ -89,7 +151,14 @@ impl SyncPeer {
                             drop(channel);
                             continue;
                         }
-                        let response = answer(conduct, &items, &frames, request, n);
+                        let response = match request {
+                            Request::Reconcile { round, step, .. }
+                                if conduct == Conduct::BusyAfterFirst && n > 1 =>
+                            {
+                                Response::Busy(Tag::Reconcile { round, step })
+                            }
+                            request => answer(conduct, &items, &frames, request, n),
+                        };
                         let _ = swarm.behaviour_mut().send_response(channel, response);
                     }
                     SwarmEvent::ConnectionEstablished { .. } => link.store(true, Ordering::SeqCst),
@@ -119,6 +188,25 @@ impl SyncPeer {
     }
 }
 
+/// Offer `part` of round 1: 2,000 digests nobody has, never the last.
+fn flood(part: u8) -> Request {
+    let digests = (0..MAX_OFFER as u64)
+        .map(|i| {
+            let mut d = [0x99u8; 32];
+            d[0] = part;
+            d[8..16].copy_from_slice(&i.to_be_bytes());
+            d
+        })
+        .collect();
+    Request::Offer {
+        round: 1,
+        part,
+        last: false,
+        complete: false,
+        digests,
+    }
+}
+
 fn answer(
     conduct: Conduct,
     items: &NegentropyStorageVector,
@@ -135,10 +223,16 @@ fn answer(
             Tag::Fetch { id } => Response::Busy(Tag::Fetch {
                 id: id.wrapping_add(1),
             }),
+            Tag::Offer { round, part } => Response::Busy(Tag::Offer {
+                round,
+                part: part.wrapping_add(1),
+            }),
         },
-        (Conduct::Announcing | Conduct::Withholding, Request::Fetch { id, .. }) => {
-            Response::Frames { id, frames: vec![] }
-        }
+        (_, Request::Offer { round, part, .. }) => Response::Taken { round, part },
+        (
+            Conduct::Announcing | Conduct::Withholding | Conduct::Flooding,
+            Request::Fetch { id, .. },
+        ) => Response::Frames { id, frames: vec![] },
         (_, Request::Fetch { id, digests }) => Response::Frames {
             id,
             frames: digests
@@ -147,7 +241,11 @@ fn answer(
                 .collect(),
         },
         (
-            Conduct::Honest | Conduct::DropHalf | Conduct::Withholding,
+            Conduct::Honest
+            | Conduct::DropHalf
+            | Conduct::Withholding
+            | Conduct::Flooding
+            | Conduct::BusyAfterFirst,
             Request::Reconcile {
                 round,
                 step,

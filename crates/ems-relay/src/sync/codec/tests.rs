@@ -21,6 +21,27 @@ fn every_message_round_trips() {
             id: 0,
             digests: vec![],
         },
+        Request::Offer {
+            round: 3,
+            part: MAX_OFFER_PARTS - 1,
+            last: true,
+            complete: true,
+            digests: vec![[5; 32]; MAX_OFFER],
+        },
+        Request::Offer {
+            round: 3,
+            part: 0,
+            last: true,
+            complete: false,
+            digests: vec![],
+        },
+        Request::Offer {
+            round: 3,
+            part: 1,
+            last: false,
+            complete: false,
+            digests: vec![[6; 32]],
+        },
     ];
     for r in requests {
         assert_eq!(Request::decode(&r.encode()), Ok(r));
@@ -37,6 +58,8 @@ fn every_message_round_trips() {
         },
         Response::Busy(Tag::Reconcile { round: 5, step: 2 }),
         Response::Busy(Tag::Fetch { id: 6 }),
+        Response::Taken { round: 8, part: 2 },
+        Response::Busy(Tag::Offer { round: 8, part: 3 }),
     ];
     for r in responses {
         assert_eq!(Response::decode(&r.encode()), Ok(r));
@@ -62,6 +85,28 @@ fn the_bytes_are_as_documented() {
     assert_eq!(bytes, expected);
     let bytes = Response::Busy(Tag::Fetch { id: 2 }).encode();
     assert_eq!(bytes, [0x03, 0x02, 0, 0, 0, 2]);
+    let bytes = Request::Offer {
+        round: 0x0102_0304,
+        part: 1,
+        last: true,
+        complete: true,
+        digests: vec![[0xcd; 32]],
+    }
+    .encode();
+    let mut expected = vec![0x04, 1, 2, 3, 4, 1, 0x03, 0, 1];
+    expected.extend_from_slice(&[0xcd; 32]);
+    assert_eq!(bytes, expected);
+    let bytes = Response::Taken { round: 7, part: 2 }.encode();
+    assert_eq!(bytes, [0x04, 0, 0, 0, 7, 2]);
+    // The largest offer fits a request.
+    let largest = Request::Offer {
+        round: 0,
+        part: 0,
+        last: false,
+        complete: false,
+        digests: vec![[0; 32]; MAX_OFFER],
+    };
+    assert!(largest.encode().len() <= MAX_REQUEST_LEN);
 }
 
 #[test]
@@ -156,6 +201,29 @@ fn hostile_bodies_are_refused_with_the_reason() {
     let mut bytes = Response::Busy(Tag::Fetch { id: 1 }).encode();
     bytes.push(0);
     assert_eq!(Response::decode(&bytes), Err(SyncError::TrailingBytes(1)));
+    // An offer of more digests than allowed, refused before they are read; unknown flags,
+    // and `complete` without `last`.
+    let count = ((MAX_OFFER + 1) as u16).to_be_bytes();
+    assert_eq!(
+        Request::decode(&[KIND_OFFER, 0, 0, 0, 0, 0, LAST, count[0], count[1]]),
+        Err(SyncError::TooMany {
+            what: "offer digests",
+            n: MAX_OFFER + 1,
+            max: MAX_OFFER
+        })
+    );
+    assert_eq!(
+        Request::decode(&[KIND_OFFER, 0, 0, 0, 0, 0, 4, 0, 0]),
+        Err(SyncError::OfferFlags(4))
+    );
+    assert_eq!(
+        Request::decode(&[KIND_OFFER, 0, 0, 0, 0, 0, COMPLETE, 0, 0]),
+        Err(SyncError::OfferFlags(COMPLETE))
+    );
+    assert_eq!(
+        Request::decode(&[KIND_OFFER, 0, 0, 0, 0, 0, 0, 0, 1, 9]),
+        Err(SyncError::Truncated("digests"))
+    );
 }
 
 #[test]
