@@ -201,7 +201,10 @@ impl Core {
                 self.notify_subscribers(msg.clone(), Source::Api);
                 if self
                     .commands
-                    .send(Command::Publish(msg.encode()))
+                    .send(Command::Publish {
+                        data: msg.encode(),
+                        fetched_from: None,
+                    })
                     .await
                     .is_err()
                 {

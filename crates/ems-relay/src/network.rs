@@ -33,8 +33,11 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// What the rest of the node asks of the swarm.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Gossip a validated, stored frame.
-    Publish(Vec<u8>),
+    /// Gossip a validated, stored frame; one fetched by sync names the peer it came from.
+    Publish {
+        data: Vec<u8>,
+        fetched_from: Option<PeerId>,
+    },
     /// The verdict on a gossip message.
     Report {
         id: MessageId,
@@ -211,15 +214,28 @@ impl Network {
         tracing::debug!("swarm task stopped");
     }
 
+    /// Gossips a stored frame, unless it was fetched from this node's only peer: it would go
+    /// back to the one peer that has it, every byte of it again for nothing (a node catching
+    /// up from one peer sent its history back to it).
+    fn publish(&mut self, data: Vec<u8>, fetched_from: Option<PeerId>) {
+        if !self
+            .swarm
+            .connected_peers()
+            .any(|p| Some(*p) != fetched_from)
+        {
+            return;
+        }
+        let topic = self.topic.clone();
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+            // Stored already; peers that miss it get it through sync.
+            tracing::debug!(error = %e, "gossip publish");
+        }
+    }
+
     fn command(&mut self, cmd: Command, events: &mpsc::Sender<Event>) {
         let behaviour = self.swarm.behaviour_mut();
         match cmd {
-            Command::Publish(data) => {
-                if let Err(e) = behaviour.gossipsub.publish(self.topic.clone(), data) {
-                    // Stored already; peers that miss it get it through sync.
-                    tracing::debug!(error = %e, "gossip publish");
-                }
-            }
+            Command::Publish { data, fetched_from } => self.publish(data, fetched_from),
             Command::Report {
                 id,
                 peer,

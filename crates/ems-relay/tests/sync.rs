@@ -15,6 +15,15 @@ fn events(node: &Node, event: &str) -> f64 {
     metric(node, &format!("ems_sync_events_total{{event=\"{event}\"}}"))
 }
 
+/// Gossip messages `node` received on any topic, duplicates included (gossipsub's own count).
+fn gossip_received(node: &Node) -> f64 {
+    node.metrics()
+        .lines()
+        .filter(|l| l.starts_with("libp2p_gossipsub_topic_msg_recv_counts_unfiltered_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 fn synced(node: &Node) -> f64 {
     metric(node, "ems_messages_received_total{source=\"sync\"}")
 }
@@ -268,6 +277,14 @@ async fn two_nodes_reconcile_in_one_round_and_each_fetches_what_it_lacks() {
     assert_eq!(events(a, "fetched"), 200.0);
     assert_eq!(events(b, "fetched"), 300.0);
     assert_eq!(synced(a) + synced(b), 500.0, "each message accepted once");
+    // Each fetched from its only peer, which has every frame it fetched: none is gossiped back.
+    for node in [a, b] {
+        assert_eq!(
+            gossip_received(node),
+            0.0,
+            "a fetched frame was gossiped back to the peer it came from"
+        );
+    }
 }
 
 /// A peer whose id makes it the one to start the rounds, and that never starts one (it answers

@@ -395,21 +395,26 @@ impl Core {
     /// together) in the history context; each one new to this node is gossiped on (if it is
     /// live, see [`Core::live`]), then stored. An invalid frame is a fault.
     pub(crate) async fn sync_frames(self: &Arc<Self>, peer: PeerId, frames: Vec<Vec<u8>>) {
-        let judged = futures::future::join_all(frames.into_iter().map(|f| self.sync_frame(f)));
+        let judged =
+            futures::future::join_all(frames.into_iter().map(|f| self.sync_frame(peer, f)));
         if judged.await.into_iter().any(|valid| !valid) {
             self.fault(peer, Fault::Invalid).await;
         }
     }
 
-    /// One synced frame; `false` if it is invalid everywhere (`Reject`).
-    async fn sync_frame(self: &Arc<Self>, frame: Vec<u8>) -> bool {
+    /// One synced frame from `peer`; `false` if it is invalid everywhere (`Reject`).
+    async fn sync_frame(self: &Arc<Self>, peer: PeerId, frame: Vec<u8>) -> bool {
         let (verdict, data) = self.judge(Input::Bytes(frame), Context::History).await;
         match verdict {
             Verdict::Valid(m) => {
                 if self.remember(&m) {
                     // Forward first, as for gossip: the next hop does not wait for the fsync.
                     if self.relay() && self.live(&m) {
-                        let _ = self.commands().send(Command::Publish(data)).await;
+                        let publish = Command::Publish {
+                            data,
+                            fetched_from: Some(peer),
+                        };
+                        let _ = self.commands().send(publish).await;
                     }
                     self.store_and_notify(Arc::new(m), Source::Sync).await;
                 }
