@@ -8,7 +8,9 @@
 #![no_main]
 
 use ems_fuzz::alloc;
-use ems_relay::sync::{Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER, MAX_RECONCILE};
+use ems_relay::sync::{
+    Request, Response, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER, MAX_RECONCILE, MAX_RECONCILE_ANSWER,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -41,7 +43,7 @@ fuzz_target!(|bytes: &[u8]| {
         assert_eq!(response.encode(), body, "re-encoding gives the same bytes");
         match &response {
             Response::Reconcile { message, .. } => {
-                assert!(!message.is_empty() && message.len() <= MAX_RECONCILE)
+                assert!(!message.is_empty() && message.len() <= MAX_RECONCILE_ANSWER)
             }
             Response::Frames { frames, .. } => {
                 assert!(frames.len() <= MAX_FETCH);

@@ -52,6 +52,11 @@ const MAX_RPC: usize = 32 * 1024;
 pub(crate) const MAX_TOPIC_MESSAGE: usize = MAX_FRAME + 512;
 /// Identify protocol version.
 const IDENTIFY_VERSION: &str = "/qrl/ems/1";
+/// Sync streams open at once on one connection, both ways: an honest peer has at most 10 of its
+/// own (8 fetches, a reconcile exchange, an offer), and this node as many. Each incoming request
+/// is read whole, so a peer can hold at most 32 × 128 KiB of this node's memory (the libp2p
+/// default of 100 streams would let it hold 12.5 MiB).
+const SYNC_STREAMS: usize = 32;
 
 /// Gossipsub score below which a peer's RPCs are ignored, and the peer is banned (the libp2p
 /// default).
@@ -131,7 +136,9 @@ impl Behaviour {
         let sync = request_response::Behaviour::with_codec(
             SyncCodec,
             [(PROTOCOL, request_response::ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(tuning.sync_timeout),
+            request_response::Config::default()
+                .with_request_timeout(tuning.sync_timeout)
+                .with_max_concurrent_streams(SYNC_STREAMS),
         );
         Ok(Behaviour {
             blocked: allow_block_list::Behaviour::default(),

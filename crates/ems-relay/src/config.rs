@@ -188,8 +188,9 @@ pub struct Tuning {
     /// Reconcile requests one peer may make of this node per second (`docs/relay.md`, "Sync").
     /// Over it, the peer is answered `Busy`. Default 8/s, burst 32 (a round takes a few).
     pub sync_exchanges: Budget,
-    /// Frame bytes one peer may fetch from this node per second. Over it, the peer is answered
-    /// `Busy` and tries again later. Default 8 MiB/s, burst 16 MiB.
+    /// Bytes of frames and reconcile answers one peer may have of this node per second. Over
+    /// it, the peer is answered `Busy` and tries again later. Default 8 MiB/s, burst 16 MiB;
+    /// a burst under [`crate::sync::MAX_RESPONSE_LEN`] would answer every request `Busy`.
     pub sync_bytes: Budget,
     /// How long a sync request waits for its answer before it is given up (a fetch is then
     /// asked of another peer). Default 10 s.

@@ -7,8 +7,8 @@ use common::hostile::attach;
 use common::syncpeer::{Conduct, SyncPeer};
 use common::*;
 use ems_core::Message;
-use ems_relay::sync::{MAX_OFFER, MAX_OFFER_PARTS};
-use ems_relay::{Node, Store, Tuning};
+use ems_relay::sync::{MAX_EXCHANGES, MAX_OFFER, MAX_OFFER_PARTS};
+use ems_relay::{Budget, Node, Store, Tuning};
 use std::time::Duration;
 
 fn events(node: &Node, event: &str) -> f64 {
@@ -158,9 +158,9 @@ async fn a_peer_repeating_its_answer_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_peer_whose_ranges_never_end_is_cut_off_after_one_round() {
-    // The round stops at 64 exchanges without a single difference found.
+    // The round stops at MAX_EXCHANGES without a single difference found.
     let requests = cut_off(Conduct::NeverEnding, "endless").await;
-    assert!(requests <= 64, "{requests} requests");
+    assert!(requests <= u64::from(MAX_EXCHANGES), "{requests} requests");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -371,4 +371,44 @@ async fn a_round_cut_short_by_busy_offers_what_it_found() {
     assert!(peer.requests() >= 2);
     assert!(events(node.node(), "busy") >= 1.0);
     assert_eq!(events(node.node(), "cut_off"), 0.0);
+}
+
+/// A round longer than the peer's serving budget goes on where it was: an exchange answered
+/// `Busy` is sent again after a backoff, with the round's state kept, so one round still finds
+/// every difference and the other node needs none of its own. Each node answers one exchange a
+/// second (burst 1), and a round over 2,000 items takes more than one exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_answered_busy_goes_on_where_it_was() {
+    let all = messages(2_000);
+    let tuning = Tuning {
+        refetch: Duration::from_millis(200),
+        sync_timeout: Duration::from_secs(2),
+        sync_exchanges: Budget { rate: 1, burst: 1 },
+        ..tuning()
+    };
+    let a_holds: Vec<Message> = all[..1_800].to_vec();
+    let mut b_holds: Vec<Message> = all[..1_000].to_vec();
+    b_holds.extend_from_slice(&all[1_800..]);
+    let a = seeded_with(&a_holds, vec![], tuning.clone()).await;
+    let b = seeded_with(&b_holds, vec![a.addr().await], tuning.clone()).await;
+    eventually("both hold all 2,000", DEADLINE, || async {
+        a.node().status().await.store.messages == 2_000
+            && b.node().status().await.store.messages == 2_000
+    })
+    .await;
+    // Past the grace: the node that waited saw a complete round and starts none of its own.
+    tokio::time::sleep(tuning.sync_timeout * 3).await;
+    let (a, b) = (a.node(), b.node());
+    let (first, second) = if a.peer_id().to_bytes() < b.peer_id().to_bytes() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(events(first, "busy") >= 1.0, "the budget was reached");
+    assert!(events(first, "exchanges_again") >= 1.0);
+    assert_eq!(events(first, "rounds"), 1.0, "one round, not started over");
+    assert_eq!(events(second, "rounds"), 0.0, "the other one runs none");
+    assert_eq!(events(second, "overdue"), 0.0);
+    assert_eq!(events(a, "fetched"), 200.0);
+    assert_eq!(events(b, "fetched"), 800.0);
 }

@@ -8,9 +8,16 @@ use std::io;
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/qrl/ems/sync/2");
-/// Largest negentropy message either side sends: the reconcilers' frame size limit, so every
-/// message fits one request-response exchange.
-pub const MAX_RECONCILE: usize = 64 * 1024;
+/// Largest negentropy message an initiator sends (its reconciler's frame size limit).
+pub const MAX_RECONCILE: usize = 128 * 1024;
+/// Largest negentropy message a responder answers with (its reconciler's frame size limit).
+///
+/// A reconciler whose message reaches its limit ends it with one fingerprint of all the ranges
+/// it did not get to, which the other side splits again from the top, so a cut costs far more
+/// than the bytes it saves (`docs/relay.md`, "Sync": Message limits). The responder lists the
+/// ids of the smallest ranges, most of a round's bytes, so its limit is the larger; the
+/// initiator's stays small, since every request a peer may send is read whole.
+pub const MAX_RECONCILE_ANSWER: usize = MAX_RESPONSE_LEN - RECONCILE_HEADER;
 /// Most digests one fetch may ask for.
 pub const MAX_FETCH: usize = 64;
 /// Most frame bytes one fetch answer carries.
@@ -104,7 +111,7 @@ pub enum Response {
         round: u32,
         /// The step of the request.
         step: u8,
-        /// The negentropy message, 1 to [`MAX_RECONCILE`] bytes.
+        /// The negentropy message, 1 to [`MAX_RECONCILE_ANSWER`] bytes.
         message: Vec<u8>,
     },
     /// Wire frames (those of the asked digests that the peer still holds).
@@ -270,7 +277,7 @@ impl Request {
             Tag::Reconcile { round, step } => Request::Reconcile {
                 round,
                 step,
-                message: r.reconcile()?,
+                message: r.reconcile(MAX_RECONCILE)?,
             },
             Tag::Fetch { id } => {
                 let n = usize::from(r.u8("digest count")?);
@@ -328,7 +335,7 @@ impl Response {
             }
             Response::Reconcile { message, .. } => {
                 self.tag().encode(&mut out);
-                out.extend_from_slice(&message[..message.len().min(MAX_RECONCILE)]);
+                out.extend_from_slice(&message[..message.len().min(MAX_RECONCILE_ANSWER)]);
             }
             Response::Taken { .. } => self.tag().encode(&mut out),
             Response::Frames { frames, .. } => {
@@ -366,7 +373,7 @@ impl Response {
             (false, Tag::Reconcile { round, step }) => Response::Reconcile {
                 round,
                 step,
-                message: r.reconcile()?,
+                message: r.reconcile(MAX_RECONCILE_ANSWER)?,
             },
             (false, Tag::Fetch { id }) => {
                 let n = usize::from(r.u8("frame count")?);
@@ -421,9 +428,9 @@ impl<'a> Fields<'a> {
     }
     /// The rest of the body as a negentropy message (its own contents are checked by the
     /// reconciler, which returns an error for anything malformed).
-    fn reconcile(&mut self) -> Result<Vec<u8>, SyncError> {
+    fn reconcile(&mut self, max: usize) -> Result<Vec<u8>, SyncError> {
         let n = self.0.remaining();
-        check_count("reconcile message bytes", n, MAX_RECONCILE)?;
+        check_count("reconcile message bytes", n, max)?;
         if n == 0 {
             return Err(SyncError::EmptyReconcile);
         }

@@ -14,10 +14,10 @@
 //! Every message on a stream is a `u32` big-endian length, then that many bytes:
 //!
 //! ```text
-//! request  Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=64 KiB)
+//! request  Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=128 KiB)
 //! request  Fetch:     0x02 | id u32 | n u8 | n × digest 32                (n ≤ 64)
 //! request  Offer:     0x04 | round u32 | part u8 | flags u8 | n u16 | n × digest 32 (n ≤ 2,000)
-//! response Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=64 KiB)
+//! response Reconcile: 0x01 | round u32 | step u8 | negentropy message (1..=1 MiB − 6 B)
 //! response Frames:    0x02 | id u32 | n u8 | n × (len u16 | frame)      (n ≤ 64, ≤ 512 KiB)
 //! response Taken:     0x04 | round u32 | part u8
 //! response Busy:      0x03 | the request's tag (kind, and round and step, id, or round and part)
@@ -43,9 +43,11 @@ mod state;
 
 pub use codec::{
     Request, Response, SyncCodec, SyncError, Tag, MAX_FETCH, MAX_FETCH_BYTES, MAX_OFFER,
-    MAX_OFFER_PARTS, MAX_RECONCILE, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL,
+    MAX_OFFER_PARTS, MAX_RECONCILE, MAX_RECONCILE_ANSWER, MAX_REQUEST_LEN, MAX_RESPONSE_LEN,
+    PROTOCOL,
 };
 pub(crate) use state::SyncState;
+pub use state::MAX_EXCHANGES;
 
 /// Why one of this node's sync requests brought no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! Answering peers' sync requests, within limits (methods of the node's `Core`).
 //!
 //! Per peer: one reconcile request answered at a time, `Tuning::sync_exchanges` of them per
-//! second, and `Tuning::sync_bytes` of frames per second; offers within the bounds of
-//! `offer`. In all: [`SERVING`] requests answered at once, from one shared items snapshot. A request over a limit is answered
+//! second, and `Tuning::sync_bytes` of frames and reconcile answers per second; offers within
+//! the bounds of `offer`. In all: [`SERVING`] requests answered at once, from one shared items snapshot. A request over a limit is answered
 //! `Busy` (the asker tries again later, without blame); a negentropy message the reconciler
 //! refuses is a fault of the asker, and gets no answer.
 
-use super::codec::{Request, Response, MAX_FETCH_BYTES, MAX_RECONCILE};
+use super::codec::{Request, Response, MAX_FETCH_BYTES, MAX_RECONCILE_ANSWER};
 use super::score::Fault;
 #[cfg(doc)]
 use super::state::SERVING;
@@ -42,7 +42,13 @@ impl Core {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(peer);
-                    if !first || !sync.exchanges.allow(peer, Instant::now()) {
+                    let now = Instant::now();
+                    // The answer may be up to MAX_RECONCILE_ANSWER bytes, paid from the same
+                    // byte budget as frames: a short request can ask for a long answer.
+                    if !first
+                        || !sync.bytes.has(&peer, MAX_RECONCILE_ANSWER as f64, now)
+                        || !sync.exchanges.allow(peer, now)
+                    {
                         if first {
                             self.done_reconciling(peer);
                         }
@@ -50,6 +56,9 @@ impl Core {
                     } else {
                         let answer = self.reconcile(peer, message).await;
                         self.done_reconciling(peer);
+                        if let Some(answer) = &answer {
+                            sync.bytes.take(peer, answer.len() as f64, Instant::now());
+                        }
                         if answer.is_some() {
                             sync.answered(peer, round);
                         }
@@ -126,7 +135,7 @@ impl Core {
             }
         };
         let answer = tokio::task::spawn_blocking(move || {
-            Negentropy::owned(items, MAX_RECONCILE as u64)?.reconcile(&message)
+            Negentropy::owned(items, MAX_RECONCILE_ANSWER as u64)?.reconcile(&message)
         })
         .await;
         match answer {

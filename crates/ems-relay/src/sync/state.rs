@@ -21,8 +21,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// Exchanges one round may take at most.
-pub(crate) const MAX_EXCHANGES: u8 = 64;
+/// Exchanges one round may take at most (a round that found no difference by then is a fault
+/// of the peer's).
+pub const MAX_EXCHANGES: u8 = 128;
+/// `Busy` answers in a row after which a round stops waiting for the peer (it then ends as if
+/// cut short: `abandon`).
+pub(crate) const MAX_BUSY_IN_A_ROW: u8 = 6;
+/// `Busy` answers one round takes at most, in all.
+pub(crate) const MAX_BUSY: u8 = MAX_EXCHANGES;
+/// The wait before an exchange answered `Busy` is sent again; it doubles with each `Busy`
+/// answer in a row (0.25 s to 8 s).
+pub(crate) const BUSY_BACKOFF: Duration = Duration::from_millis(250);
 /// Sync requests this node serves at once, for all peers.
 pub(crate) const SERVING: usize = 4;
 /// Peers whose serving budgets are tracked at most.
@@ -43,6 +52,11 @@ pub(crate) struct Round {
     pub(crate) client: Option<Negentropy<'static, Items>>,
     /// SHA-256 of every message sent in this round: each must be new (strict progress).
     sent: HashSet<[u8; 32]>,
+    /// The latest message sent: sent again, unchanged, if the peer answers it `Busy`.
+    pub(crate) message: Vec<u8>,
+    /// `Busy` answers to the latest message, and to the round in all.
+    busy_in_a_row: u8,
+    busy: u8,
     /// Missing digests this round found in the fetch window (added by it or before).
     pub(crate) found: usize,
     /// Differences this round found (digests either side lacks).
@@ -56,14 +70,28 @@ pub(crate) struct Round {
     pub(crate) complete: bool,
     /// Offers sent so far.
     pub(crate) parts: u8,
-    /// When its latest request was sent.
+    /// When its latest request was sent (or will be sent again, after a `Busy` answer).
     pub(crate) last: Instant,
 }
 
 impl Round {
     /// Records an outgoing message; `false` if the round sent the same one before.
     pub(crate) fn sends(&mut self, message: &[u8]) -> bool {
+        self.busy_in_a_row = 0;
+        self.message = message.to_vec();
         self.sent.insert(Sha256::digest(message).into())
+    }
+
+    /// The peer answered the latest message `Busy` (its serving limits were reached): how long
+    /// to wait before sending it again, with the reconciler's state kept, or `None` once the
+    /// round has waited [`MAX_BUSY_IN_A_ROW`] times in a row or [`MAX_BUSY`] times in all.
+    pub(crate) fn busy(&mut self) -> Option<Duration> {
+        self.busy_in_a_row = self.busy_in_a_row.saturating_add(1);
+        self.busy = self.busy.saturating_add(1);
+        if self.busy_in_a_row > MAX_BUSY_IN_A_ROW || self.busy > MAX_BUSY {
+            return None;
+        }
+        Some(BUSY_BACKOFF * (1 << (self.busy_in_a_row - 1)))
     }
 
     /// Records digests the peer lacks, up to [`MAX_OFFERED`].
@@ -246,6 +274,9 @@ impl SyncState {
                 again: false,
                 client: None,
                 sent: HashSet::new(),
+                message: Vec::new(),
+                busy_in_a_row: 0,
+                busy: 0,
                 found: 0,
                 differences: 0,
                 have: Vec::new(),
@@ -561,6 +592,37 @@ mod tests {
         assert_eq!(parts.len(), usize::from(MAX_OFFER_PARTS));
         assert!(parts.iter().all(|(_, _, d)| d.len() == MAX_OFFER));
         assert_eq!(parts.iter().filter(|(_, last, _)| *last).count(), 1);
+    }
+
+    #[test]
+    fn a_busy_exchange_is_sent_again_after_a_doubling_wait_within_bounds() {
+        let sync = SyncState::new(&Tuning::default(), &Metrics::new(), PeerId::random());
+        let peer = PeerId::random();
+        sync.begin(peer, Instant::now()).expect("no round yet");
+        let mut inner = sync.lock();
+        let round = inner.rounds.get_mut(&peer).expect("begun");
+        assert!(round.sends(b"first"));
+        assert_eq!(round.message, b"first");
+        let waits: Vec<_> = std::iter::from_fn(|| round.busy()).collect();
+        assert_eq!(
+            waits.len(),
+            usize::from(MAX_BUSY_IN_A_ROW),
+            "then it gives up"
+        );
+        assert_eq!(waits[0], BUSY_BACKOFF);
+        assert_eq!(waits[5], BUSY_BACKOFF * 32);
+
+        // An answer in between starts the count in a row again; the count in all goes on.
+        let mut total = usize::from(MAX_BUSY_IN_A_ROW) + 1;
+        for i in 0u32.. {
+            assert!(round.sends(&i.to_be_bytes()));
+            match round.busy() {
+                Some(wait) => assert_eq!(wait, BUSY_BACKOFF),
+                None => break,
+            }
+            total += 1;
+        }
+        assert_eq!(total, usize::from(MAX_BUSY), "at most MAX_BUSY in all");
     }
 
     #[test]

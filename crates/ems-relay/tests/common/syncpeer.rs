@@ -4,7 +4,9 @@
 
 use super::bare_swarm;
 use ems_core::Message;
-use ems_relay::sync::{Request, Response, SyncCodec, Tag, MAX_OFFER, MAX_RECONCILE, PROTOCOL};
+use ems_relay::sync::{
+    Request, Response, SyncCodec, Tag, MAX_OFFER, MAX_RECONCILE, MAX_RECONCILE_ANSWER, PROTOCOL,
+};
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
@@ -252,7 +254,7 @@ fn answer(
                 message,
             },
         ) => {
-            let mut responder = Negentropy::borrowed(items, MAX_RECONCILE as u64).unwrap();
+            let mut responder = Negentropy::borrowed(items, MAX_RECONCILE_ANSWER as u64).unwrap();
             let message = responder.reconcile(&message).unwrap();
             Response::Reconcile {
                 round,

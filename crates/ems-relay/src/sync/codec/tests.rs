@@ -52,6 +52,11 @@ fn every_message_round_trips() {
             step: 0,
             message: vec![0x61],
         },
+        Response::Reconcile {
+            round: 2,
+            step: 127,
+            message: vec![0x61; MAX_RECONCILE_ANSWER],
+        },
         Response::Frames {
             id: 4,
             frames: vec![vec![1; MAX_FRAME], vec![2; MIN_FRAME]],
@@ -107,6 +112,13 @@ fn the_bytes_are_as_documented() {
         digests: vec![[0; 32]; MAX_OFFER],
     };
     assert!(largest.encode().len() <= MAX_REQUEST_LEN);
+    // The largest reconcile answer fits a response.
+    let largest = Response::Reconcile {
+        round: 0,
+        step: 0,
+        message: vec![0x61; MAX_RECONCILE_ANSWER],
+    };
+    assert_eq!(largest.encode().len(), MAX_RESPONSE_LEN);
 }
 
 #[test]
@@ -160,7 +172,8 @@ fn hostile_bodies_are_refused_with_the_reason() {
         Request::decode(&[KIND_FETCH, 0, 0, 0, 0, 2, 1, 2, 3]),
         Err(SyncError::Truncated("digests"))
     );
-    // A reconcile message without a negentropy message, and one over the frame limit.
+    // A reconcile message without a negentropy message, and ones over the frame limits: an
+    // initiator's request may not be as long as a responder's answer.
     assert_eq!(
         Request::decode(&[KIND_RECONCILE, 0, 0, 0, 0, 0]),
         Err(SyncError::EmptyReconcile)
@@ -168,11 +181,25 @@ fn hostile_bodies_are_refused_with_the_reason() {
     let mut bytes = vec![KIND_RECONCILE, 0, 0, 0, 0, 0];
     bytes.extend_from_slice(&vec![0x61; MAX_RECONCILE + 1]);
     assert_eq!(
-        Response::decode(&bytes),
+        Request::decode(&bytes),
         Err(SyncError::TooMany {
             what: "reconcile message bytes",
             n: MAX_RECONCILE + 1,
             max: MAX_RECONCILE
+        })
+    );
+    assert!(matches!(
+        Response::decode(&bytes),
+        Ok(Response::Reconcile { .. })
+    ));
+    let mut bytes = vec![KIND_RECONCILE, 0, 0, 0, 0, 0];
+    bytes.extend_from_slice(&vec![0x61; MAX_RECONCILE_ANSWER + 1]);
+    assert_eq!(
+        Response::decode(&bytes),
+        Err(SyncError::TooMany {
+            what: "reconcile message bytes",
+            n: MAX_RECONCILE_ANSWER + 1,
+            max: MAX_RECONCILE_ANSWER
         })
     );
     // A frame longer than any valid frame.
