@@ -1,7 +1,7 @@
 //! Deleting messages: at their TTL (the sweeper, start-up, an insert into a full store) and
 //! when evicted. Everything needed comes from the expiry index; no frame is read.
 
-use super::index::Change;
+use super::index::{Change, STEP};
 use super::{Entry, Store, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
 use crate::error::StoreError;
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
@@ -16,7 +16,9 @@ pub const PURGE_CHUNK: usize = 8_192;
 pub struct Swept {
     /// Messages deleted.
     pub deleted: u64,
-    /// More messages were due than one chunk: sweep again soon.
+    /// More work waits: more messages were due than one chunk, or the in-memory index has
+    /// compaction steps to take (module `index`). Sweep again soon, after serving the inserts
+    /// that wait.
     pub more: bool,
 }
 
@@ -168,7 +170,9 @@ impl<'t> Tables<'t> {
 
 impl Store {
     /// Deletes up to one chunk ([`PURGE_CHUNK`]) of messages whose TTL is at or before `now`,
-    /// in one durable transaction, and says whether more are due.
+    /// in one durable transaction, and says whether more work waits. When nothing is due, takes
+    /// a step of the in-memory index's compaction instead, if one is under way, so that it
+    /// finishes whether or not anything else is committed.
     pub fn purge_expired(&self, now: u64) -> Result<Swept, StoreError> {
         let _writing = self.write_lock();
         let txn = self.db.begin_write()?;
@@ -176,14 +180,20 @@ impl Store {
             let mut tables = Tables::open(&txn)?;
             let swept = tables.purge_due(now, PURGE_CHUNK)?;
             if swept.deleted == 0 {
-                return Ok(swept);
+                drop(tables);
+                txn.abort()?;
+                let more = self.index_mut().step(STEP);
+                return Ok(Swept { more, ..swept });
             }
             (swept, tables.finish()?)
         };
         txn.commit()?;
         let (figures, changes) = finished;
-        self.committed(&changes, figures);
-        Ok(swept)
+        let compacting = self.committed(&changes, figures);
+        Ok(Swept {
+            more: swept.more || compacting,
+            ..swept
+        })
     }
 
     /// (TTL, digest) of every stored message whose TTL is after `after` (unix seconds), in
