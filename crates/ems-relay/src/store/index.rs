@@ -283,6 +283,12 @@ impl Index {
         self.compaction.is_some()
     }
 
+    /// Entries in the rate and tag orders, dead ones included.
+    #[cfg(test)]
+    pub(super) fn entries(&self) -> (usize, usize) {
+        (self.by_rate.len(), self.by_tag.len())
+    }
+
     /// Takes one step of the compaction under way, if any: visits up to `budget` entries of
     /// each order, dropping those of its handles; once both walks have reached the end, frees
     /// its handles. Returns whether it is still under way.
@@ -643,7 +649,9 @@ mod tests {
 
         // A sweep: more than half die at once; a compaction begins and takes one full step.
         let swept = n / 2 + 100;
-        let doomed: Set<u32> = (0..swept).map(|i| idx.handle(&digest(i)).unwrap()).collect();
+        let doomed: Set<u32> = (0..swept)
+            .map(|i| idx.handle(&digest(i)).unwrap())
+            .collect();
         idx.apply(&removals(0..swept));
         stored.retain(|&i| i >= swept);
         let progress = |idx: &Index| {
@@ -711,8 +719,27 @@ mod tests {
             lists_exactly(&idx, &stored);
         }
         assert_eq!(entries(&idx), stored.len());
-        assert!(idx.free.iter().all(|h| doomed_now.contains(h) || doomed.contains(h)));
+        assert!(idx
+            .free
+            .iter()
+            .all(|h| doomed_now.contains(h) || doomed.contains(h)));
         assert_eq!(idx.free.len(), doomed_now.len() + doomed.len() - 100);
+        lists_exactly(&idx, &stored);
+    }
+
+    #[test]
+    fn a_commit_that_adds_much_walks_32_times_as_far_so_the_orders_stay_bounded() {
+        let mut idx = Index::default();
+        let n = 4 * STEP as u64;
+        idx.apply(&(0..n).map(add).collect::<Vec<_>>());
+        idx.apply(&removals(0..n / 2 + 1));
+        assert!(idx.compacting());
+        // One commit adding 2 × STEP entries walks 64 × STEP of each order: to the end.
+        let added = 2 * STEP as u64;
+        idx.apply(&(n..n + added).map(add).collect::<Vec<_>>());
+        assert!(!idx.compacting());
+        assert_eq!(entries(&idx), idx.len());
+        let stored: Set<u64> = (n / 2 + 1..n + added).collect();
         lists_exactly(&idx, &stored);
     }
 }
