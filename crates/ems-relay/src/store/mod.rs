@@ -27,7 +27,8 @@
 //! expiry index, which holds every field they need, and changed only after a transaction
 //! commits, so they always describe committed state. A deletion takes a message out of the
 //! digest table at once and leaves its entries in the rate and tag orders, dead, for a later
-//! walk in key order to drop (module `index`). redb's page cache is bounded ([`CACHE_BYTES`]);
+//! walk in key order to drop, in bounded steps between which inserts and readers get the lock
+//! (module `index`). redb's page cache is bounded ([`CACHE_BYTES`]);
 //! the operating system's file cache serves the rest.
 //!
 //! Every insert is one redb write transaction committed with `Durability::Immediate` (the
