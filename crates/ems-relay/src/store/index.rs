@@ -447,6 +447,7 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
+    use super::super::field;
     use super::*;
     use std::collections::BTreeSet as Set;
 
@@ -470,12 +471,6 @@ mod tests {
     /// The number a test message's digest was made from.
     fn number(rec: &Rec) -> u64 {
         u64::from_be_bytes(field(&rec.digest, 0))
-    }
-
-    fn field<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-        let mut out = [0u8; N];
-        out.copy_from_slice(&b[at..at + N]);
-        out
     }
 
     /// Message `i`: one of three tags, a rate spread over the order.
