@@ -1,7 +1,7 @@
 //! Deleting messages: at their TTL (the sweeper, start-up, an insert into a full store) and
 //! when evicted. Everything needed comes from the expiry index; no frame is read.
 
-use super::index::Change;
+use super::index::{Change, STEP};
 use super::{Entry, Store, EXPIRY, FRAMES, META, META_BYTES, META_MESSAGES};
 use crate::error::StoreError;
 use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
@@ -16,7 +16,9 @@ pub const PURGE_CHUNK: usize = 8_192;
 pub struct Swept {
     /// Messages deleted.
     pub deleted: u64,
-    /// More messages were due than one chunk: sweep again soon.
+    /// More work waits: more messages were due than one chunk, or the in-memory index has
+    /// compaction steps to take (module `index`). Sweep again soon, after serving the inserts
+    /// that wait.
     pub more: bool,
 }
 
@@ -168,7 +170,9 @@ impl<'t> Tables<'t> {
 
 impl Store {
     /// Deletes up to one chunk ([`PURGE_CHUNK`]) of messages whose TTL is at or before `now`,
-    /// in one durable transaction, and says whether more are due.
+    /// in one durable transaction, and says whether more work waits. When nothing is due, takes
+    /// a step of the in-memory index's compaction instead, if one is under way, so that it
+    /// finishes whether or not anything else is committed.
     pub fn purge_expired(&self, now: u64) -> Result<Swept, StoreError> {
         let _writing = self.write_lock();
         let txn = self.db.begin_write()?;
@@ -176,14 +180,20 @@ impl Store {
             let mut tables = Tables::open(&txn)?;
             let swept = tables.purge_due(now, PURGE_CHUNK)?;
             if swept.deleted == 0 {
-                return Ok(swept);
+                drop(tables);
+                txn.abort()?;
+                let more = self.index_mut().step(STEP);
+                return Ok(Swept { more, ..swept });
             }
             (swept, tables.finish()?)
         };
         txn.commit()?;
         let (figures, changes) = finished;
-        self.committed(&changes, figures);
-        Ok(swept)
+        let compacting = self.committed(&changes, figures);
+        Ok(Swept {
+            more: swept.more || compacting,
+            ..swept
+        })
     }
 
     /// (TTL, digest) of every stored message whose TTL is after `after` (unix seconds), in
@@ -204,5 +214,80 @@ impl Store {
             run.sort_unstable();
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::index::STEP;
+    use super::*;
+    use ems_core::Message;
+
+    /// Message `i`, of one of five tags, with this TTL.
+    fn message(i: u64, ttl: u64) -> Message {
+        let mut id = [0u8; 64];
+        id[..8].copy_from_slice(&(i % 5).to_be_bytes());
+        id[32..40].copy_from_slice(&i.to_be_bytes());
+        Message::new(id, vec![1; 16], ttl as u32, [0; 4]).unwrap()
+    }
+
+    /// Messages each order of the index lists (the tag order over all five tags).
+    fn listed(store: &Store) -> (usize, usize) {
+        let index = store.index();
+        let tagged = (0..5u64)
+            .map(|t| {
+                let mut tag = [0u8; 32];
+                tag[..8].copy_from_slice(&t.to_be_bytes());
+                index.tagged(&tag, 0, None).count()
+            })
+            .sum();
+        (index.cheapest(u64::MAX).count(), tagged)
+    }
+
+    #[test]
+    fn the_sweeper_finishes_the_index_compaction_with_nothing_else_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_000_000;
+        let (store, _) = Store::open(&dir.path().join("store.redb"), now).unwrap();
+        let (keep, due) = (STEP, 2 * STEP + 1_000);
+        let msgs: Vec<Message> = (0..(keep + due) as u64)
+            .map(|i| message(i, now + if i < due as u64 { 10 } else { 1_000 }))
+            .collect();
+        for batch in msgs.chunks(4_096) {
+            let items: Vec<(&Message, u64)> = batch.iter().map(|m| (m, now)).collect();
+            store.insert_batch(&items, u64::MAX, now).unwrap();
+        }
+        let later = now + 10;
+        // Chunks until nothing is due; the last ones start a compaction and take its first
+        // steps, and more work is reported while it is under way.
+        let (mut deleted, mut late) = (0, 0);
+        let mut swept = store.purge_expired(later).unwrap();
+        while swept.deleted > 0 {
+            let compacting = store.index().compacting();
+            deleted += swept.deleted;
+            assert!(swept.more);
+            swept = store.purge_expired(later).unwrap();
+            if compacting {
+                // Deleted during the compaction: left for the next one.
+                late += swept.deleted as usize;
+            }
+        }
+        assert_eq!(deleted, due as u64);
+        assert!(late > 0);
+        // With nothing due and nothing committed, each call takes one step.
+        let mut idle = 0;
+        while swept.more {
+            assert_eq!(swept.deleted, 0);
+            assert!(store.index().compacting());
+            assert_eq!(listed(&store), (keep, keep), "no dead entry is listed");
+            idle += 1;
+            assert!(idle <= (keep + due).div_ceil(STEP), "bounded steps");
+            swept = store.purge_expired(later).unwrap();
+        }
+        assert!(idle >= 1);
+        assert!(!store.index().compacting());
+        assert_eq!(store.index().entries(), (keep + late, keep + late));
+        assert_eq!(listed(&store), (keep, keep));
+        assert_eq!(store.purge_expired(later).unwrap(), Swept::default());
     }
 }

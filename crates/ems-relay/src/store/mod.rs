@@ -27,7 +27,8 @@
 //! expiry index, which holds every field they need, and changed only after a transaction
 //! commits, so they always describe committed state. A deletion takes a message out of the
 //! digest table at once and leaves its entries in the rate and tag orders, dead, for a later
-//! walk in key order to drop (module `index`). redb's page cache is bounded ([`CACHE_BYTES`]);
+//! walk in key order to drop, in bounded steps between which inserts and readers get the lock
+//! (module `index`). redb's page cache is bounded ([`CACHE_BYTES`]);
 //! the operating system's file cache serves the rest.
 //!
 //! Every insert is one redb write transaction committed with `Durability::Immediate` (the
@@ -61,7 +62,7 @@ use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition};
 use refused::Refused;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 const FRAMES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("frames");
 const EXPIRY: TableDefinition<(u32, u64), [u8; Entry::LEN]> = TableDefinition::new("expiry");
@@ -228,7 +229,7 @@ impl Store {
                 "the expiry index and the message count disagree"
             );
         }
-        *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        *self.index_mut() = index;
         Ok(())
     }
 
@@ -241,16 +242,23 @@ impl Store {
         self.writing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies the changes of a committed transaction to the indexes and the figures.
-    fn committed(&self, changes: &[index::Change], figures: (u64, u64)) {
-        self.index
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .apply(changes);
+    fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the changes of a committed transaction to the indexes (with a step of their
+    /// compaction) and the figures; returns whether a compaction is still under way.
+    fn committed(&self, changes: &[index::Change], figures: (u64, u64)) -> bool {
+        let compacting = {
+            let mut index = self.index_mut();
+            index.apply(changes);
+            index.compacting()
+        };
         self.set_stats(figures.0, figures.1);
         if !changes.is_empty() {
             self.stats.changes.fetch_add(1, Ordering::Release);
         }
+        compacting
     }
 
     fn load_stats(&self) -> Result<(), StoreError> {
