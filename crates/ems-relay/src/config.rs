@@ -192,6 +192,10 @@ pub struct Tuning {
     /// it, the peer is answered `Busy` and tries again later. Default 8 MiB/s, burst 16 MiB;
     /// a burst under [`crate::sync::MAX_RESPONSE_LEN`] would answer every request `Busy`.
     pub sync_bytes: Budget,
+    /// Digests the node wants to fetch at once, from all its peers (its fetch window;
+    /// `docs/relay.md`, "Sync": Fetching). A round that finds more leaves the rest to another
+    /// round, started once the window has drained. Default 262,144 (8 MiB of digests).
+    pub sync_window: usize,
     /// How long a sync request waits for its answer before it is given up (a fetch is then
     /// asked of another peer). Default 10 s.
     pub sync_timeout: Duration,
@@ -285,6 +289,7 @@ impl Default for Tuning {
                 burst: 16 << 20,
             },
             sync_timeout: Duration::from_secs(10),
+            sync_window: crate::sync::MAX_WANTED,
             discovery: true,
             gossip: Gossip::default(),
             inject_fault: None,

@@ -412,3 +412,28 @@ async fn a_round_answered_busy_goes_on_where_it_was() {
     assert_eq!(events(a, "fetched"), 200.0);
     assert_eq!(events(b, "fetched"), 800.0);
 }
+
+/// A catch-up larger than the fetch window: the rounds find more missing messages than the
+/// window may want at once (`Tuning::sync_window`, here 500 of 3,000), so what they leave out
+/// is found by further rounds once the window has drained, and nothing is lost or fetched
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catch_up_larger_than_the_fetch_window_goes_on_in_further_rounds() {
+    let all = messages(3_000);
+    let tuning = Tuning {
+        refetch: Duration::from_millis(200),
+        sync_timeout: Duration::from_secs(2),
+        sync_window: 500,
+        ..tuning()
+    };
+    let a = seeded_with(&all, vec![], tuning.clone()).await;
+    let b = seeded_with(&[], vec![a.addr().await], tuning).await;
+    eventually("b holds all 3,000", DEADLINE, || async {
+        b.node().status().await.store.messages == 3_000
+    })
+    .await;
+    let b = b.node();
+    assert_eq!(events(b, "fetched"), 3_000.0, "each fetched once");
+    assert_eq!(synced(b), 3_000.0);
+    assert!(events(b, "rounds") >= 2.0, "more than one round of b's");
+}

@@ -25,8 +25,9 @@ pub(crate) const PER_PEER: usize = 8;
 pub(crate) const WIDEN_AFTER: usize = 32;
 /// Fetch requests in flight in all at most.
 pub(crate) const IN_ALL: usize = 32;
-/// Missing digests tracked at most; what a round finds beyond is dropped (a later round finds
-/// it again). About 130 bytes each.
+/// Missing digests tracked at most by default (`Tuning::sync_window`); what a round finds
+/// beyond is dropped, and another round finds it again once the window has drained. About 130
+/// bytes each.
 pub(crate) const MAX_WANTED: usize = 262_144;
 /// Digests delivered and stored lately, remembered so that a round whose store lookup ran
 /// before they were stored does not want them again.
@@ -94,8 +95,10 @@ pub(crate) struct Delivery {
 }
 
 /// The window (see the module documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Fetcher {
+    /// Digests wanted at most (`Tuning::sync_window`).
+    max_wanted: usize,
     wanted: HashMap<[u8; 32], Want>,
     /// Digests each peer announced, to be asked of it in order (entries no longer queued are
     /// skipped when reached).
@@ -111,7 +114,39 @@ pub(crate) struct Fetcher {
     broken: HashMap<PeerId, LinkedHashSet<[u8; 32]>>,
 }
 
+impl Default for Fetcher {
+    fn default() -> Self {
+        Fetcher::new(MAX_WANTED)
+    }
+}
+
 impl Fetcher {
+    /// An empty window that wants at most `max_wanted` digests at once.
+    pub(crate) fn new(max_wanted: usize) -> Self {
+        Fetcher {
+            max_wanted,
+            wanted: HashMap::new(),
+            queues: HashMap::new(),
+            in_flight: HashMap::new(),
+            per_peer: HashMap::new(),
+            windows: HashMap::new(),
+            retry: BinaryHeap::new(),
+            settled: LinkedHashSet::new(),
+            broken: HashMap::new(),
+        }
+    }
+
+    /// Whether it wants at most a 64th of the digests it may (4,096 by default): a round
+    /// put off until then skips what was fetched, instead of listing it again.
+    pub(crate) fn drained(&self) -> bool {
+        self.wanted.len() <= self.max_wanted / 64
+    }
+
+    /// Whether it wants as many digests as it may: what a round finds beyond is left out.
+    pub(crate) fn full(&self) -> bool {
+        self.wanted.len() >= self.max_wanted
+    }
+
     /// Digests `peer` holds and this node lacks. Returns how many were not wanted before.
     /// Digests `peer` announced before and did not deliver are skipped (see
     /// [`Fetcher::reannounced`]).
@@ -129,7 +164,7 @@ impl Fetcher {
                 }
                 continue;
             }
-            if self.wanted.len() >= MAX_WANTED {
+            if self.full() {
                 break;
             }
             self.wanted.insert(
@@ -155,6 +190,7 @@ impl Fetcher {
     }
 
     /// Digests wanted in all.
+    #[cfg(test)]
     pub(crate) fn wanted(&self) -> usize {
         self.wanted.len()
     }

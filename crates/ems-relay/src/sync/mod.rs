@@ -46,6 +46,7 @@ pub use codec::{
     MAX_OFFER_PARTS, MAX_RECONCILE, MAX_RECONCILE_ANSWER, MAX_REQUEST_LEN, MAX_RESPONSE_LEN,
     PROTOCOL,
 };
+pub(crate) use fetch::MAX_WANTED;
 pub(crate) use state::SyncState;
 pub use state::MAX_EXCHANGES;
 

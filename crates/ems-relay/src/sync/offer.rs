@@ -102,10 +102,16 @@ impl Core {
         }
         sync.count("offers_taken", 1);
         sync.count("offered_digests", digests.len() as u64);
-        self.announce(peer, digests).await;
-        if last && sync.offered(peer, complete, Instant::now()) {
-            let core = self.clone();
-            tokio::spawn(async move { core.start_sync(peer).await });
+        let full = self.announce(peer, digests).await.full;
+        // An incomplete round's rest is found by a round of this node's: at once, or, if the
+        // fetch window is full (the offer may not have fitted), once it has drained.
+        if last && sync.offered(peer, complete && !full, Instant::now()) {
+            if full {
+                sync.later(peer);
+            } else {
+                let core = self.clone();
+                tokio::spawn(async move { core.start_sync(peer).await });
+            }
         }
         self.pump().await;
         Some(true)

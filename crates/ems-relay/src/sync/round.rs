@@ -276,12 +276,15 @@ impl Core {
         let found = self
             .announce(peer, need.iter().map(|id| id.to_bytes()).collect())
             .await;
+        // Digests left out of a full fetch window are found again by another round, once the
+        // window has drained.
         let outcome = {
             let mut inner = sync.lock();
             let Some(r) = inner.rounds.get_mut(&peer).filter(|r| r.id == round) else {
                 return;
             };
-            r.found += found;
+            r.found += found.wanted;
+            r.again |= found.full;
             r.differences += differences;
             r.lacks(have.iter().map(|id| id.to_bytes()));
             match next {
@@ -342,36 +345,46 @@ impl Core {
     }
 
     /// Digests `peer` holds and this node may lack (found by a round, or offered by the
-    /// peer): those not stored, not refused and not already wanted join the fetch window.
-    /// Returns how many of them the window now holds (new or wanted before). Announcing again
-    /// what it did not deliver when asked is a fault ([`Fault::Reannounced`]).
-    pub(super) async fn announce(&self, peer: PeerId, digests: Vec<[u8; 32]>) -> usize {
+    /// peer): those not stored, not refused and not already wanted join the fetch window, as
+    /// many as it has room for. Announcing again what it did not deliver when asked is a fault
+    /// ([`Fault::Reannounced`]).
+    pub(super) async fn announce(&self, peer: PeerId, digests: Vec<[u8; 32]>) -> Announced {
+        let none = Announced {
+            wanted: 0,
+            full: false,
+        };
         if digests.is_empty() {
-            return 0;
+            return none;
         }
-        let Some(store) = self.store() else { return 0 };
+        let Some(store) = self.store() else {
+            return none;
+        };
         let missing = tokio::task::spawn_blocking(move || store.missing(&digests)).await;
         let missing = match missing {
             Ok(Ok(missing)) => missing,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "sync lookup failed");
-                return 0;
+                return none;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sync lookup task failed");
-                return 0;
+                return none;
             }
         };
-        let (wanted, again) = {
+        let (announced, again) = {
             let mut inner = self.sync().lock();
             let again = inner.fetcher.reannounced(peer, &missing);
             inner.fetcher.announce(peer, &missing);
-            (inner.fetcher.wanted_of(&missing), again)
+            let announced = Announced {
+                wanted: inner.fetcher.wanted_of(&missing),
+                full: inner.fetcher.full(),
+            };
+            (announced, again)
         };
         if again > 0 {
             self.fault(peer, Fault::Reannounced).await;
         }
-        wanted
+        announced
     }
 
     /// Sends the fetch requests the window allows now.
@@ -536,6 +549,14 @@ fn one_fingerprint(n: usize) -> bool {
         splits += 1;
     }
     splits % 2 == 0
+}
+
+/// What [`Core::announce`] did with the digests a peer holds.
+pub(super) struct Announced {
+    /// How many of them the fetch window holds now (new or wanted before).
+    wanted: usize,
+    /// The window is full: some may have been left out, for a later round to find again.
+    pub(super) full: bool,
 }
 
 /// What one exchange leads to.

@@ -36,8 +36,6 @@ pub(crate) const BUSY_BACKOFF: Duration = Duration::from_millis(250);
 pub(crate) const SERVING: usize = 4;
 /// Peers whose serving budgets are tracked at most.
 const TRACKED: usize = 4_096;
-/// Digests wanted at most for a pending round to start (a connect starts one regardless).
-pub(crate) const DRAINED: usize = 4_096;
 /// Digests one round offers the peer at most (what it finds beyond, the peer's own round
 /// fetches).
 pub(crate) const MAX_OFFERED: usize = MAX_OFFER * MAX_OFFER_PARTS as usize;
@@ -210,7 +208,7 @@ impl SyncState {
                 last_start: HashMap::new(),
                 pending: HashSet::new(),
                 unsupported: HashSet::new(),
-                fetcher: Fetcher::default(),
+                fetcher: Fetcher::new(tuning.sync_window),
                 scores: Scores::default(),
                 served: HashMap::new(),
                 awaiting: HashMap::new(),
@@ -309,6 +307,11 @@ impl SyncState {
         }
     }
 
+    /// Starts a round with `peer` once the fetch window has drained ([`SyncState::due`]).
+    pub(crate) fn later(&self, peer: PeerId) {
+        self.lock().pending.insert(peer);
+    }
+
     /// Round `id` with `peer` found that the peer does not speak the protocol: it ends, and no
     /// other starts while the peer stays connected.
     pub(crate) fn unsupported(&self, peer: PeerId, id: u32) {
@@ -322,11 +325,12 @@ impl SyncState {
         }
     }
 
-    /// Peers whose pending round may start now: none while the fetch window holds more than
-    /// [`DRAINED`] digests (a round now would mostly list again what is being fetched).
+    /// Peers whose pending round may start now: none until the fetch window has drained
+    /// (`Fetcher::drained`: a round now would mostly list again what is being fetched; a
+    /// connect starts one regardless).
     pub(crate) fn due(&self, now: Instant) -> Vec<PeerId> {
         let inner = self.lock();
-        if inner.fetcher.wanted() > DRAINED {
+        if !inner.fetcher.drained() {
             return Vec::new();
         }
         inner
@@ -531,7 +535,7 @@ mod tests {
         let round = sync.begin(peer, now).expect("no round yet");
         sync.end(peer, round, true);
         assert_eq!(sync.due(now), vec![peer]);
-        let digests: Vec<[u8; 32]> = (0..=DRAINED as u32)
+        let digests: Vec<[u8; 32]> = (0..=(tuning.sync_window / 64) as u32)
             .map(|i| {
                 let mut d = [0u8; 32];
                 d[..4].copy_from_slice(&i.to_be_bytes());
@@ -541,7 +545,7 @@ mod tests {
         sync.lock().fetcher.announce(peer, &digests);
         assert!(
             sync.due(now).is_empty(),
-            "the window holds more than DRAINED"
+            "the window holds more than a 64th of its room"
         );
         sync.lock().fetcher.forget(peer);
         let later = now + Duration::from_secs(1);
