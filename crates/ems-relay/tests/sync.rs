@@ -50,6 +50,38 @@ fn messages(n: usize) -> Vec<Message> {
         .collect()
 }
 
+/// Two nodes: a holding `all[..split]`, b holding `all[..common]` and `all[split..]` and
+/// dialling a. Returns them once both hold all of `all` and the grace has passed (three
+/// `sync_timeout`s: a node that waited for the other's round and saw none complete would have
+/// started its own by then).
+async fn reconciled(
+    all: &[Message],
+    common: usize,
+    split: usize,
+    tuning: Tuning,
+) -> (TestNode, TestNode) {
+    let mut b_holds: Vec<Message> = all[..common].to_vec();
+    b_holds.extend_from_slice(&all[split..]);
+    let a = seeded_with(&all[..split], vec![], tuning.clone()).await;
+    let b = seeded_with(&b_holds, vec![a.addr().await], tuning.clone()).await;
+    let n = all.len() as u64;
+    eventually("both hold them all", DEADLINE, || async {
+        a.node().status().await.store.messages == n && b.node().status().await.store.messages == n
+    })
+    .await;
+    tokio::time::sleep(tuning.sync_timeout * 3).await;
+    (a, b)
+}
+
+/// The two nodes, the one whose peer id is the smaller (the one that starts rounds) first.
+fn by_id<'a>(a: &'a Node, b: &'a Node) -> (&'a Node, &'a Node) {
+    if a.peer_id().to_bytes() < b.peer_id().to_bytes() {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 /// A node whose store holds `messages` before it starts.
 async fn seeded(messages: &[Message], bootstrap: Vec<ems_relay::Multiaddr>) -> TestNode {
     seeded_with(messages, bootstrap, quick()).await
@@ -247,24 +279,9 @@ async fn two_nodes_reconcile_in_one_round_and_each_fetches_what_it_lacks() {
         sync_timeout: Duration::from_secs(1),
         ..tuning()
     };
-    let a_holds: Vec<Message> = all[..1_300].to_vec();
-    let mut b_holds: Vec<Message> = all[..1_000].to_vec();
-    b_holds.extend_from_slice(&all[1_300..]);
-    let a = seeded_with(&a_holds, vec![], tuning.clone()).await;
-    let b = seeded_with(&b_holds, vec![a.addr().await], tuning.clone()).await;
-    eventually("both hold all 1,500", DEADLINE, || async {
-        a.node().status().await.store.messages == 1_500
-            && b.node().status().await.store.messages == 1_500
-    })
-    .await;
-    // Past the grace: the node that waited saw a complete round and starts none of its own.
-    tokio::time::sleep(tuning.sync_timeout * 3).await;
+    let (a, b) = reconciled(&all, 1_000, 1_300, tuning).await;
     let (a, b) = (a.node(), b.node());
-    let (first, second) = if a.peer_id().to_bytes() < b.peer_id().to_bytes() {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    let (first, second) = by_id(a, b);
     assert_eq!(events(first, "rounds"), 1.0, "the smaller peer id starts");
     assert_eq!(events(second, "rounds"), 0.0, "the other one runs none");
     assert_eq!(events(second, "overdue"), 0.0);
@@ -386,24 +403,9 @@ async fn a_round_answered_busy_goes_on_where_it_was() {
         sync_exchanges: Budget { rate: 1, burst: 1 },
         ..tuning()
     };
-    let a_holds: Vec<Message> = all[..1_800].to_vec();
-    let mut b_holds: Vec<Message> = all[..1_000].to_vec();
-    b_holds.extend_from_slice(&all[1_800..]);
-    let a = seeded_with(&a_holds, vec![], tuning.clone()).await;
-    let b = seeded_with(&b_holds, vec![a.addr().await], tuning.clone()).await;
-    eventually("both hold all 2,000", DEADLINE, || async {
-        a.node().status().await.store.messages == 2_000
-            && b.node().status().await.store.messages == 2_000
-    })
-    .await;
-    // Past the grace: the node that waited saw a complete round and starts none of its own.
-    tokio::time::sleep(tuning.sync_timeout * 3).await;
+    let (a, b) = reconciled(&all, 1_000, 1_800, tuning).await;
     let (a, b) = (a.node(), b.node());
-    let (first, second) = if a.peer_id().to_bytes() < b.peer_id().to_bytes() {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    let (first, second) = by_id(a, b);
     assert!(events(first, "busy") >= 1.0, "the budget was reached");
     assert!(events(first, "exchanges_again") >= 1.0);
     assert_eq!(events(first, "rounds"), 1.0, "one round, not started over");
