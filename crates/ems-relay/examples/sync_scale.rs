@@ -34,7 +34,7 @@
 mod common;
 
 use common::hostile::rss_kib;
-use common::{chain, metric, now, policy};
+use common::{chain, gossip_received, metric, now, policy};
 use ems_core::{Message, Policy};
 use ems_pow::{Algorithm, Proof};
 use ems_relay::{Multiaddr, Node, NodeConfig, Store};
@@ -422,6 +422,10 @@ async fn rejoin(n: u64, relays: bool, policy: &Policy) {
         peers.iter().map(|p| event(p, "served_frames")).collect::<Vec<_>>(),
         event(&node, "rounds"),
         event(&node, "exchanges"),
+    );
+    println!(
+        "  gossip the three peers received (the joining node's gossip on of what it fetched, each copy to a peer that holds it): {:?}",
+        peers.iter().map(gossip_received).collect::<Vec<_>>(),
     );
     node.shutdown().await;
     for p in peers {

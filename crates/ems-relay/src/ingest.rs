@@ -203,7 +203,7 @@ impl Core {
                     .commands
                     .send(Command::Publish {
                         data: msg.encode(),
-                        fetched_from: None,
+                        holders: Vec::new(),
                     })
                     .await
                     .is_err()

@@ -33,11 +33,10 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// What the rest of the node asks of the swarm.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Gossip a validated, stored frame; one fetched by sync names the peer it came from.
-    Publish {
-        data: Vec<u8>,
-        fetched_from: Option<PeerId>,
-    },
+    /// Gossip a validated, stored frame, unless every connected peer is among `holders`, the
+    /// peers known to hold it (for a frame fetched by sync: the peer it came from, and the
+    /// others that announced it).
+    Publish { data: Vec<u8>, holders: Vec<PeerId> },
     /// The verdict on a gossip message.
     Report {
         id: MessageId,
@@ -214,15 +213,12 @@ impl Network {
         tracing::debug!("swarm task stopped");
     }
 
-    /// Gossips a stored frame, unless it was fetched from this node's only peer: it would go
-    /// back to the one peer that has it, every byte of it again for nothing (a node catching
-    /// up from one peer sent its history back to it).
-    fn publish(&mut self, data: Vec<u8>, fetched_from: Option<PeerId>) {
-        if !self
-            .swarm
-            .connected_peers()
-            .any(|p| Some(*p) != fetched_from)
-        {
+    /// Gossips a stored frame, unless every connected peer is known to hold it: gossipsub's
+    /// publish cannot leave a peer out, so it would go back to peers that have it, every byte
+    /// again for nothing (a node catching up sent its history back to the peers it fetched it
+    /// from).
+    fn publish(&mut self, data: Vec<u8>, holders: Vec<PeerId>) {
+        if self.swarm.connected_peers().all(|p| holders.contains(p)) {
             return;
         }
         let topic = self.topic.clone();
@@ -235,7 +231,7 @@ impl Network {
     fn command(&mut self, cmd: Command, events: &mpsc::Sender<Event>) {
         let behaviour = self.swarm.behaviour_mut();
         match cmd {
-            Command::Publish { data, fetched_from } => self.publish(data, fetched_from),
+            Command::Publish { data, holders } => self.publish(data, holders),
             Command::Report {
                 id,
                 peer,

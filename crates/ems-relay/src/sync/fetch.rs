@@ -142,6 +142,14 @@ impl Fetcher {
         self.wanted.len() <= self.max_wanted / 64
     }
 
+    /// The peers known to hold `digest` (those that announced it, while it is wanted), the next
+    /// to ask first.
+    pub(crate) fn holders(&self, digest: &[u8; 32]) -> &[PeerId] {
+        self.wanted
+            .get(digest)
+            .map_or(&[], |w| w.holders.as_slice())
+    }
+
     /// Whether it wants as many digests as it may: what a round finds beyond is left out.
     pub(crate) fn full(&self) -> bool {
         self.wanted.len() >= self.max_wanted

@@ -471,10 +471,11 @@ impl Core {
                 if self.remember(&m) {
                     // Forward first, as for gossip: the next hop does not wait for the fsync.
                     if self.relay() && self.live(&m) {
-                        let publish = Command::Publish {
-                            data,
-                            fetched_from: Some(peer),
-                        };
+                        let mut holders = self.sync().lock().fetcher.holders(&m.digest()).to_vec();
+                        if !holders.contains(&peer) {
+                            holders.push(peer);
+                        }
+                        let publish = Command::Publish { data, holders };
                         let _ = self.commands().send(publish).await;
                     }
                     self.store_and_notify(Arc::new(m), Source::Sync).await;

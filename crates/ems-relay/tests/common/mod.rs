@@ -351,6 +351,15 @@ pub fn metric(node: &Node, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Gossip messages `node` received on any topic, duplicates included (gossipsub's own count).
+pub fn gossip_received(node: &Node) -> f64 {
+    node.metrics()
+        .lines()
+        .filter(|l| l.starts_with("libp2p_gossipsub_topic_msg_recv_counts_unfiltered_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn peer_of(addr: &Multiaddr) -> PeerId {
     match addr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
