@@ -190,7 +190,8 @@ pub struct Tuning {
     pub sync_exchanges: Budget,
     /// Bytes of frames and reconcile answers one peer may have of this node per second. Over
     /// it, the peer is answered `Busy` and tries again later. Default 8 MiB/s, burst 16 MiB;
-    /// a burst under [`crate::sync::MAX_RESPONSE_LEN`] would answer every request `Busy`.
+    /// a burst under [`crate::sync::MAX_RECONCILE_ANSWER`] would answer every reconcile request
+    /// `Busy`.
     pub sync_bytes: Budget,
     /// Digests the node wants to fetch at once, from all its peers (its fetch window;
     /// `docs/relay.md`, "Sync": Fetching). A round that finds more leaves the rest to another

@@ -71,13 +71,15 @@ impl<K: Hash + Eq> RateLimiter<K> {
         allowed
     }
 
-    /// Whether `key` has at least `cost` tokens at `now`, without taking any.
+    /// Whether `key` has at least `cost` tokens at `now`, without taking any (a key not seen
+    /// yet has a full bucket: the burst).
     pub fn has(&self, key: &K, cost: f64, now: Instant) -> bool {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        buckets.get(key).is_none_or(|b| {
+        let tokens = buckets.get(key).map_or(self.burst, |b| {
             let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-            (b.tokens + elapsed * self.rate).min(self.burst) >= cost
-        })
+            (b.tokens + elapsed * self.rate).min(self.burst)
+        });
+        tokens >= cost
     }
 
     /// Keys tracked now (at most the capacity).
@@ -133,6 +135,8 @@ mod tests {
         assert!(!limiter.take(A, 3.0, t), "2 tokens left");
         assert!(limiter.has(&A, 2.0, t) && !limiter.has(&A, 2.5, t));
         assert!(limiter.take(A, 2.0, t));
+        // A key not seen yet has the burst, no more.
+        assert!(limiter.has(&B, 10.0, t) && !limiter.has(&B, 10.5, t));
     }
 
     #[test]

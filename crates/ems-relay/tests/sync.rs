@@ -7,7 +7,7 @@ use common::hostile::attach;
 use common::syncpeer::{Conduct, SyncPeer};
 use common::*;
 use ems_core::Message;
-use ems_relay::sync::{MAX_EXCHANGES, MAX_OFFER, MAX_OFFER_PARTS};
+use ems_relay::sync::{MAX_EXCHANGES, MAX_OFFER, MAX_OFFER_PARTS, MAX_RECONCILE_ANSWER};
 use ems_relay::{Budget, Node, Store, Tuning};
 use std::time::Duration;
 
@@ -458,4 +458,33 @@ async fn a_node_catching_up_gossips_nothing_back_to_peers_known_to_hold_it() {
         back < 600.0,
         "{back} copies went back to peers that hold them"
     );
+}
+
+/// Reconcile answers are paid from the byte budget that frames are (`Tuning::sync_bytes`): a
+/// short request can ask for an answer of up to `MAX_RECONCILE_ANSWER`, so a request is served
+/// only with that much of the budget left. With a burst one byte short of that and no refill, every reconcile request is answered `Busy`, and no round gets anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reconcile_answer_is_served_only_with_the_largest_answer_left_in_the_byte_budget() {
+    let all = messages(100);
+    let tuning = Tuning {
+        sync_bytes: Budget {
+            rate: 0,
+            burst: MAX_RECONCILE_ANSWER as u32 - 1,
+        },
+        ..quick()
+    };
+    let a = seeded_with(&all[..50], vec![], tuning.clone()).await;
+    let b = seeded_with(&all[50..], vec![a.addr().await], tuning).await;
+    let (a, b) = (a.node(), b.node());
+    eventually(
+        "a round's first exchange is answered busy",
+        DEADLINE,
+        || async { events(a, "served_busy") + events(b, "served_busy") >= 1.0 },
+    )
+    .await;
+    for node in [a, b] {
+        assert_eq!(events(node, "served_exchanges"), 0.0);
+        assert_eq!(events(node, "fetched"), 0.0);
+        assert_eq!(node.status().await.store.messages, 50);
+    }
 }
