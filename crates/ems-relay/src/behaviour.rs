@@ -30,7 +30,7 @@ use crate::ban::Bans;
 use crate::config::Tuning;
 use crate::limits::{self, PerIp};
 use crate::peek;
-use crate::sync::{SyncCodec, PROTOCOL};
+use crate::sync::{SyncCodec, PROTOCOL, SYNC_STREAMS};
 use ems_core::message::MAX_FRAME;
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
@@ -52,11 +52,6 @@ const MAX_RPC: usize = 32 * 1024;
 pub(crate) const MAX_TOPIC_MESSAGE: usize = MAX_FRAME + 512;
 /// Identify protocol version.
 const IDENTIFY_VERSION: &str = "/qrl/ems/1";
-/// Sync streams open at once on one connection, both ways: an honest peer has at most 10 of its
-/// own (8 fetches, a reconcile exchange, an offer), and this node as many. Each incoming request
-/// is read whole, so a peer can hold at most 32 × 128 KiB of this node's memory (the libp2p
-/// default of 100 streams would let it hold 12.5 MiB).
-const SYNC_STREAMS: usize = 32;
 
 /// Gossipsub score below which a peer's RPCs are ignored, and the peer is banned (the libp2p
 /// default).

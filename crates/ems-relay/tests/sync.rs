@@ -4,10 +4,13 @@
 mod common;
 
 use common::hostile::attach;
+use common::stalling::StallingPeer;
 use common::syncpeer::{Conduct, SyncPeer};
 use common::*;
 use ems_core::Message;
-use ems_relay::sync::{MAX_EXCHANGES, MAX_OFFER, MAX_OFFER_PARTS, MAX_RECONCILE_ANSWER};
+use ems_relay::sync::{
+    MAX_EXCHANGES, MAX_OFFER, MAX_OFFER_PARTS, MAX_RECONCILE_ANSWER, SYNC_STREAMS,
+};
 use ems_relay::{Budget, Node, Store, Tuning};
 use std::time::Duration;
 
@@ -231,6 +234,44 @@ async fn the_fault_that_cut_a_peer_off_is_exported_by_reason() {
     assert!(faults >= 4.0, "{faults} faults");
     assert_eq!(points("100.0"), faults);
     assert_eq!(faults, events(node.node(), "mismatch"));
+}
+
+/// A peer opens 200 sync streams at once, each announcing a request of the largest length and
+/// then stalling. The node reads at most `SYNC_STREAMS` of them (each holding a request buffer of
+/// `MAX_REQUEST_LEN`), drops the others unread at once, and drops the ones it reads at its
+/// `sync_timeout`; the connection stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_stalling_sync_streams_is_held_to_the_stream_cap_and_the_timeout() {
+    const STREAMS: usize = 200;
+    // Long enough that the streams past the cap are all dropped well before it, on a loaded
+    // machine too: dropping them takes milliseconds.
+    let timeout = Duration::from_secs(15);
+    let tuning = Tuning {
+        sync_timeout: timeout,
+        ..tuning()
+    };
+    let node = TestNode::start_with(vec![], policy(), tuning).await;
+    let peer = StallingPeer::connect(node.addr().await, STREAMS).await;
+    eventually("the streams past the cap dropped", DEADLINE, || async {
+        peer.opened() == STREAMS && peer.dropped() >= STREAMS - SYNC_STREAMS
+    })
+    .await;
+    let dropped_past_cap = std::time::Instant::now();
+    // (With a larger cap, the streams it let in are held until the timeout drops them all, and
+    // none is held here.)
+    assert_eq!(STREAMS - peer.dropped(), SYNC_STREAMS, "streams held");
+    eventually("the stalled streams dropped", DEADLINE, || async {
+        peer.dropped() == STREAMS
+    })
+    .await;
+    assert!(
+        dropped_past_cap.elapsed() >= timeout / 2,
+        "the streams read were dropped before the timeout"
+    );
+    assert!(
+        peer.connected(),
+        "stalling streams is not a reason to disconnect"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -50,6 +50,13 @@ pub(crate) use fetch::MAX_WANTED;
 pub(crate) use state::SyncState;
 pub use state::MAX_EXCHANGES;
 
+/// Sync streams open at once on one connection, both ways: an honest peer has at most 10 of its
+/// own (8 fetches, a reconcile exchange, an offer), and this node as many. Each incoming request
+/// is read whole, so a peer can hold at most 32 × 128 KiB of this node's memory (the libp2p
+/// default of 100 streams would let it hold 12.5 MiB); a stream past the cap is dropped unread,
+/// and one that stalls is dropped at `Tuning::sync_timeout`.
+pub const SYNC_STREAMS: usize = 32;
+
 /// Why one of this node's sync requests brought no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Failure {

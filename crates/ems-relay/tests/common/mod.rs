@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod hostile;
+pub mod stalling;
 pub mod syncpeer;
 
 use ems_chain::{DevnetChain, DevnetConfig};
