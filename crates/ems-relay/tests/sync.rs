@@ -425,7 +425,9 @@ async fn a_round_cut_short_by_busy_offers_what_it_found() {
 /// A round longer than the peer's serving budget goes on where it was: an exchange answered
 /// `Busy` is sent again after a backoff, with the round's state kept, so one round still finds
 /// every difference and the other node needs none of its own. Each node answers one exchange a
-/// second (burst 1), and a round over 2,000 items takes more than one exchange.
+/// second (burst 1), and a round over 2,000 items takes more than one exchange. (The waiting
+/// node waits a grace past each exchange of the round that reaches it, so a round slowed by
+/// a loaded machine is not met by a second one.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_round_answered_busy_goes_on_where_it_was() {
     let all = messages(2_000);

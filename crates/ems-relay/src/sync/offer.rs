@@ -11,10 +11,11 @@
 //!
 //! Of two peers, the one whose peer id is the smaller starts the rounds on connect and at each
 //! resync; the other waits for them. It does not wait for good: if no complete round of the
-//! peer's has reached it within the grace (twice `Tuning::sync_timeout`), or the peer's last
+//! peer's has reached it within the grace (twice `Tuning::sync_timeout`, counted from the last
+//! exchange of the peer's round that reached it, within a `Tuning::resync`), or the peer's last
 //! offer says its round was not complete, it starts its own. So a peer that claims to start
-//! the rounds and then does nothing, or fails, delays this node's catch-up by the grace, no
-//! more.
+//! the rounds and then does nothing, or fails, delays this node's catch-up by the grace, and
+//! one whose round crawls by a resync, no more.
 //!
 //! Offers are hostile input. One is taken only if it is the next part of the latest round of
 //! the peer's that this node answered (an exchange of which cost the peer a token of its

@@ -29,6 +29,9 @@ impl Core {
     ) {
         let sync = self.sync();
         let busy = Response::Busy(request.tag());
+        if matches!(request, Request::Reconcile { .. }) {
+            sync.round_goes_on(peer, Instant::now());
+        }
         let answer = match sync.serving.clone().try_acquire_owned() {
             Err(_) => Some(busy),
             Ok(_permit) => match request {

@@ -146,9 +146,20 @@ pub(crate) struct Inner {
     /// Per peer, the latest round of its that this node answered.
     served: HashMap<PeerId, Served>,
     /// Peers whose round this node waits for instead of starting its own, and until when.
-    awaiting: HashMap<PeerId, Instant>,
+    awaiting: HashMap<PeerId, Awaiting>,
     /// When each peer's latest complete round ended (its last offer, complete, was taken).
     covered: HashMap<PeerId, Instant>,
+}
+
+/// A wait for a peer's round ([`SyncState::wants`]).
+#[derive(Clone, Copy, Debug)]
+struct Awaiting {
+    /// This node starts its own round then (pushed back while the peer's round goes on).
+    deadline: Instant,
+    /// The latest the deadline may be pushed back to: the first deadline plus
+    /// `Tuning::resync`, so that a peer keeping a round going slowly delays this node by no
+    /// more than a resync.
+    latest: Instant,
 }
 
 /// Everything sync keeps (see the module documentation).
@@ -430,7 +441,10 @@ impl SyncState {
             return true;
         }
         let deadline = now + self.grace();
-        inner.awaiting.entry(peer).or_insert(deadline);
+        inner.awaiting.entry(peer).or_insert(Awaiting {
+            deadline,
+            latest: deadline + self.resync,
+        });
         false
     }
 
@@ -440,13 +454,24 @@ impl SyncState {
         let late: Vec<PeerId> = inner
             .awaiting
             .iter()
-            .filter(|(_, deadline)| **deadline <= now)
+            .filter(|(_, wait)| wait.deadline <= now)
             .map(|(p, _)| *p)
             .collect();
         for p in &late {
             inner.awaiting.remove(p);
         }
         late
+    }
+
+    /// An exchange of a round of `peer`'s reached this node (answered or not): if this node
+    /// waits for the peer's round, it waits a [grace](SyncState::grace) from now. The round is
+    /// going on, only slowly (a large difference, or exchanges held back by a budget), and a
+    /// round of this node's own would find the same difference again.
+    pub(crate) fn round_goes_on(&self, peer: PeerId, now: Instant) {
+        let grace = self.grace();
+        if let Some(wait) = self.lock().awaiting.get_mut(&peer) {
+            wait.deadline = wait.deadline.max(now + grace).min(wait.latest);
+        }
     }
 
     /// This node answered an exchange of `peer`'s round `round`: offers of that round may
@@ -711,5 +736,38 @@ mod tests {
         assert_eq!(waits.overdue(now + resync + grace * 3), vec![small]);
         // An incomplete one: this node starts its own at once.
         assert!(waits.offered(small, false, now));
+    }
+
+    #[test]
+    fn a_wait_for_a_peers_round_lasts_a_grace_past_its_last_exchange_within_a_resync() {
+        let tuning = Tuning::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let (small, large) = if a.to_bytes() < b.to_bytes() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let waits = SyncState::new(&tuning, &Metrics::new(), large);
+        let now = Instant::now();
+        let grace = waits.grace();
+        assert!(!waits.wants(small, now));
+        // The peer's round goes on: each exchange answered pushes the wait back.
+        waits.round_goes_on(small, now + grace / 2);
+        assert!(
+            waits.overdue(now + grace).is_empty(),
+            "a slow round is waited for"
+        );
+        assert_eq!(waits.overdue(now + grace * 3 / 2), vec![small]);
+
+        // A peer answering just within each grace delays this node by a resync at most.
+        assert!(!waits.wants(small, now));
+        let latest = now + grace + tuning.resync;
+        let mut at = now;
+        while at < latest {
+            assert!(waits.overdue(at).is_empty());
+            waits.round_goes_on(small, at);
+            at += grace / 2;
+        }
+        assert_eq!(waits.overdue(latest), vec![small]);
     }
 }
