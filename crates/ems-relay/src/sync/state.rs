@@ -703,15 +703,20 @@ mod tests {
         assert_eq!(sync.take_offer(peer, 8, 0, true, 0), Ok(()));
     }
 
-    #[test]
-    fn of_two_peers_the_smaller_id_starts_and_the_other_waits_the_grace_unless_covered() {
-        let tuning = Tuning::default();
+    /// Two peer ids, the smaller (the one that starts rounds) first.
+    fn ordered_pair() -> (PeerId, PeerId) {
         let (a, b) = (PeerId::random(), PeerId::random());
-        let (small, large) = if a.to_bytes() < b.to_bytes() {
+        if a.to_bytes() < b.to_bytes() {
             (a, b)
         } else {
             (b, a)
-        };
+        }
+    }
+
+    #[test]
+    fn of_two_peers_the_smaller_id_starts_and_the_other_waits_the_grace_unless_covered() {
+        let tuning = Tuning::default();
+        let (small, large) = ordered_pair();
         let starts = SyncState::new(&tuning, &Metrics::new(), small);
         let waits = SyncState::new(&tuning, &Metrics::new(), large);
         let now = Instant::now();
@@ -741,17 +746,12 @@ mod tests {
     #[test]
     fn a_wait_for_a_peers_round_lasts_a_grace_past_its_last_exchange_within_a_resync() {
         let tuning = Tuning::default();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let (small, large) = if a.to_bytes() < b.to_bytes() {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        let (small, large) = ordered_pair();
         let waits = SyncState::new(&tuning, &Metrics::new(), large);
         let now = Instant::now();
         let grace = waits.grace();
         assert!(!waits.wants(small, now));
-        // The peer's round goes on: each exchange answered pushes the wait back.
+        // The peer's round goes on: each exchange of it pushes the wait back.
         waits.round_goes_on(small, now + grace / 2);
         assert!(
             waits.overdue(now + grace).is_empty(),
