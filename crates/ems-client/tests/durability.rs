@@ -198,8 +198,9 @@ fn frames_a_node_refuses_for_short_work_are_sealed_again_or_resent_and_read_once
     // the node the users turn to then asks for 200,000 tries and refuses them as
     // `insufficient_work`. A proof mined for one try is a random hash, which meets the dear
     // node's target by luck once in 200,000. (Against a cheap node asking for 1,000 tries
-    // and more per byte, a proof met it by luck about one run in eight for a message, and
-    // more often for a rekey, whose size weighs in both nodes' work alike.)
+    // plus one per byte and per byte-hour, a proof met it by luck about one run in 60 for a
+    // one-hour message of 1.1 KB, and more often for a rekey, whose size weighs in both
+    // nodes' work alike.)
     let cheap = Node::start_with(
         &[],
         &[

@@ -505,7 +505,8 @@ async fn a_node_catching_up_gossips_nothing_back_to_peers_known_to_hold_it() {
 
 /// Reconcile answers are paid from the byte budget that frames are (`Tuning::sync_bytes`): a
 /// short request can ask for an answer of up to `MAX_RECONCILE_ANSWER`, so a request is served
-/// only with that much of the budget left. With a burst one byte short of that and no refill, every reconcile request is answered `Busy`, and no round gets anywhere.
+/// only with that much of the budget left. With a burst one byte short of that and no refill,
+/// every reconcile request is answered `Busy`, and no round gets anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reconcile_answer_is_served_only_with_the_largest_answer_left_in_the_byte_budget() {
     let all = messages(100);
